@@ -1,0 +1,73 @@
+"""The stream bus: append to a call's log, read it back, and publish work items.
+
+Multiplexed live reads are in ``shared.stream_mux``; consumer groups in ``shared.work_queue``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+
+from shared import keys
+from shared.events import Event, UnknownEvent, decode, encode
+from shared.telemetry import current_traceparent
+
+
+def connect(url: str, *, max_connections: int = 64) -> Redis:
+    """A Redis client with string responses; `unix://` URLs work for embedded Redis."""
+    return Redis.from_url(url, decode_responses=True, max_connections=max_connections)
+
+
+class CallLog:
+    """Appends events to per-call streams and reads them back."""
+
+    def __init__(self, redis: Redis, slot_groups: int) -> None:
+        self.redis = redis
+        self.slot_groups = slot_groups
+
+    def key(self, call_sid: str) -> str:
+        """Stream key of a call."""
+        return keys.call_stream(call_sid, self.slot_groups)
+
+    async def append(self, event: Event) -> str:
+        """XADD an event to its call's stream, stamping the current trace context."""
+        if event.traceparent is None:
+            tp = current_traceparent()
+            if tp is not None:
+                event = event.model_copy(update={"traceparent": tp})
+        entry_id: str = await self.redis.xadd(self.key(event.call_sid), encode(event))
+        return entry_id
+
+    async def publish(self, stream: str, fields: dict[str, str]) -> str:
+        """XADD a work item to a shared work stream (turns, tools, calls)."""
+        entry_id: str = await self.redis.xadd(stream, dict(fields))
+        return entry_id
+
+    async def entries(
+        self, call_sid: str, start: str = "-", end: str = "+"
+    ) -> list[tuple[str, Event]]:
+        """The call's events between two ids (inclusive), skipping entries we cannot parse."""
+        raw = await self.redis.xrange(self.key(call_sid), start, end)
+        return decode_entries(raw)
+
+    async def expire(self, call_sid: str, ttl_s: int) -> None:
+        """Let a durably recorded call stream expire."""
+        await self.redis.expire(self.key(call_sid), ttl_s)
+
+
+def decode_entries(raw: list[tuple[str, dict[Any, Any]]]) -> list[tuple[str, Event]]:
+    """Decode XRANGE/XREAD entries; unknown ones are skipped (newer writers may add types)."""
+    out: list[tuple[str, Event]] = []
+    for entry_id, fields in raw:
+        try:
+            out.append((entry_id, decode(fields)))
+        except UnknownEvent:
+            continue
+    return out
+
+
+def stream_id(entry_id: str) -> tuple[int, int]:
+    """A stream entry id as a comparable tuple."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

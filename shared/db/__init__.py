@@ -1,0 +1,1 @@
+"""Database models (SQLAlchemy 2) and async engine helpers."""

@@ -1,0 +1,252 @@
+"""Every event a call's log can hold: the readable contract between the five services.
+
+An entry in a Redis stream has two fields: ``type`` (for cheap filtering) and ``e`` (the whole
+envelope as JSON). The envelope carries the schema version, the event type, the call and tenant,
+a monotonic and a wall-clock timestamp, the W3C ``traceparent`` and the typed payload.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: int = SCHEMA_VERSION
+    call_sid: str
+    tenant_id: str = ""
+    at: float = Field(default_factory=time.time, description="Wall-clock time, epoch seconds.")
+    mono_ns: int = Field(default_factory=time.monotonic_ns, description="Writer's monotonic ns.")
+    traceparent: str | None = None
+
+
+# ---- lifecycle -------------------------------------------------------------------------------
+class CallStarted(_Event):
+    """The gateway accepted a call for a tenant; carries what the other services need."""
+
+    type: Literal["call.started"] = "call.started"
+    from_number: str
+    to_number: str
+    direction: Literal["inbound", "outbound"] = "inbound"
+    pipeline: str = "cascade"
+    business_name: str = ""
+    greeting: str = ""
+    system_prompt: str = ""
+    voice: str = ""
+    language: str = "en"
+
+
+class StreamStarted(_Event):
+    """A media replica took the call's Media Stream."""
+
+    type: Literal["stream.started"] = "stream.started"
+    stream_sid: str
+    replica: str
+
+
+class CallEnded(_Event):
+    """The call is over (caller hung up, agent ended it, or an error)."""
+
+    type: Literal["call.ended"] = "call.ended"
+    reason: str
+    duration_s: float
+
+
+# ---- caller side -----------------------------------------------------------------------------
+class SpeechStarted(_Event):
+    """Voice activity began (STT VAD)."""
+
+    type: Literal["caller.speech_started"] = "caller.speech_started"
+    audio_ms: int
+
+
+class TranscriptInterim(_Event):
+    """A partial transcript that may still change."""
+
+    type: Literal["transcript.interim"] = "transcript.interim"
+    text: str
+    audio_start_ms: int
+    audio_end_ms: int
+
+
+class TranscriptFinal(_Event):
+    """A final transcript of a span of caller audio."""
+
+    type: Literal["transcript.final"] = "transcript.final"
+    text: str
+    audio_start_ms: int
+    audio_end_ms: int
+    speech_final: bool = False
+
+
+class Dtmf(_Event):
+    """The caller pressed a key."""
+
+    type: Literal["caller.dtmf"] = "caller.dtmf"
+    digit: str
+
+
+class TurnRequested(_Event):
+    """The caller finished an utterance; the brain should answer it."""
+
+    type: Literal["turn.requested"] = "turn.requested"
+    turn_id: int
+    text: str
+
+
+# ---- agent side ------------------------------------------------------------------------------
+class AgentText(_Event):
+    """A speakable chunk of the agent's reply (a sentence or clause), in order within a turn."""
+
+    type: Literal["agent.text"] = "agent.text"
+    turn_id: int
+    seq: int
+    text: str
+
+
+class AgentTurnDone(_Event):
+    """The brain has written every chunk of this turn's reply."""
+
+    type: Literal["agent.turn_done"] = "agent.turn_done"
+    turn_id: int
+    chunks: int
+    end_call: bool = False
+
+
+class ToolRequested(_Event):
+    """The LLM asked for a function call."""
+
+    type: Literal["tool.requested"] = "tool.requested"
+    turn_id: int
+    tool_call_id: str
+    name: str
+    arguments: str
+
+
+class ToolResult(_Event):
+    """The tools service's answer to a tool call."""
+
+    type: Literal["tool.result"] = "tool.result"
+    turn_id: int
+    tool_call_id: str
+    name: str
+    ok: bool
+    content: str
+
+
+class SegmentSent(_Event):
+    """A segment of agent audio and its mark went to Twilio."""
+
+    type: Literal["audio.segment_sent"] = "audio.segment_sent"
+    turn_id: int
+    seq: int
+    mark: str
+    text: str
+    audio_bytes: int
+
+
+class SegmentPlayed(_Event):
+    """Twilio echoed a segment's mark: the caller heard that audio (or it was cleared)."""
+
+    type: Literal["audio.segment_played"] = "audio.segment_played"
+    turn_id: int
+    seq: int
+    mark: str
+    cleared: bool = False
+
+
+# ---- measurements and faults -----------------------------------------------------------------
+LatencyStage = Literal[
+    "speech_end",
+    "stt_final",
+    "llm_request",
+    "llm_first_token",
+    "first_speakable",
+    "tts_first_byte",
+    "first_audio_sent",
+]
+
+
+class LatencyMark(_Event):
+    """When a stage of a turn happened (wall clock), for the per-turn latency breakdown."""
+
+    type: Literal["latency.mark"] = "latency.mark"
+    turn_id: int
+    stage: LatencyStage
+    stage_at: float
+
+
+class Usage(_Event):
+    """Billable usage by a provider (tokens, characters, seconds)."""
+
+    type: Literal["usage"] = "usage"
+    provider: str
+    metric: str
+    quantity: float
+
+
+class ProviderError(_Event):
+    """A provider failed or misbehaved during the call."""
+
+    type: Literal["provider.error"] = "provider.error"
+    provider: str
+    message: str
+
+
+Event = Annotated[
+    CallStarted
+    | StreamStarted
+    | CallEnded
+    | SpeechStarted
+    | TranscriptInterim
+    | TranscriptFinal
+    | Dtmf
+    | TurnRequested
+    | AgentText
+    | AgentTurnDone
+    | ToolRequested
+    | ToolResult
+    | SegmentSent
+    | SegmentPlayed
+    | LatencyMark
+    | Usage
+    | ProviderError,
+    Field(discriminator="type"),
+]
+
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class UnknownEvent(ValueError):
+    """An entry whose schema version or type this build does not know."""
+
+
+def encode(event: _Event) -> dict[str, str]:
+    """Stream-entry fields for an event."""
+    return {"type": event_type(event), "e": event.model_dump_json()}
+
+
+def decode(fields: dict[Any, Any]) -> Event:
+    """Parse stream-entry fields (bytes or str) back into a typed event."""
+    raw = fields.get("e", fields.get(b"e"))
+    if raw is None:
+        raise UnknownEvent("stream entry has no 'e' field")
+    try:
+        event = _ADAPTER.validate_json(raw)
+    except ValueError as exc:
+        raise UnknownEvent(str(exc)) from exc
+    if event.v > SCHEMA_VERSION:
+        raise UnknownEvent(f"schema version {event.v} is newer than {SCHEMA_VERSION}")
+    return event
+
+
+def event_type(event: _Event) -> str:
+    """The ``type`` discriminator of an event."""
+    value: Any = getattr(event, "type")  # noqa: B009
+    return str(value)

@@ -1,0 +1,39 @@
+"""Redis key layout, ready for Redis Cluster.
+
+A call's stream lives at ``fd:{g<NN>}:call:<CallSid>``: the hash tag ``{g<NN>}`` puts every call
+of one slot group in one hash slot, so a multiplexed XREAD over many calls (plus its wake-up
+key in the same group) never crosses slots. Work streams are single keys.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+CALLS = "fd:calls"
+"""Lifecycle stream: call.started / call.ended for every call (consumer group ``recorder``)."""
+TURNS = "fd:turns"
+"""Work for the brain: one entry per caller turn (consumer group ``brain``)."""
+TOOLS = "fd:tools"
+"""Work for the tools service: one entry per tool call (consumer group ``tools``)."""
+
+
+def slot_group(call_sid: str, groups: int) -> int:
+    """The slot group a call belongs to (stable across processes)."""
+    return zlib.crc32(call_sid.encode()) % groups
+
+
+def call_stream(call_sid: str, groups: int) -> str:
+    """The key of a call's event log."""
+    return f"fd:{{g{slot_group(call_sid, groups):02d}}}:call:{call_sid}"
+
+
+def wake_key(group: int | None, reader_id: str) -> str:
+    """A reader's wake-up stream; in cluster mode it shares the slot of its group."""
+    tag = "all" if group is None else f"g{group:02d}"
+    return f"fd:{{{tag}}}:wake:{reader_id}"
+
+
+def group_of_key(key: str) -> int:
+    """The slot group encoded in a call-stream key."""
+    start = key.index("{g") + 2
+    return int(key[start : key.index("}", start)])

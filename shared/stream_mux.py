@@ -1,0 +1,183 @@
+"""Multiplexed live reads of many call streams over a bounded number of Redis connections.
+
+Each *lane* owns one blocking connection and runs ``XREAD BLOCK`` over all its subscribed keys
+plus a private wake-up stream. Subscribing XADDs to the wake-up stream, so a new call's first
+event never waits for the block timeout. Without cluster mode there is one lane; with it, one
+lane per hash-slot group that has subscribers (``shared.keys``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shared import keys
+from shared.bus import decode_entries, stream_id
+from shared.events import Event
+
+log = logging.getLogger(__name__)
+
+Entry = tuple[str, Event]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One reader's view of one stream: an async iterator of (entry id, event)."""
+
+    key: str
+    after: str
+    queue: asyncio.Queue[Entry | None] = field(default_factory=asyncio.Queue)
+
+    def __aiter__(self) -> AsyncIterator[Entry]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[Entry]:
+        while True:
+            item = await self.queue.get()
+            if item is None:
+                return
+            yield item
+
+    async def next(self, timeout: float | None = None) -> Entry | None:
+        """The next entry, or None when closed or on timeout."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+
+class _Lane:
+    def __init__(self, redis: Redis, wake: str, block_ms: int) -> None:
+        self.redis = redis
+        self.wake = wake
+        self.wake_last = "0-0"
+        self.block_ms = block_ms
+        self.last: dict[str, str] = {}
+        self.subs: dict[str, list[Subscription]] = {}
+        self.lock = asyncio.Lock()
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.wake_last = await self.redis.xadd(self.wake, {"w": "1"}, maxlen=16, approximate=True)
+        await self.redis.expire(self.wake, 86400)
+        self.task = asyncio.create_task(self._run(), name=f"mux:{self.wake}")
+
+    async def poke(self) -> None:
+        await self.redis.xadd(self.wake, {"w": "1"}, maxlen=16, approximate=True)
+
+    async def _run(self) -> None:
+        while True:
+            streams = {self.wake: self.wake_last, **self.last}
+            try:
+                resp = await self.redis.xread(streams, block=self.block_ms, count=256)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # connection blips: log, back off, retry (never lose position)
+                log.exception("multiplexed XREAD failed; retrying")
+                await asyncio.sleep(0.5)
+                continue
+            async with self.lock:
+                for key, raw in resp or []:
+                    if not raw:
+                        continue
+                    if key == self.wake:
+                        self.wake_last = raw[-1][0]
+                        continue
+                    if key not in self.last:
+                        continue
+                    self.last[key] = raw[-1][0]
+                    entries = decode_entries(raw)
+                    for sub in self.subs.get(key, []):
+                        floor = stream_id(sub.after)
+                        for entry in entries:
+                            if stream_id(entry[0]) > floor:
+                                sub.queue.put_nowait(entry)
+
+
+class StreamMux:
+    """Subscribes to many streams and feeds each subscriber from a few shared connections."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Redis],
+        *,
+        cluster: bool = False,
+        block_ms: int = 5000,
+        reader_id: str | None = None,
+    ) -> None:
+        self._connect = connect
+        self._cluster = cluster
+        self._block_ms = block_ms
+        self._reader_id = reader_id or uuid.uuid4().hex[:12]
+        self._lanes: dict[int | None, _Lane] = {}
+        self._lanes_lock = asyncio.Lock()
+
+    async def _lane(self, key: str) -> _Lane:
+        group = keys.group_of_key(key) if self._cluster else None
+        async with self._lanes_lock:
+            lane = self._lanes.get(group)
+            if lane is None:
+                lane = _Lane(self._connect(), keys.wake_key(group, self._reader_id), self._block_ms)
+                await lane.start()
+                self._lanes[group] = lane
+            return lane
+
+    async def subscribe(self, key: str, after: str = "0-0") -> Subscription:
+        """Deliver every entry of `key` with an id greater than `after`, live, in order."""
+        lane = await self._lane(key)
+        sub = Subscription(key=key, after=after)
+        async with lane.lock:
+            if key in lane.last:
+                tracked = lane.last[key]
+                if stream_id(tracked) > stream_id(after):
+                    raw = await lane.redis.xrange(key, f"({after}", tracked)
+                    for entry in decode_entries(raw):
+                        sub.queue.put_nowait(entry)
+                    sub.after = tracked
+            else:
+                lane.last[key] = after
+            lane.subs.setdefault(key, []).append(sub)
+        await lane.poke()
+        return sub
+
+    async def unsubscribe(self, sub: Subscription) -> None:
+        """Stop feeding a subscription and end its iterator."""
+        lane = await self._lane(sub.key)
+        async with lane.lock:
+            subs = lane.subs.get(sub.key, [])
+            if sub in subs:
+                subs.remove(sub)
+            if not subs:
+                lane.subs.pop(sub.key, None)
+                lane.last.pop(sub.key, None)
+        sub.queue.put_nowait(None)
+
+    @property
+    def connections(self) -> int:
+        """Blocking connections in use (one per lane)."""
+        return len(self._lanes)
+
+    async def close(self) -> None:
+        """Cancel every lane and close its connection."""
+        for lane in self._lanes.values():
+            if lane.task is not None:
+                lane.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lane.task
+            for subs in lane.subs.values():
+                for sub in subs:
+                    sub.queue.put_nowait(None)
+            with contextlib.suppress(RedisError, OSError):
+                await lane.redis.delete(lane.wake)
+            await lane.redis.aclose()
+        self._lanes.clear()
+
+

@@ -1,0 +1,66 @@
+"""OpenTelemetry tracing; the W3C trace context rides in every stream entry."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import IO
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class JsonLinesExporter(SpanExporter):
+    """Appends finished spans to a file, one JSON object per line."""
+
+    def __init__(self, path: str) -> None:
+        self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        for span in spans:
+            self._file.write(json.dumps(json.loads(span.to_json()), separators=(",", ":")) + "\n")
+        self._file.flush()
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self._file.close()
+
+
+def setup_tracing(service: str, *, console: bool = False, file: str | None = None) -> None:
+    """Install a tracer provider for this process (once)."""
+    provider = TracerProvider(resource=Resource.create({"service.name": f"frontdesk-{service}"}))
+    if console:
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+    if file:
+        provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(file)))
+    trace.set_tracer_provider(provider)
+
+
+def tracer(name: str) -> trace.Tracer:
+    """A tracer for one module."""
+    return trace.get_tracer(name)
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the active span, if any."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def context_from(traceparent: str | None) -> otel_context.Context:
+    """A context whose parent is the span named by `traceparent` (empty if None)."""
+    if not traceparent:
+        return otel_context.Context()
+    return _PROPAGATOR.extract({"traceparent": traceparent})
