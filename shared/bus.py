@@ -14,9 +14,18 @@ from shared.events import Event, UnknownEvent, decode, encode
 from shared.telemetry import current_traceparent
 
 
-def connect(url: str, *, max_connections: int = 64) -> Redis:
+def connect(url: str, *, max_connections: int = 64, socket_timeout: float = 5.0) -> Redis:
     """A Redis client with string responses; `unix://` URLs work for embedded Redis."""
-    return Redis.from_url(url, decode_responses=True, max_connections=max_connections)
+    return Redis.from_url(
+        url, decode_responses=True, max_connections=max_connections, socket_timeout=socket_timeout
+    )
+
+
+def connect_blocking(url: str, block_ms: int) -> Redis:
+    """A one-connection client for blocking reads (socket timeout longer than the block)."""
+    return Redis.from_url(
+        url, decode_responses=True, max_connections=1, socket_timeout=block_ms / 1000 + 10
+    )
 
 
 class CallLog:

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     replica_name: str = Field("", description="Consumer name; default host-pid.")
     brain_concurrency: int = Field(32, description="Turns one brain replica runs at once.")
     tools_concurrency: int = Field(32, description="Tool calls one tools replica runs at once.")
-    recorder_concurrency: int = Field(64, description="Calls one recorder replica follows.")
+    recorder_concurrency: int = Field(1000, description="Calls one recorder replica follows.")
 
     # --- observability --------------------------------------------------------------------
     log_level: str = Field("INFO", description="Root log level.")

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared import keys
-from shared.bus import decode_entries, stream_id
+from shared.bus import connect, connect_blocking, decode_entries, stream_id
 from shared.events import Event
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,9 @@ class Subscription:
 
 
 class _Lane:
-    def __init__(self, redis: Redis, wake: str, block_ms: int) -> None:
+    def __init__(self, redis: Redis, blocking: Redis, wake: str, block_ms: int) -> None:
         self.redis = redis
+        self.blocking = blocking
         self.wake = wake
         self.wake_last = "0-0"
         self.block_ms = block_ms
@@ -64,6 +65,7 @@ class _Lane:
         self.subs: dict[str, list[Subscription]] = {}
         self.lock = asyncio.Lock()
         self.task: asyncio.Task[None] | None = None
+        self.stopping = False
 
     async def start(self) -> None:
         self.wake_last = await self.redis.xadd(self.wake, {"w": "1"}, maxlen=16, approximate=True)
@@ -73,11 +75,23 @@ class _Lane:
     async def poke(self) -> None:
         await self.redis.xadd(self.wake, {"w": "1"}, maxlen=16, approximate=True)
 
+    async def stop(self) -> None:
+        """End the read loop by waking it (cancelling a blocked XREAD can hang redis-py)."""
+        self.stopping = True
+        if self.task is None:
+            return
+        with contextlib.suppress(RedisError, OSError):
+            await self.poke()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), self.block_ms / 1000 + 1)
+        except TimeoutError:
+            self.task.cancel()
+
     async def _run(self) -> None:
-        while True:
+        while not self.stopping:
             streams = {self.wake: self.wake_last, **self.last}
             try:
-                resp = await self.redis.xread(streams, block=self.block_ms, count=256)
+                resp = await self.blocking.xread(streams, block=self.block_ms, count=256)
             except asyncio.CancelledError:
                 raise
             except Exception:  # connection blips: log, back off, retry (never lose position)
@@ -103,29 +117,48 @@ class _Lane:
 
 
 class StreamMux:
-    """Subscribes to many streams and feeds each subscriber from a few shared connections."""
+    """Subscribes to many streams and feeds each subscriber from a few shared connections.
+
+    `redis` (a pooled client) serves the short commands; `connect_blocking` makes the one
+    dedicated connection of each lane.
+    """
 
     def __init__(
         self,
-        connect: Callable[[], Redis],
+        redis: Redis,
+        connect_blocking: Callable[[], Redis],
         *,
         cluster: bool = False,
         block_ms: int = 5000,
         reader_id: str | None = None,
     ) -> None:
-        self._connect = connect
+        self._redis = redis
+        self._connect_blocking = connect_blocking
         self._cluster = cluster
         self._block_ms = block_ms
         self._reader_id = reader_id or uuid.uuid4().hex[:12]
         self._lanes: dict[int | None, _Lane] = {}
         self._lanes_lock = asyncio.Lock()
 
+    @classmethod
+    def from_url(
+        cls, url: str, *, cluster: bool = False, block_ms: int = 5000, reader_id: str | None = None
+    ) -> StreamMux:
+        """A mux with its own small pool for short commands."""
+        return cls(
+            connect(url, max_connections=8), lambda: connect_blocking(url, block_ms),
+            cluster=cluster, block_ms=block_ms, reader_id=reader_id,
+        )
+
     async def _lane(self, key: str) -> _Lane:
         group = keys.group_of_key(key) if self._cluster else None
         async with self._lanes_lock:
             lane = self._lanes.get(group)
             if lane is None:
-                lane = _Lane(self._connect(), keys.wake_key(group, self._reader_id), self._block_ms)
+                lane = _Lane(
+                    self._redis, self._connect_blocking(),
+                    keys.wake_key(group, self._reader_id), self._block_ms,
+                )
                 await lane.start()
                 self._lanes[group] = lane
             return lane
@@ -168,16 +201,14 @@ class StreamMux:
     async def close(self) -> None:
         """Cancel every lane and close its connection."""
         for lane in self._lanes.values():
-            if lane.task is not None:
-                lane.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await lane.task
+            await lane.stop()
             for subs in lane.subs.values():
                 for sub in subs:
                     sub.queue.put_nowait(None)
             with contextlib.suppress(RedisError, OSError):
                 await lane.redis.delete(lane.wake)
-            await lane.redis.aclose()
+            await lane.blocking.aclose()
         self._lanes.clear()
+        await self._redis.aclose()
 
 

@@ -1,0 +1,25 @@
+# FrontDesk. `make demo` runs one simulated call end to end; `make test` runs the test suite.
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: setup demo test lint up bench clean
+
+setup:
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv
+	$(UV) sync --frozen
+
+demo: setup
+	$(RUN) frontdesk demo
+
+test: setup
+	$(RUN) pytest -q
+
+lint: setup
+	$(RUN) ruff check shared services sim tests
+	$(RUN) mypy shared services
+
+up: setup
+	$(RUN) frontdesk up
+
+clean:
+	rm -rf .frontdesk .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,100 @@
+"""Streaming chat completions from any OpenAI-compatible endpoint, as typed pieces."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from openai import AsyncOpenAI
+
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A fragment of the reply's text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A complete function call (arguments reassembled from fragments)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Token counts reported at the end of the stream."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+LlmPiece = TextDelta | ToolCall | TokenUsage
+
+
+@dataclass
+class _PartialCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+def make_client(settings: Settings) -> AsyncOpenAI:
+    """An OpenAI SDK client for the configured base URL."""
+    return AsyncOpenAI(
+        base_url=settings.openai_base_url, api_key=settings.openai_api_key,
+        timeout=settings.llm_timeout_s, max_retries=1,
+    )
+
+
+async def stream_reply(
+    client: AsyncOpenAI,
+    settings: Settings,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]],
+) -> AsyncIterator[LlmPiece]:
+    """Text deltas as they arrive; tool calls once complete; usage last when reported.
+
+    Handles tool calls that arrive whole (Groq, Ollama) or fragmented (OpenAI, vLLM), and
+    usage on its own chunk or on the finish chunk.
+    """
+    kwargs: dict[str, Any] = {}
+    if tools:
+        kwargs["tools"] = tools
+    stream = await client.chat.completions.create(
+        model=settings.llm_model,
+        messages=messages,  # type: ignore[arg-type]
+        stream=True,
+        stream_options={"include_usage": True},
+        temperature=settings.llm_temperature,
+        max_completion_tokens=settings.llm_max_tokens,
+        **kwargs,
+    )
+    calls: dict[int, _PartialCall] = {}
+    usage: TokenUsage | None = None
+    async for chunk in stream:
+        if chunk.usage is not None:
+            usage = TokenUsage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+        for choice in chunk.choices:
+            delta = choice.delta
+            if delta.content:
+                yield TextDelta(delta.content)
+            for fragment in delta.tool_calls or []:
+                call = calls.setdefault(fragment.index, _PartialCall())
+                if fragment.id:
+                    call.id = fragment.id
+                if fragment.function and fragment.function.name:
+                    call.name = fragment.function.name
+                if fragment.function and fragment.function.arguments:
+                    call.arguments.append(fragment.function.arguments)
+    for index in sorted(calls):
+        call = calls[index]
+        yield ToolCall(id=call.id, name=call.name, arguments="".join(call.arguments) or "{}")
+    if usage is not None:
+        yield usage

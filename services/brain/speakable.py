@@ -1,0 +1,35 @@
+"""Cut a streaming LLM reply into speakable chunks (sentences), so TTS starts early."""
+
+from __future__ import annotations
+
+import re
+
+_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*\s")
+_CLAUSE_END = re.compile(r"[,;:—]\s")
+
+
+class SpeakableChunker:
+    """Feed text deltas; get back whole sentences (or long clauses) ready to speak."""
+
+    def __init__(self, max_chars: int = 160) -> None:
+        self._buffer = ""
+        self._max_chars = max_chars
+
+    def feed(self, delta: str) -> list[str]:
+        """Chunks completed by this delta."""
+        self._buffer += delta
+        out: list[str] = []
+        while True:
+            match = _SENTENCE_END.search(self._buffer)
+            if match is None and len(self._buffer) > self._max_chars:
+                match = _CLAUSE_END.search(self._buffer)
+            if match is None:
+                return out
+            chunk, self._buffer = self._buffer[: match.end()], self._buffer[match.end() :]
+            if chunk.strip():
+                out.append(chunk.strip())
+
+    def flush(self) -> str | None:
+        """Whatever is left at the end of the reply."""
+        rest, self._buffer = self._buffer.strip(), ""
+        return rest or None

@@ -1,0 +1,184 @@
+"""One LLM turn: read the call log, stream the reply, write speakable text and tool calls."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from openai import AsyncOpenAI, OpenAIError
+
+from services.brain.history import Message, build_messages
+from services.brain.llm import TextDelta, TokenUsage, ToolCall, stream_reply
+from services.brain.speakable import SpeakableChunker
+from shared import events as ev
+from shared import keys
+from shared.bus import CallLog
+from shared.settings import Settings
+from shared.stream_mux import StreamMux, Subscription
+from shared.telemetry import context_from, tracer
+from shared.tool_specs import openai_tools
+
+log = logging.getLogger(__name__)
+_tracer = tracer(__name__)
+
+SORRY = "Sorry, I'm having trouble right now. Could you say that again?"
+
+
+@dataclass
+class BrainDeps:
+    """What every turn on this replica shares."""
+
+    settings: Settings
+    log: CallLog
+    mux: StreamMux
+    llm: AsyncOpenAI
+
+
+class TurnRunner:
+    """Answers one caller turn of one call."""
+
+    def __init__(self, deps: BrainDeps, call_sid: str, turn_id: int) -> None:
+        self.deps = deps
+        self.call_sid = call_sid
+        self.turn_id = turn_id
+        self.tenant_id = ""
+        self.seq = 0
+        self.marked: set[str] = set()
+
+    async def run(self) -> None:
+        """Answer the turn, unless it is already answered or superseded by a newer one."""
+        entries = await self.deps.log.entries(self.call_sid)
+        request = next(
+            (e for _, e in entries
+             if isinstance(e, ev.TurnRequested) and e.turn_id == self.turn_id), None,
+        )
+        if request is None:
+            log.warning("turn %s of %s not in the log", self.turn_id, self.call_sid)
+            return
+        if any(
+            (isinstance(e, ev.AgentTurnDone) and e.turn_id == self.turn_id)
+            or (isinstance(e, ev.TurnRequested) and e.turn_id > self.turn_id)
+            or isinstance(e, ev.CallEnded)
+            for _, e in entries
+        ):
+            return
+        self.tenant_id = request.tenant_id
+        with _tracer.start_as_current_span(
+            "turn", context=context_from(request.traceparent),
+            attributes={"call.sid": self.call_sid, "turn.id": self.turn_id},
+        ):
+            messages = build_messages(entries, before_turn=self.turn_id)
+            sub = await self.deps.mux.subscribe(self.deps.log.key(self.call_sid), entries[-1][0])
+            try:
+                await self._converse(messages, sub)
+            finally:
+                await self.deps.mux.unsubscribe(sub)
+            await self._append(ev.AgentTurnDone(
+                call_sid=self.call_sid, turn_id=self.turn_id, chunks=self.seq
+            ))
+
+    async def _converse(self, messages: list[Message], sub: Subscription) -> None:
+        tools = openai_tools()
+        for _ in range(self.deps.settings.llm_max_tool_rounds + 1):
+            calls = await self._one_round(messages, tools)
+            if not calls:
+                return
+            assistant: Message = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+            ]}
+            messages.append(assistant)
+            for result in await self._run_tools(calls, sub):
+                messages.append(
+                    {"role": "tool", "tool_call_id": result.tool_call_id, "content": result.content}
+                )
+        await self._say(SORRY)
+
+    async def _one_round(self, messages: list[Message], tools: list[dict[str, Any]]) -> list[ToolCall]:
+        chunker = SpeakableChunker()
+        spoken: list[str] = []
+        calls: list[ToolCall] = []
+        await self._mark("llm_request")
+        try:
+            async for piece in stream_reply(self.deps.llm, self.deps.settings, messages, tools):
+                if isinstance(piece, TextDelta):
+                    await self._mark("llm_first_token")
+                    for chunk in chunker.feed(piece.text):
+                        spoken.append(chunk)
+                        await self._say(chunk)
+                elif isinstance(piece, ToolCall):
+                    calls.append(piece)
+                elif isinstance(piece, TokenUsage):
+                    await self._usage(piece)
+        except OpenAIError as exc:
+            await self._append(ev.ProviderError(
+                call_sid=self.call_sid, provider="llm", message=str(exc)[:500]
+            ))
+            await self._say(SORRY)
+            return []
+        rest = chunker.flush()
+        if rest:
+            spoken.append(rest)
+            await self._say(rest)
+        if spoken and calls:
+            messages.append({"role": "assistant", "content": " ".join(spoken)})
+        return calls
+
+    async def _run_tools(self, calls: list[ToolCall], sub: Subscription) -> list[ev.ToolResult]:
+        waiting: dict[str, ToolCall] = {}
+        for call in calls:
+            entry = await self._append(ev.ToolRequested(
+                call_sid=self.call_sid, turn_id=self.turn_id, tool_call_id=call.id,
+                name=call.name, arguments=call.arguments,
+            ))
+            await self.deps.log.publish(keys.TOOLS, {
+                "call_sid": self.call_sid, "entry_id": entry, "tool_call_id": call.id,
+            })
+            waiting[call.id] = call
+        results: dict[str, ev.ToolResult] = {}
+        deadline = time.monotonic() + self.deps.settings.tool_timeout_s
+        while waiting.keys() - results.keys():
+            item = await sub.next(timeout=max(deadline - time.monotonic(), 0))
+            if item is None:
+                break
+            event = item[1]
+            if isinstance(event, ev.ToolResult) and event.tool_call_id in waiting:
+                results[event.tool_call_id] = event
+        for call_id in waiting.keys() - results.keys():
+            timeout = ev.ToolResult(
+                call_sid=self.call_sid, turn_id=self.turn_id, tool_call_id=call_id,
+                name=waiting[call_id].name, ok=False,
+                content='{"error": "The system did not answer in time. Please try again."}',
+            )
+            await self._append(timeout)
+            results[call_id] = timeout
+        return [results[c.id] for c in calls]
+
+    async def _say(self, text: str) -> None:
+        await self._append(ev.AgentText(
+            call_sid=self.call_sid, turn_id=self.turn_id, seq=self.seq, text=text
+        ))
+        self.seq += 1
+        await self._mark("first_speakable")
+
+    async def _mark(self, stage: ev.LatencyStage) -> None:
+        if stage in self.marked:
+            return
+        self.marked.add(stage)
+        await self._append(ev.LatencyMark(
+            call_sid=self.call_sid, turn_id=self.turn_id, stage=stage, stage_at=time.time()
+        ))
+
+    async def _usage(self, usage: TokenUsage) -> None:
+        for metric, quantity in (("prompt_tokens", usage.prompt_tokens),
+                                 ("completion_tokens", usage.completion_tokens)):
+            await self._append(ev.Usage(
+                call_sid=self.call_sid, provider="llm", metric=metric, quantity=quantity
+            ))
+
+    async def _append(self, event: ev.Event) -> str:
+        if self.tenant_id and not event.tenant_id:
+            event = event.model_copy(update={"tenant_id": self.tenant_id})
+        return await self.deps.log.append(event)

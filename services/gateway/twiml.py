@@ -1,0 +1,30 @@
+"""TwiML documents the gateway returns, built with the twilio library."""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import Connect, VoiceResponse
+
+
+def connect_stream(stream_url: str, action_url: str, token: str) -> str:
+    """`<Connect action><Stream url><Parameter token/></Stream></Connect>`."""
+    response = VoiceResponse()
+    connect = Connect(action=action_url, method="POST")
+    stream = connect.stream(url=stream_url)
+    stream.parameter(name="token", value=token)
+    response.append(connect)
+    return str(response)
+
+
+def unknown_number() -> str:
+    """A polite message for a number that belongs to no business, then hang up."""
+    response = VoiceResponse()
+    response.say("Sorry, this number is not in service. Goodbye.")
+    response.hangup()
+    return str(response)
+
+
+def hangup() -> str:
+    """End the call."""
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)

@@ -1,0 +1,20 @@
+"""`python -m services.media`: run a media replica with uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from services.media.app import create_app
+from shared.runtime import service_settings
+
+
+def main() -> None:
+    settings = service_settings("media")
+    uvicorn.run(
+        create_app(settings), host=settings.media_host, port=settings.media_port,
+        log_level="warning", ws_max_size=1 << 20,
+    )
+
+
+if __name__ == "__main__":
+    main()

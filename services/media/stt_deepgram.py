@@ -1,0 +1,111 @@
+"""Deepgram live STT as a stream of typed events (caller audio in, transcripts out)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from deepgram.listen.v1.types.listen_v1results import ListenV1Results
+from deepgram.listen.v1.types.listen_v1speech_started import ListenV1SpeechStarted
+from deepgram.listen.v1.types.listen_v1utterance_end import ListenV1UtteranceEnd
+
+from services.media.deepgram_env import deepgram_client
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class SttSpeechStarted:
+    """Voice onset at `audio_ms` of the stream."""
+
+    audio_ms: int
+
+
+@dataclass(frozen=True)
+class SttTranscript:
+    """A transcript of [start_ms, end_ms) of the stream."""
+
+    text: str
+    start_ms: int
+    end_ms: int
+    is_final: bool
+    speech_final: bool
+
+
+@dataclass(frozen=True)
+class SttUtteranceEnd:
+    """A gap after the last word (word-timing based end of utterance)."""
+
+    last_word_end_ms: int
+
+
+SttEvent = SttSpeechStarted | SttTranscript | SttUtteranceEnd
+
+
+def translate(message: Any) -> SttEvent | None:
+    """One SDK message as our event (None for messages we do not use)."""
+    if isinstance(message, ListenV1Results):
+        alts = message.channel.alternatives
+        text = alts[0].transcript if alts else ""
+        start = float(message.start)
+        return SttTranscript(
+            text=text,
+            start_ms=round(start * 1000),
+            end_ms=round((start + float(message.duration)) * 1000),
+            is_final=bool(message.is_final),
+            speech_final=bool(message.speech_final),
+        )
+    if isinstance(message, ListenV1SpeechStarted):
+        return SttSpeechStarted(audio_ms=round(float(message.timestamp) * 1000))
+    if isinstance(message, ListenV1UtteranceEnd):
+        return SttUtteranceEnd(last_word_end_ms=round(float(message.last_word_end) * 1000))
+    return None
+
+
+class DeepgramStt:
+    """One live transcription socket for one call."""
+
+    def __init__(self, settings: Settings, call_sid: str) -> None:
+        self._settings = settings
+        self._call_sid = call_sid
+        self._stack = AsyncExitStack()
+        self._conn: Any = None
+
+    async def open(self) -> None:
+        """Connect (µ-law 8 kHz, interim results, endpointing, VAD events)."""
+        s = self._settings
+        client = deepgram_client(s.deepgram_api_key, s.deepgram_stt_url)
+        self._conn = await self._stack.enter_async_context(
+            client.listen.v1.connect(
+                model=s.stt_model,
+                encoding="mulaw",
+                sample_rate=8000,
+                channels=1,
+                interim_results="true",
+                endpointing=s.stt_endpointing_ms,
+                utterance_end_ms=s.stt_utterance_end_ms,
+                vad_events="true",
+                smart_format="true",
+                tag=self._call_sid,
+            )
+        )
+
+    async def send(self, audio: bytes) -> None:
+        """Forward caller audio unchanged."""
+        await self._conn.send_media(audio)
+
+    async def events(self) -> AsyncIterator[SttEvent]:
+        """Transcription events until the socket closes."""
+        async for message in self._conn:
+            event = translate(message)
+            if event is not None:
+                yield event
+
+    async def close(self) -> None:
+        """Ask Deepgram to finish and close the socket."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError, RuntimeError):
+                await self._conn.send_close_stream()
+        await self._stack.aclose()

@@ -1,0 +1,72 @@
+"""Deepgram Aura TTS over WebSocket: text in, µ-law 8 kHz audio and flush markers out."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from deepgram.speak.v1.types.speak_v1cleared import SpeakV1Cleared
+from deepgram.speak.v1.types.speak_v1flushed import SpeakV1Flushed
+from deepgram.speak.v1.types.speak_v1text import SpeakV1Text
+
+from services.media.deepgram_env import deepgram_client
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class TtsFlushed:
+    """All audio for the text before the matching Flush has been sent."""
+
+
+@dataclass(frozen=True)
+class TtsCleared:
+    """Buffered text and unsent audio were dropped."""
+
+
+TtsEvent = bytes | TtsFlushed | TtsCleared
+
+
+class DeepgramTts:
+    """One streaming synthesis socket for one call (segments are flushed in order)."""
+
+    def __init__(self, settings: Settings, voice: str) -> None:
+        self._settings = settings
+        self._voice = voice or settings.tts_model
+        self._stack = AsyncExitStack()
+        self._conn: Any = None
+
+    async def open(self) -> None:
+        """Connect asking for raw µ-law 8 kHz (what Twilio plays, no transcoding)."""
+        client = deepgram_client(self._settings.deepgram_api_key, self._settings.deepgram_tts_url)
+        self._conn = await self._stack.enter_async_context(
+            client.speak.v1.connect(model=self._voice, encoding="mulaw", sample_rate=8000)
+        )
+
+    async def speak(self, text: str) -> None:
+        """Synthesize one segment now."""
+        await self._conn.send_text(SpeakV1Text(type="Speak", text=text))
+        await self._conn.send_flush()
+
+    async def clear(self) -> None:
+        """Drop everything not yet sent (barge-in)."""
+        await self._conn.send_clear()
+
+    async def events(self) -> AsyncIterator[TtsEvent]:
+        """Audio chunks and flush/clear confirmations, in order."""
+        async for message in self._conn:
+            if isinstance(message, bytes):
+                yield message
+            elif isinstance(message, SpeakV1Flushed):
+                yield TtsFlushed()
+            elif isinstance(message, SpeakV1Cleared):
+                yield TtsCleared()
+
+    async def close(self) -> None:
+        """Close the socket."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError, RuntimeError):
+                await self._conn.send_close()
+        await self._stack.aclose()

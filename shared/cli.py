@@ -1,0 +1,111 @@
+"""`frontdesk`: operate the platform (migrate, apply tenants, run everything, the demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import typer
+
+from shared.db.engine import make_engine, make_sessions
+from shared.db.migrate import upgrade
+from shared.embedded import child_env, ensure
+from shared.settings import get_settings
+from shared.supervisor import Ports, Stack, service_env, start_services, start_sims
+from shared.tenant_apply import apply, load_spec
+
+app = typer.Typer(help="FrontDesk: AI phone receptionist platform.", no_args_is_help=True)
+tenant = typer.Typer(help="Manage businesses.", no_args_is_help=True)
+app.add_typer(tenant, name="tenant")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (DATABASE_URL, or the embedded Postgres)."""
+    settings = get_settings()
+    embedded = ensure(settings.redis_url or "unused", settings.database_url, settings.embedded_dir)
+    try:
+        upgrade(embedded.database_url)
+        typer.echo("migrated")
+    finally:
+        embedded.stop()
+
+
+@tenant.command("apply")
+def tenant_apply(file: Path) -> None:
+    """Create or update a whole business from a YAML file."""
+    settings = get_settings()
+    embedded = ensure(settings.redis_url or "unused", settings.database_url, settings.embedded_dir)
+
+    async def run() -> str:
+        engine = make_engine(embedded.database_url)
+        try:
+            async with make_sessions(engine)() as session:
+                return await apply(session, load_spec(file))
+        finally:
+            await engine.dispose()
+
+    try:
+        upgrade(embedded.database_url)
+        typer.echo(f"applied {file} -> tenant {asyncio.run(run())}")
+    finally:
+        embedded.stop()
+
+
+@app.command()
+def up(
+    sims: bool = typer.Option(True, help="Also start the provider simulators."),
+    tenants: list[Path] = typer.Option(  # noqa: B008
+        [Path("deploy/tenants/daves-barbershop.yaml")], help="Tenant YAML files to apply."
+    ),
+) -> None:
+    """Run all five services (and the simulators) until Ctrl-C."""
+    settings = get_settings()
+    embedded = ensure(settings.redis_url, settings.database_url, settings.embedded_dir)
+    stack = Stack(ports=Ports(gateway=settings.gateway_port, media=settings.media_port),
+                  log_dir=Path(settings.embedded_dir) / "logs")
+    try:
+        upgrade(embedded.database_url)
+        for file in tenants:
+            tenant_apply_inline(embedded.database_url, file)
+        env = child_env(embedded, service_env(stack.ports, with_sims=sims))
+        if sims:
+            start_sims(stack, env, policy="sim/policies/daves_barbershop.yaml")
+        start_services(stack, env)
+        typer.echo(f"gateway: http://127.0.0.1:{stack.ports.gateway}/twilio/voice")
+        typer.echo(f"media:   ws://127.0.0.1:{stack.ports.media}/twilio/stream")
+        typer.echo(f"TWILIO_AUTH_TOKEN={env.get('TWILIO_AUTH_TOKEN', settings.twilio_auth_token)}")
+        if sims:
+            typer.echo(f"STT sim control: http://127.0.0.1:{stack.ports.stt}/sim/listen/script")
+        typer.echo(f"logs: {stack.log_dir}  (Ctrl-C to stop)")
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        stack.stop()
+        embedded.stop()
+
+
+def tenant_apply_inline(database_url: str, file: Path) -> None:
+    """Apply one tenant file against a database URL."""
+
+    async def run() -> None:
+        engine = make_engine(database_url)
+        try:
+            async with make_sessions(engine)() as session:
+                await apply(session, load_spec(file))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@app.command()
+def demo() -> None:
+    """One simulated call to Dave's Barbershop through the whole platform."""
+    from sim.demo import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo()))
+
+
+if __name__ == "__main__":
+    app()

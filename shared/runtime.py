@@ -1,0 +1,36 @@
+"""Process start-up shared by every service: settings, logging, tracing."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from shared.logs import setup_logging
+from shared.settings import Settings, get_settings
+from shared.telemetry import setup_tracing
+
+
+def service_settings(service: str) -> Settings:
+    """Read settings and set up logging and tracing for one service process.
+
+    Services need REDIS_URL and DATABASE_URL; the launcher (`frontdesk up`, the demo, the tests)
+    starts embedded servers and passes their URLs when none are configured.
+    """
+    settings = get_settings()
+    setup_logging(service, settings.log_level, settings.log_json)
+    setup_tracing(service, console=settings.otel_console, file=settings.otel_file)
+    if not settings.redis_url or not settings.database_url:
+        raise SystemExit(
+            f"{service}: REDIS_URL and DATABASE_URL must be set "
+            "(or start everything with `frontdesk up`, which runs embedded servers)"
+        )
+    return settings
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set on SIGTERM/SIGINT, for graceful drain."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

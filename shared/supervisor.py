@@ -1,0 +1,148 @@
+"""Start and stop the platform's processes (used by `frontdesk up`, the demo and the tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+SERVICES = ("gateway", "media", "brain", "tools", "recorder")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Ports:
+    """Where each HTTP/WebSocket server of a local stack listens."""
+
+    gateway: int = 8010
+    media: int = 8020
+    stt: int = 8031
+    tts: int = 8032
+    llm: int = 8033
+
+    @classmethod
+    def random(cls) -> Ports:
+        """Free ports for a throwaway stack (tests)."""
+        return cls(*(free_port() for _ in range(5)))
+
+
+def service_env(ports: Ports, *, with_sims: bool) -> dict[str, str]:
+    """Environment telling every service where the others (and the simulators) are."""
+    env = {
+        "GATEWAY_PORT": str(ports.gateway),
+        "MEDIA_PORT": str(ports.media),
+        "PUBLIC_GATEWAY_URL": f"http://127.0.0.1:{ports.gateway}",
+        "PUBLIC_MEDIA_WS_URL": f"ws://127.0.0.1:{ports.media}/twilio/stream",
+    }
+    if with_sims:
+        env |= {
+            "DEEPGRAM_STT_URL": f"ws://127.0.0.1:{ports.stt}",
+            "DEEPGRAM_TTS_URL": f"ws://127.0.0.1:{ports.tts}",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{ports.llm}/v1",
+            "DEEPGRAM_API_KEY": "dg-sim",
+            "OPENAI_API_KEY": "sk-sim",
+        }
+    return env
+
+
+@dataclass
+class Stack:
+    """Running processes of one local platform."""
+
+    ports: Ports
+    log_dir: Path
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start one process, its output going to log_dir/NAME.log."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._logs.append(out)
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.procs[name] = proc
+        return proc
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send a signal to one process (SIGKILL for crash tests) and reap it."""
+        proc = self.procs.pop(name)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        """SIGTERM everything, then SIGKILL what does not exit in time."""
+        for proc in self.procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+        deadline = time.monotonic() + 10
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+        for f in self._logs:
+            f.close()
+        self._logs.clear()
+
+    def check_alive(self) -> None:
+        """Raise if a process died (with the tail of its log)."""
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
+
+
+def wait_http(url: str, stack: Stack, timeout_s: float = 60.0) -> None:
+    """Block until `url` answers 200, failing early if a process of the stack dies."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stack.check_alive()
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not come up in {timeout_s}s")
+        time.sleep(0.1)
+
+
+def start_sims(stack: Stack, env: dict[str, str], policy: str | None = None) -> None:
+    """Start the provider simulators (STT, TTS, LLM) in one process and wait for them."""
+    p = stack.ports
+    argv = [sys.executable, "-m", "sim", "--stt-port", str(p.stt), "--tts-port", str(p.tts),
+            "--llm-port", str(p.llm)]
+    if policy:
+        argv += ["--policy", policy]
+    stack.spawn("sims", argv, env)
+    for port in (p.stt, p.tts, p.llm):
+        wait_http(f"http://127.0.0.1:{port}/healthz", stack)
+
+
+def start_services(stack: Stack, env: dict[str, str], replicas: dict[str, int] | None = None) -> None:
+    """Start the five services (workers may have several replicas) and wait for HTTP ones."""
+    for name in SERVICES:
+        for i in range((replicas or {}).get(name, 1)):
+            label = name if i == 0 else f"{name}-{i}"
+            child = env | {"REPLICA_NAME": f"{label}-{os.getpid()}"}
+            stack.spawn(label, [sys.executable, "-m", f"services.{name}"], child)
+    wait_http(f"http://127.0.0.1:{stack.ports.gateway}/healthz", stack)
+    wait_http(f"http://127.0.0.1:{stack.ports.media}/healthz", stack)

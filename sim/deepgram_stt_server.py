@@ -1,0 +1,350 @@
+"""Deepgram live speech-to-text simulator: `WS /v1/listen` on a real server.
+
+Wire contract: /work/shared/protocols/deepgram-live-stt.md. Transcripts are scripted
+per call via `POST /sim/listen/script` (see `SttScriptEngine` for the timing rules).
+
+Simulator choices where the real service is unspecified:
+* Non-JSON text frames and unknown control `type`s close the socket with 1008 and a
+  reason starting with `DATA-0001` (the real service's behaviour is undocumented).
+* Only raw PCM-like encodings (linear16, linear32, mulaw, alaw) can be clocked; other
+  documented encodings are rejected with HTTP 400, as is a missing encoding/sample_rate.
+* Transcripts are returned verbatim, whatever punctuate/smart_format say.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from sim.deepgram_common import (
+    QueryError,
+    auth_error,
+    deny,
+    model_uuid_for,
+    new_request_id,
+    parse_bool,
+    parse_int,
+    run_cli,
+    subprotocol_for,
+)
+from sim.stt_script import DgMessage, ModelInfo, SttEngineOptions, SttScriptEngine
+
+DOCUMENTED_ENCODINGS = frozenset(
+    {
+        "linear16",
+        "linear32",
+        "flac",
+        "alaw",
+        "mulaw",
+        "amr-nb",
+        "amr-wb",
+        "opus",
+        "ogg-opus",
+        "speex",
+        "g729",
+    }
+)
+BYTES_PER_SAMPLE = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}
+BOOL_PARAMS = (
+    "multichannel",
+    "punctuate",
+    "smart_format",
+    "numerals",
+    "profanity_filter",
+    "dictation",
+    "diarize",
+    "detect_entities",
+    "mip_opt_out",
+)
+DEFAULT_ENDPOINTING_MS = 10
+
+
+class DeepgramSttSimOptions(BaseModel):
+    """Deepgram live STT simulator settings."""
+
+    api_key: str = Field("dg-sim", description="API key accepted in `Authorization: Token <key>`.")
+    processing_latency_ms: int = Field(
+        0, ge=0, description="Extra wall-clock delay before each server message is sent."
+    )
+    idle_timeout_s: float = Field(
+        10.0, gt=0, description="Close 1011 NET-0001 after this long without audio or messages."
+    )
+    interim_every_ms: int = Field(
+        200, gt=0, description="Audio-time interval between interim Results during speech."
+    )
+
+
+class ScriptUtterance(BaseModel):
+    """One scripted utterance for the socket(s) opened with `tag=<tag>`."""
+
+    tag: str = Field(description="Value of the `tag` query param (the CallSid).")
+    text: str = Field(min_length=1, description="What the caller says.")
+    start_ms: int = Field(ge=0, description="Speech onset in the socket's audio time.")
+    end_ms: int = Field(gt=0, description="Speech end in the socket's audio time.")
+
+
+@dataclass
+class SttSession:
+    """One accepted /v1/listen socket (exposed via GET /sim/listen/sessions)."""
+
+    tags: list[str]
+    request_id: str
+    engine: SttScriptEngine
+    messages_sent: int = 0
+    closed: bool = False
+    close_code: int | None = None
+    close_reason: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "tag": self.tags[0] if self.tags else None,
+            "tags": self.tags,
+            "request_id": self.request_id,
+            "audio_ms": round(self.engine.audio_ms, 3),
+            "bytes": self.engine.bytes_received,
+            "closed": self.closed,
+            "close_code": self.close_code,
+            "close_reason": self.close_reason,
+            "messages_sent": self.messages_sent,
+        }
+
+
+@dataclass
+class SttSimState:
+    """Everything the app keeps between requests (stored on app.state.sim)."""
+
+    options: DeepgramSttSimOptions
+    scripts: dict[str, list[ScriptUtterance]] = field(default_factory=dict)
+    sessions: list[SttSession] = field(default_factory=list)
+
+    def register(self, utt: ScriptUtterance) -> int:
+        """Store the utterance and push it to open sessions with that tag."""
+        self.scripts.setdefault(utt.tag, []).append(utt)
+        attached = 0
+        for session in self.sessions:
+            if not session.closed and utt.tag in session.tags and not session.engine.closed:
+                session.engine.add_utterance(utt.text, utt.start_ms, utt.end_ms)
+                attached += 1
+        return attached
+
+
+@dataclass(frozen=True)
+class _Close:
+    code: int
+    reason: str
+
+
+def _state(app: Any) -> SttSimState:
+    state: SttSimState = app.state.sim
+    return state
+
+
+def model_info_for(model: str) -> ModelInfo:
+    parts = model.split("-")
+    arch = "-".join(parts[:2]) if parts[0] == "nova" and len(parts) > 1 else parts[0]
+    return ModelInfo(name=model, version="2025-01-01.0", arch=arch, uuid=model_uuid_for(model))
+
+
+def engine_options_from_query(
+    query: QueryParams, request_id: str, interim_every_ms: int
+) -> SttEngineOptions:
+    """Validate the /v1/listen query (raises QueryError -> HTTP 400)."""
+    encoding = query.get("encoding")
+    sample_rate = parse_int(query, "sample_rate", None)
+    if encoding is not None and encoding not in DOCUMENTED_ENCODINGS:
+        raise QueryError(f"Invalid encoding: {encoding!r}")
+    if encoding is None or sample_rate is None:
+        raise QueryError("encoding and sample_rate are required together for raw audio")
+    if encoding not in BYTES_PER_SAMPLE:
+        raise QueryError(f"simulator cannot clock compressed encoding {encoding!r}")
+    if sample_rate == 0:
+        raise QueryError("sample_rate must be positive")
+    for name in BOOL_PARAMS:
+        parse_bool(query, name, False)
+    raw_ep = query.get("endpointing")
+    endpointing: int | None
+    if raw_ep == "false":
+        endpointing = None
+    elif raw_ep in (None, "true"):
+        endpointing = DEFAULT_ENDPOINTING_MS
+    else:
+        endpointing = parse_int(query, "endpointing", None)
+    channels = parse_int(query, "channels", 1) or 1
+    return SttEngineOptions(
+        sample_rate=sample_rate,
+        bytes_per_sample=BYTES_PER_SAMPLE[encoding],
+        channels=channels,
+        interim_results=parse_bool(query, "interim_results", False),
+        endpointing_ms=endpointing,
+        utterance_end_ms=parse_int(query, "utterance_end_ms", None),
+        vad_events=parse_bool(query, "vad_events", False),
+        interim_every_ms=interim_every_ms,
+        request_id=request_id,
+        model=model_info_for(query.get("model") or "nova-3"),
+    )
+
+
+class _SessionRunner:
+    """Reads client frames and writes (optionally delayed) server messages."""
+
+    def __init__(self, ws: WebSocket, session: SttSession, options: DeepgramSttSimOptions):
+        self.ws = ws
+        self.session = session
+        self.options = options
+        self.queue: asyncio.Queue[tuple[float, DgMessage | _Close]] = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
+
+    def enqueue(self, items: list[DgMessage | _Close]) -> None:
+        due = self.loop.time() + self.options.processing_latency_ms / 1000.0
+        for item in items:
+            self.queue.put_nowait((due, item))
+
+    async def _sender(self) -> None:
+        while True:
+            due, item = await self.queue.get()
+            delay = due - self.loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                if isinstance(item, _Close):
+                    self.session.close_code, self.session.close_reason = item.code, item.reason
+                    await self.ws.close(item.code, item.reason)
+                    return
+                await self.ws.send_text(json.dumps(item))
+            except (WebSocketDisconnect, RuntimeError):
+                return  # client went away; nothing left to deliver
+            self.session.messages_sent += 1
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._sender())
+        try:
+            disconnected = await self._receive_loop()
+            if disconnected:
+                sender.cancel()
+            await asyncio.wait([sender])
+        finally:
+            if not sender.done():
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
+            self.session.closed = True
+
+    async def _receive_loop(self) -> bool:
+        """Returns True if the client disconnected, False if we initiated the close."""
+        engine = self.session.engine
+        while True:
+            try:
+                msg = await asyncio.wait_for(self.ws.receive(), self.options.idle_timeout_s)
+            except TimeoutError:
+                self.enqueue([_Close(1011, "NET-0001")])
+                return False
+            if msg["type"] == "websocket.disconnect":
+                return True
+            data: bytes | None = msg.get("bytes")
+            text: str | None = msg.get("text")
+            if data is not None:
+                if len(data) == 0:
+                    self.enqueue([*engine.close(), _Close(1000, "")])
+                    return False
+                self.enqueue(list(engine.feed(data)))
+                continue
+            kind = _control_type(text or "")
+            if kind == "KeepAlive":
+                continue
+            if kind == "Finalize":
+                self.enqueue(list(engine.finalize()))
+            elif kind == "CloseStream":
+                self.enqueue([*engine.close(), _Close(1000, "")])
+                return False
+            else:
+                self.enqueue([_Close(1008, f"DATA-0001: unsupported text message {kind!r}")])
+                return False
+
+
+def _control_type(text: str) -> str | None:
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(payload, dict) and isinstance(payload.get("type"), str):
+        kind: str = payload["type"]
+        return kind
+    return None
+
+
+async def listen_ws(websocket: WebSocket) -> None:
+    state = _state(websocket.app)
+    rid = new_request_id()
+    denied = auth_error(state.options.api_key, websocket.headers, rid)
+    if denied is not None:
+        await websocket.send_denial_response(denied)
+        return
+    try:
+        eopts = engine_options_from_query(
+            websocket.query_params, rid, state.options.interim_every_ms
+        )
+    except QueryError as exc:
+        await deny(websocket, 400, "Bad Request", str(exc), rid)
+        return
+    await websocket.accept(
+        subprotocol=subprotocol_for(websocket.headers),
+        headers=[(b"dg-request-id", rid.encode())],
+    )
+    tags = websocket.query_params.getlist("tag")
+    session = SttSession(tags=tags, request_id=rid, engine=SttScriptEngine(eopts))
+    for tag in tags:
+        for utt in state.scripts.get(tag, []):
+            session.engine.add_utterance(utt.text, utt.start_ms, utt.end_ms)
+    state.sessions.append(session)
+    await _SessionRunner(websocket, session, state.options).run()
+
+
+async def post_script(request: Request) -> JSONResponse:
+    try:
+        utt = ScriptUtterance.model_validate(await request.json())
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=422)
+    if utt.end_ms <= utt.start_ms or not utt.text.split():
+        return JSONResponse({"error": "need start_ms < end_ms and non-blank text"}, 422)
+    attached = _state(request.app).register(utt)
+    return JSONResponse({"ok": True, "tag": utt.tag, "attached_sessions": attached})
+
+
+async def get_sessions(request: Request) -> JSONResponse:
+    return JSONResponse([s.summary() for s in _state(request.app).sessions])
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True, "service": "deepgram-stt-sim"})
+
+
+def create_app(options: DeepgramSttSimOptions | None = None) -> Starlette:
+    app = Starlette(
+        routes=[
+            WebSocketRoute("/v1/listen", listen_ws),
+            Route("/sim/listen/script", post_script, methods=["POST"]),
+            Route("/sim/listen/sessions", get_sessions, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+    app.state.sim = SttSimState(options=options or DeepgramSttSimOptions())
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_cli("python -m sim.deepgram_stt_server", DeepgramSttSimOptions, create_app, argv)
+
+
+if __name__ == "__main__":
+    main()

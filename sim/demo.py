@@ -1,0 +1,144 @@
+"""`make demo`: one simulated call to Dave's Barbershop through the whole platform."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from shared import events as ev
+from shared.bus import CallLog, connect
+from shared.call_records import CallRecord, load_call_record
+from shared.db.engine import make_engine, make_sessions
+from shared.db.migrate import upgrade
+from shared.embedded import child_env, ensure
+from shared.settings import get_settings
+from shared.stream_mux import StreamMux
+from shared.supervisor import Ports, Stack, service_env, start_services, start_sims
+from shared.tenant_apply import apply, load_spec
+from sim.twilio_caller import CallScript, TwilioCallerOptions, place_call
+from sim.twilio_webhook import new_sid
+
+ROOT = Path(__file__).resolve().parent.parent
+TENANT = ROOT / "deploy" / "tenants" / "daves-barbershop.yaml"
+POLICY = ROOT / "sim" / "policies" / "daves_barbershop.yaml"
+LINES = [
+    "Hi, how much is a haircut?",
+    "And where are you located?",
+    "Great, thanks, bye.",
+]
+
+console = Console()
+
+
+async def _print_live(log: CallLog, mux: StreamMux, call_sid: str, t0: float) -> None:
+    sub = await mux.subscribe(log.key(call_sid))
+    texts: dict[tuple[int, int], str] = {}
+    async for _, event in sub:
+        stamp = f"[dim]{event.at - t0:7.2f}s[/dim]"
+        if isinstance(event, ev.TurnRequested):
+            console.print(f"{stamp} [bold cyan]caller[/]  {event.text}")
+        elif isinstance(event, ev.AgentText):
+            texts[(event.turn_id, event.seq)] = event.text
+        elif isinstance(event, ev.SegmentPlayed):
+            text = texts.get((event.turn_id, event.seq), "")
+            console.print(f"{stamp} [bold green]agent[/]   {text}")
+        elif isinstance(event, ev.ToolRequested):
+            console.print(f"{stamp} [yellow]tool[/]    {event.name}({event.arguments})")
+        elif isinstance(event, ev.ToolResult):
+            console.print(f"{stamp} [yellow]result[/]  {event.content}")
+        elif isinstance(event, ev.CallEnded):
+            console.print(f"{stamp} [magenta]call ended[/] ({event.reason})")
+            return
+
+
+async def _wait_recorded(database_url: str, call_sid: str, timeout_s: float) -> CallRecord:
+    engine = make_engine(database_url)
+    sessions = make_sessions(engine)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            async with sessions() as session:
+                record = await load_call_record(session, call_sid)
+            if record is not None and record.status == "completed":
+                return record
+            if time.monotonic() > deadline:
+                raise TimeoutError("the recorder did not store the call in time")
+            await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
+
+
+def _print_record(record: CallRecord) -> None:
+    console.rule("Call record read back from Postgres")
+    console.print(f"call {record.call_sid}  {record.from_number} -> {record.to_number}  "
+                  f"status={record.status} reason={record.end_reason} "
+                  f"duration={record.duration_s:.1f}s")
+    table = Table("turn", "who", "text")
+    for line in record.lines:
+        table.add_row(str(line.turn_id), line.role, line.text)
+    console.print(table)
+    for tool in record.tools:
+        console.print(f"tool call: {tool.name}({tool.arguments}) ok={tool.ok} -> {tool.result}")
+    latency = Table("turn", *("speech_end -> " + s for s in
+                              ("stt_final", "llm_first_token", "tts_first_byte",
+                               "first_audio_sent")))
+    for turn in record.turns:
+        latency.add_row(str(turn.turn_id), *(f"{turn.stages_ms.get(s, float('nan')):.0f} ms" for s in
+                                              ("stt_final", "llm_first_token", "tts_first_byte",
+                                               "first_audio_sent")))
+    console.print(latency)
+
+
+async def run_demo() -> int:
+    settings = get_settings()
+    embedded = ensure(settings.redis_url, settings.database_url, settings.embedded_dir)
+    stack = Stack(ports=Ports.random(), log_dir=ROOT / ".frontdesk" / "logs")
+    try:
+        console.print(f"redis: {embedded.redis_url}\npostgres: {embedded.database_url}")
+        upgrade(embedded.database_url)
+        engine = make_engine(embedded.database_url)
+        async with make_sessions(engine)() as session:
+            spec = load_spec(TENANT)
+            await apply(session, spec)
+        await engine.dispose()
+        env = child_env(embedded, service_env(stack.ports, with_sims=True))
+        start_sims(stack, env, policy=str(POLICY))
+        start_services(stack, env)
+        console.print(f"gateway: http://127.0.0.1:{stack.ports.gateway}  (logs in {stack.log_dir})")
+        redis_url = embedded.redis_url
+        log = CallLog(connect(redis_url), settings.stream_slot_groups)
+        mux = StreamMux.from_url(redis_url)
+        call_sid = new_sid("CA")
+        t0 = time.time()
+        live = asyncio.create_task(_print_live(log, mux, call_sid, t0))
+        options = TwilioCallerOptions(
+            gateway_url=f"http://127.0.0.1:{stack.ports.gateway}",
+            auth_token=env.get("TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
+            to_number=spec.numbers[0].e164, from_number="+447700900123", call_sid=call_sid,
+            stt_control_url=f"http://127.0.0.1:{stack.ports.stt}",
+        )
+        result = await place_call(options, CallScript(lines=list(LINES)))
+        if result.error:
+            console.print(f"[red]call failed: {result.error}[/]")
+            return 1
+        await asyncio.wait_for(live, 30)
+        await mux.close()
+        await log.redis.aclose()
+        record = await _wait_recorded(embedded.database_url, call_sid, 30)
+        _print_record(record)
+        return 0
+    finally:
+        stack.stop()
+        embedded.stop()
+
+
+def main() -> None:
+    raise SystemExit(asyncio.run(run_demo()))
+
+
+if __name__ == "__main__":
+    main()

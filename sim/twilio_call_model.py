@@ -1,0 +1,130 @@
+"""Data model of the simulated Twilio caller: options, scripts and the call record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+from pydantic import BaseModel, Field
+
+
+class TwilioCallerOptions(BaseModel):
+    """How to reach the platform and how the simulated caller behaves."""
+
+    gateway_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Gateway base URL; the webhook is {gateway}/twilio/voice.",
+    )
+    voice_path: str = Field(
+        "/twilio/voice", description="Path of the voice webhook on the gateway."
+    )
+    auth_token: str = Field(
+        "test-auth-token", description="Twilio auth token used to sign requests."
+    )
+    account_sid: str = Field(
+        "AC" + "0" * 32, description="AccountSid sent in the webhook and the start message."
+    )
+    from_number: str = Field("+447700900123", description="Caller's number (From/Caller).")
+    to_number: str = Field("+442071838750", description="Dialled number (To/Called).")
+    call_sid: str | None = Field(None, description="CallSid to use; random CA+32 hex if None.")
+    stt_control_url: str | None = Field(
+        None, description="STT simulator base URL for /sim/listen/script; no scripting if None."
+    )
+    ms_per_word: int = Field(300, description="Speaking duration of one scripted word, in ms.")
+    pause_before_speaking_ms: int = Field(
+        400, description="Wait after the agent's audio finished playing before talking, in ms."
+    )
+    max_call_s: float = Field(60.0, description="Hang up (and report an error) after this long.")
+    answer_timeout_s: float = Field(
+        15.0, description="Give up if the agent does not start/finish its turn within this."
+    )
+    http_timeout_s: float = Field(15.0, description="Timeout of each HTTP request we make.")
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    """A caller turn made of keypresses instead of speech."""
+
+    digits: str
+    interval_ms: int = 200  # gap between two digits
+
+
+@dataclass
+class CallScript:
+    """What the caller says, turn by turn. Each line waits for the agent's turn first."""
+
+    lines: list[str | Dtmf]
+    hangup_after_last: bool = True  # else wait (up to max_call_s) for the server to hang up
+
+
+EventDirection = Literal["sent", "recv", "info"]
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """One entry of the call log; ``t_ms`` is ms since place_call started."""
+
+    t_ms: float
+    direction: EventDirection
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        arrow = {"sent": "->", "recv": "<-", "info": "--"}[self.direction]
+        body = " ".join(f"{k}={v!r}" for k, v in self.data.items())
+        return f"{self.t_ms / 1000:8.3f}s {arrow} {self.kind} {body}".rstrip()
+
+
+@dataclass(frozen=True)
+class SpokenLine:
+    """A caller turn and where it sits in stream audio time (ms since the first frame)."""
+
+    text: str
+    kind: Literal["speech", "dtmf"]
+    start_ms: int
+    end_ms: int
+
+
+class AgentSegment(NamedTuple):
+    """Agent audio between marks: the closing mark (None = unmarked tail), the audio and
+    whether it fully played (False = cut by clear, None = still pending at the end)."""
+
+    mark: str | None
+    audio: bytes
+    played: bool | None
+
+
+@dataclass
+class CallResult:
+    """Everything observed during one simulated call."""
+
+    call_sid: str
+    account_sid: str
+    stream_sid: str | None = None
+    webhook_status: int | None = None
+    twiml: str = ""
+    stream_url: str | None = None
+    action_url: str | None = None
+    custom_parameters: dict[str, str] = field(default_factory=dict)
+    events: list[CallEvent] = field(default_factory=list)
+    agent_audio: bytes = b""  # all audio received, in order
+    agent_played_audio: bytes = b""  # the part the playout clock actually played
+    agent_segments: list[AgentSegment] = field(default_factory=list)
+    marks_echoed: list[str] = field(default_factory=list)
+    clears: int = 0
+    lines: list[SpokenLine] = field(default_factory=list)
+    frames_sent: int = 0
+    after_stream_status: int | None = None
+    after_stream_twiml: str | None = None
+    close_code: int | None = None  # set when the server closed the socket
+    close_reason: str | None = None
+    hangup_by: Literal["caller", "server"] | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def events_of(self, kind: str) -> list[CallEvent]:
+        return [e for e in self.events if e.kind == kind]

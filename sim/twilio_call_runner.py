@@ -1,0 +1,372 @@
+"""Runs one simulated Twilio call (see sim.twilio_caller for the public API)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from sim.playout import PlayoutQueue
+from sim.twilio_call_model import (
+    AgentSegment,
+    CallEvent,
+    CallResult,
+    CallScript,
+    Dtmf,
+    EventDirection,
+    SpokenLine,
+    TwilioCallerOptions,
+)
+from sim.twilio_media import (
+    FRAME_MS,
+    MediaStreamSession,
+    open_media_stream,
+    silence_frame,
+    speech_frame,
+)
+from sim.twilio_webhook import inbound_call_params, new_sid, post_voice_webhook
+
+OnEvent = Callable[[CallEvent], None]
+_POLL_S = 0.005
+_STT_LEAD_FRAMES = 5  # register an utterance this many frames before it starts
+
+
+class CallError(RuntimeError):
+    """The call cannot go on (timeout, STT control failure, ...)."""
+
+
+class _ServerHungUp(Exception):
+    """The server closed the media socket while the script was still running."""
+
+
+class CallRun:
+    def __init__(self, opts: TwilioCallerOptions, script: CallScript, on_event: OnEvent | None):
+        self.opts = opts
+        self.script = script
+        self.on_event = on_event
+        self.t0 = time.monotonic()
+        self.result = CallResult(
+            call_sid=opts.call_sid or new_sid("CA"), account_sid=opts.account_sid
+        )
+        self.playout = PlayoutQueue()
+        self.session: MediaStreamSession | None = None
+        self.stream_t0 = 0.0
+        self.frames_sent = 0
+        self.speech: tuple[int, int] | None = None  # [start, end) frame indices
+        self.received = bytearray()
+        self.agent_playing = False
+        self.closed = asyncio.Event()
+        self.we_closed = False
+        self.http = httpx.AsyncClient(timeout=opts.http_timeout_s, trust_env=False)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def log(self, direction: EventDirection, kind: str, **data: Any) -> None:
+        event = CallEvent((time.monotonic() - self.t0) * 1000, direction, kind, data)
+        self.result.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def now_ms(self) -> float:
+        return (time.monotonic() - self.stream_t0) * 1000
+
+    def params(self, status: str) -> dict[str, str]:
+        o = self.opts
+        return inbound_call_params(
+            call_sid=self.result.call_sid,
+            account_sid=o.account_sid,
+            from_number=o.from_number,
+            to_number=o.to_number,
+            call_status=status,
+        )
+
+    async def echo(self, marks: list[str]) -> None:
+        assert self.session is not None
+        for name in marks:
+            self.result.marks_echoed.append(name)
+            self.log("sent", "mark", name=name)
+            await self.session.send_mark_echo(name)
+
+    # -- top level ---------------------------------------------------------------------
+
+    async def run(self) -> CallResult:
+        try:
+            await self._run()
+        finally:
+            await self.http.aclose()
+            self._finish()
+        return self.result
+
+    async def _run(self) -> None:
+        o, r = self.opts, self.result
+        url = o.gateway_url.rstrip("/") + o.voice_path
+        self.log("sent", "webhook", url=url, From=o.from_number, To=o.to_number)
+        hook = await post_voice_webhook(url, o.auth_token, self.params("ringing"), client=self.http)
+        r.webhook_status, r.twiml = hook.status_code, hook.twiml
+        self.log("recv", "twiml", status=hook.status_code, twiml=hook.twiml)
+        if hook.error is not None:
+            r.error = hook.error
+            return
+        r.stream_url, r.action_url = hook.stream_url, hook.action_url
+        r.custom_parameters = hook.custom_parameters
+        if r.stream_url is None:
+            self.log("info", "no-stream", verbs=hook.parsed.verbs if hook.parsed else [])
+            return
+        try:
+            self.session = await open_media_stream(
+                r.stream_url, o.auth_token, call_sid=r.call_sid, account_sid=o.account_sid
+            )
+        except (InvalidHandshake, OSError, TimeoutError) as exc:
+            r.error = f"media websocket connect failed: {type(exc).__name__}: {exc}"
+            return
+        r.stream_sid = self.session.stream_sid
+        try:
+            async with asyncio.timeout(o.max_call_s):
+                await self._stream()
+        except TimeoutError:
+            r.error = r.error or f"call exceeded max_call_s={o.max_call_s}"
+            self.log("info", "error", message=r.error)
+            await self._hangup()
+        if r.hangup_by == "server" and r.action_url:
+            await self._after_stream(r.action_url)
+
+    async def _stream(self) -> None:
+        assert self.session is not None
+        s = self.session
+        await s.send_connected()
+        self.log("sent", "connected")
+        self.stream_t0 = time.monotonic()
+        await s.send_start(self.result.custom_parameters)
+        self.log(
+            "sent", "start", streamSid=s.stream_sid, customParameters=self.result.custom_parameters
+        )
+        tasks = [
+            asyncio.create_task(self._pace()),
+            asyncio.create_task(self._receive()),
+        ]
+        try:
+            try:
+                await self._converse()
+            except (_ServerHungUp, ConnectionClosed):
+                self.log("info", "server-hung-up-during-script")
+            except CallError as exc:
+                self.result.error = str(exc)
+                self.log("info", "error", message=str(exc))
+                await self._hangup()
+            await self.closed.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _hangup(self) -> None:
+        if self.session is None or self.closed.is_set() or self.we_closed:
+            return
+        self.we_closed = True
+        self.result.hangup_by = self.result.hangup_by or "caller"
+        try:
+            await self.session.send_stop()
+            self.log("sent", "stop")
+            await self.session.close(1000)
+        except ConnectionClosed:
+            self.log("info", "closed-before-stop")
+        self.closed.set()
+
+    async def _after_stream(self, action_url: str) -> None:
+        self.log("sent", "connect-action", url=action_url)
+        hook = await post_voice_webhook(
+            action_url, self.opts.auth_token, self.params("in-progress"), client=self.http
+        )
+        self.result.after_stream_status = hook.status_code
+        self.result.after_stream_twiml = hook.twiml
+        self.log("recv", "after-stream-twiml", status=hook.status_code, twiml=hook.twiml)
+        if hook.error is not None:
+            self.result.warnings.append(f"connect action: {hook.error}")
+
+    def _finish(self) -> None:
+        r, q = self.result, self.playout
+        r.agent_audio = bytes(self.received)
+        r.agent_played_audio = q.played_audio
+        r.agent_segments = [AgentSegment(s.mark, bytes(s.audio), s.played) for s in q.segments]
+        r.frames_sent = self.frames_sent
+
+    # -- media tasks -------------------------------------------------------------------
+
+    async def _pace(self) -> None:
+        """Send frame n at stream_t0 + 20 ms * n; also runs the playout clock."""
+        assert self.session is not None
+        silence = silence_frame()
+        try:
+            while not self.closed.is_set():
+                delay = self.stream_t0 + self.frames_sent * FRAME_MS / 1000 - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if self.closed.is_set() or self.we_closed:
+                    return
+                n = self.frames_sent
+                in_speech = self.speech is not None and self.speech[0] <= n < self.speech[1]
+                frame = speech_frame(n) if in_speech else silence
+                await self.session.send_media_frame(frame, timestamp_ms=int(self.now_ms()))
+                self.frames_sent = n + 1
+                await self._tick()
+        except ConnectionClosed:
+            return
+
+    async def _tick(self) -> None:
+        now = self.now_ms()
+        await self.echo(self.playout.advance(now))
+        if self.agent_playing and self.playout.is_idle(now):
+            self.agent_playing = False
+            self.log("info", "agent-audio-end", played_bytes=self.playout.played_bytes)
+
+    async def _receive(self) -> None:
+        assert self.session is not None
+        s, r = self.session, self.result
+        while True:
+            msg = await s.recv()
+            if msg is None:
+                break
+            event = msg.get("event")
+            if msg.get("streamSid") not in (None, s.stream_sid) and event != "_invalid":
+                r.warnings.append(f"{event}: unexpected streamSid {msg.get('streamSid')!r}")
+            try:
+                await self._handle(event, msg)
+            except ConnectionClosed:
+                break
+        if not self.we_closed:
+            r.hangup_by = "server"
+            r.close_code, r.close_reason = s.close_code, s.close_reason
+            self.log("recv", "close", code=s.close_code, reason=s.close_reason)
+        self.closed.set()
+
+    async def _handle(self, event: Any, msg: dict[str, Any]) -> None:
+        now = self.now_ms()
+        if event == "media":
+            media = msg.get("media")
+            payload = media.get("payload") if isinstance(media, dict) else None
+            try:
+                if not isinstance(payload, str):
+                    raise ValueError("payload missing")
+                audio = base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError):
+                self.result.warnings.append("media with invalid base64 payload")
+                self.log("recv", "media-invalid", message=msg)
+                return
+            if not self.agent_playing:
+                self.agent_playing = True
+                self.log("info", "agent-audio-start")
+            self.received.extend(audio)
+            self.playout.push_audio(audio, now)
+        elif event == "mark":
+            mark = msg.get("mark")
+            name = str(mark.get("name")) if isinstance(mark, dict) else ""
+            self.log("recv", "mark", name=name, queued_ms=self.playout.queued_ms)
+            self.playout.push_mark(name, now)
+            await self.echo(self.playout.advance(now))
+        elif event == "clear":
+            self.result.clears += 1
+            self.log("recv", "clear", dropped_ms=self.playout.queued_ms)
+            await self.echo(self.playout.clear(now))
+        else:
+            self.log("recv", "unknown", message=msg)
+
+    # -- conversation ------------------------------------------------------------------
+
+    async def _converse(self) -> None:
+        since = 0
+        for line in self.script.lines:
+            await self._await_agent_turn(since)
+            since = len(self.received)
+            if isinstance(line, Dtmf):
+                await self._press(line)
+            else:
+                await self._say(line)
+        if self.script.hangup_after_last:
+            await self._await_agent_turn(since)
+            await self._hangup()
+        else:
+            self.log("info", "waiting-for-server-hangup")
+
+    def _check_open(self) -> None:
+        if self.closed.is_set():
+            raise _ServerHungUp()
+
+    async def _await_agent_turn(self, since_bytes: int) -> None:
+        """Agent audio arrives (after ``since_bytes``), plays out, then stays quiet for
+        pause_before_speaking_ms (minus the STT registration lead)."""
+        o = self.opts
+        start = time.monotonic()
+        while len(self.received) <= since_bytes:
+            self._check_open()
+            if time.monotonic() - start > o.answer_timeout_s:
+                raise CallError(f"agent did not start speaking within {o.answer_timeout_s}s")
+            await asyncio.sleep(_POLL_S)
+        lead = _STT_LEAD_FRAMES * FRAME_MS if o.stt_control_url else 0
+        pause = max(0, o.pause_before_speaking_ms - lead)
+        start = time.monotonic()
+        while True:
+            self._check_open()
+            now = self.now_ms()
+            drained = self.playout.drained_at_ms
+            if self.playout.is_idle(now) and drained is not None and now - drained >= pause:
+                return
+            audio_s = (len(self.received) - since_bytes) / 8000
+            if time.monotonic() - start > o.answer_timeout_s + audio_s:
+                raise CallError(f"agent did not finish its turn within {o.answer_timeout_s}s")
+            await asyncio.sleep(_POLL_S)
+
+    async def _press(self, line: Dtmf) -> None:
+        assert self.session is not None
+        start = self.frames_sent * FRAME_MS
+        for i, digit in enumerate(line.digits):
+            if i:
+                await asyncio.sleep(line.interval_ms / 1000)
+            self._check_open()
+            await self.session.send_dtmf(digit)
+            self.log("sent", "dtmf", digit=digit)
+        self.result.lines.append(
+            SpokenLine(line.digits, "dtmf", start, self.frames_sent * FRAME_MS)
+        )
+
+    async def _say(self, text: str) -> None:
+        n_frames = max(1, math.ceil(len(text.split()) * self.opts.ms_per_word / FRAME_MS))
+        for _attempt in range(3):
+            start = self.frames_sent + (_STT_LEAD_FRAMES if self.opts.stt_control_url else 1)
+            window = (start, start + n_frames)
+            await self._register(text, window)
+            if self.frames_sent < start:  # no await between this check and arming
+                self.speech = window
+                break
+            self.result.warnings.append(f"STT registration too slow for {text!r}; retrying")
+        else:
+            raise CallError(f"could not register {text!r} with STT control in time")
+        line = SpokenLine(text, "speech", window[0] * FRAME_MS, window[1] * FRAME_MS)
+        self.log("sent", "say", text=text, start_ms=line.start_ms, end_ms=line.end_ms)
+        while self.frames_sent < window[1]:
+            self._check_open()
+            await asyncio.sleep(_POLL_S)
+        self.result.lines.append(line)
+
+    async def _register(self, text: str, window: tuple[int, int]) -> None:
+        url = self.opts.stt_control_url
+        if url is None:
+            return
+        body = {
+            "tag": self.result.call_sid,
+            "text": text,
+            "start_ms": window[0] * FRAME_MS,
+            "end_ms": window[1] * FRAME_MS,
+        }
+        try:
+            resp = await self.http.post(url.rstrip("/") + "/sim/listen/script", json=body)
+        except httpx.HTTPError as exc:
+            raise CallError(f"STT control request failed: {exc}") from exc
+        if resp.status_code >= 300:
+            raise CallError(f"STT control returned HTTP {resp.status_code}: {resp.text[:200]}")
