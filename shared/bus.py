@@ -45,19 +45,21 @@ class CallLog:
             tp = current_traceparent()
             if tp is not None:
                 event = event.model_copy(update={"traceparent": tp})
-        entry_id: str = await self.redis.xadd(self.key(event.call_sid), encode(event))
-        return entry_id
+        fields: Any = encode(event)
+        entry_id = await self.redis.xadd(self.key(event.call_sid), fields)
+        return str(entry_id)
 
     async def publish(self, stream: str, fields: dict[str, str]) -> str:
         """XADD a work item to a shared work stream (turns, tools, calls)."""
-        entry_id: str = await self.redis.xadd(stream, dict(fields))
-        return entry_id
+        payload: Any = dict(fields)
+        entry_id = await self.redis.xadd(stream, payload)
+        return str(entry_id)
 
     async def entries(
         self, call_sid: str, start: str = "-", end: str = "+"
     ) -> list[tuple[str, Event]]:
         """The call's events between two ids (inclusive), skipping entries we cannot parse."""
-        raw = await self.redis.xrange(self.key(call_sid), start, end)
+        raw: Any = await self.redis.xrange(self.key(call_sid), start, end)
         return decode_entries(raw)
 
     async def expire(self, call_sid: str, ttl_s: int) -> None:

@@ -63,8 +63,10 @@ def up(
     """Run all five services (and the simulators) until Ctrl-C."""
     settings = get_settings()
     embedded = ensure(settings.redis_url, settings.database_url, settings.embedded_dir)
-    stack = Stack(ports=Ports(gateway=settings.gateway_port, media=settings.media_port),
-                  log_dir=Path(settings.embedded_dir) / "logs")
+    stack = Stack(
+        ports=Ports(gateway=settings.gateway_port, media=settings.media_port),
+        log_dir=Path(settings.embedded_dir) / "logs",
+    )
     try:
         upgrade(embedded.database_url)
         for file in tenants:

@@ -27,7 +27,8 @@ def _build_encode_table() -> npt.NDArray[np.uint8]:
     exponent = np.floor(np.log2(mag)).astype(np.int32) - 7
     exponent = np.clip(exponent, 0, 7)
     mantissa = (mag >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+    table: npt.NDArray[np.uint8] = (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+    return table
 
 
 ULAW_TO_PCM16: npt.NDArray[np.int16] = _build_decode_table()
@@ -56,7 +57,9 @@ def ulaw_to_pcm16_bytes(data: bytes) -> bytes:
     return ulaw_to_pcm16(data).astype("<i2").tobytes()
 
 
-def resample_pcm16(samples: npt.NDArray[np.int16], in_rate: int, out_rate: int) -> npt.NDArray[np.int16]:
+def resample_pcm16(
+    samples: npt.NDArray[np.int16], in_rate: int, out_rate: int
+) -> npt.NDArray[np.int16]:
     """Resample int16 mono audio with soxr (high quality)."""
     if in_rate == out_rate:
         return samples

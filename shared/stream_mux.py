@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -46,7 +46,7 @@ class Subscription:
                 return
             yield item
 
-    async def next(self, timeout: float | None = None) -> Entry | None:
+    async def next(self, timeout: float | None = None) -> Entry | None:  # noqa: ASYNC109
         """The next entry, or None when closed or on timeout."""
         try:
             return await asyncio.wait_for(self.queue.get(), timeout)
@@ -68,7 +68,9 @@ class _Lane:
         self.stopping = False
 
     async def start(self) -> None:
-        self.wake_last = await self.redis.xadd(self.wake, {"w": "1"}, maxlen=16, approximate=True)
+        self.wake_last = str(
+            await self.redis.xadd(self.wake, {"w": "1"}, maxlen=16, approximate=True)
+        )
         await self.redis.expire(self.wake, 86400)
         self.task = asyncio.create_task(self._run(), name=f"mux:{self.wake}")
 
@@ -89,9 +91,9 @@ class _Lane:
 
     async def _run(self) -> None:
         while not self.stopping:
-            streams = {self.wake: self.wake_last, **self.last}
+            streams: Any = {self.wake: self.wake_last, **self.last}
             try:
-                resp = await self.blocking.xread(streams, block=self.block_ms, count=256)
+                resp: Any = await self.blocking.xread(streams, block=self.block_ms, count=256)
             except asyncio.CancelledError:
                 raise
             except Exception:  # connection blips: log, back off, retry (never lose position)
@@ -146,8 +148,11 @@ class StreamMux:
     ) -> StreamMux:
         """A mux with its own small pool for short commands."""
         return cls(
-            connect(url, max_connections=8), lambda: connect_blocking(url, block_ms),
-            cluster=cluster, block_ms=block_ms, reader_id=reader_id,
+            connect(url, max_connections=8),
+            lambda: connect_blocking(url, block_ms),
+            cluster=cluster,
+            block_ms=block_ms,
+            reader_id=reader_id,
         )
 
     async def _lane(self, key: str) -> _Lane:
@@ -156,8 +161,10 @@ class StreamMux:
             lane = self._lanes.get(group)
             if lane is None:
                 lane = _Lane(
-                    self._redis, self._connect_blocking(),
-                    keys.wake_key(group, self._reader_id), self._block_ms,
+                    self._redis,
+                    self._connect_blocking(),
+                    keys.wake_key(group, self._reader_id),
+                    self._block_ms,
                 )
                 await lane.start()
                 self._lanes[group] = lane
@@ -171,7 +178,7 @@ class StreamMux:
             if key in lane.last:
                 tracked = lane.last[key]
                 if stream_id(tracked) > stream_id(after):
-                    raw = await lane.redis.xrange(key, f"({after}", tracked)
+                    raw: Any = await lane.redis.xrange(key, f"({after}", tracked)
                     for entry in decode_entries(raw):
                         sub.queue.put_nowait(entry)
                     sub.after = tracked
@@ -210,5 +217,3 @@ class StreamMux:
             await lane.blocking.aclose()
         self._lanes.clear()
         await self._redis.aclose()
-
-

@@ -27,10 +27,10 @@ def verify(secret: str, call_sid: str, token: str | None, now: float | None = No
     if not token or "." not in token:
         raise InvalidStreamToken("missing or malformed stream token")
     expires_s, sig = token.split(".", 1)
-    if not expires_s.isdigit():
+    if not (expires_s.isascii() and expires_s.isdigit()) or len(expires_s) > 20:
         raise InvalidStreamToken("malformed stream token")
     expires = int(expires_s)
-    if not hmac.compare_digest(sig, _sign(secret, call_sid, expires)):
+    if not hmac.compare_digest(sig.encode(), _sign(secret, call_sid, expires).encode()):
         raise InvalidStreamToken("stream token does not match this call")
     if (now if now is not None else time.time()) > expires:
         raise InvalidStreamToken("stream token expired")

@@ -73,7 +73,7 @@ class Stack:
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Start one process, its output going to log_dir/NAME.log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        out = open(self.log_dir / f"{name}.log", "ab")
         self._logs.append(out)
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
         self.procs[name] = proc
@@ -128,8 +128,17 @@ def wait_http(url: str, stack: Stack, timeout_s: float = 60.0) -> None:
 def start_sims(stack: Stack, env: dict[str, str], policy: str | None = None) -> None:
     """Start the provider simulators (STT, TTS, LLM) in one process and wait for them."""
     p = stack.ports
-    argv = [sys.executable, "-m", "sim", "--stt-port", str(p.stt), "--tts-port", str(p.tts),
-            "--llm-port", str(p.llm)]
+    argv = [
+        sys.executable,
+        "-m",
+        "sim",
+        "--stt-port",
+        str(p.stt),
+        "--tts-port",
+        str(p.tts),
+        "--llm-port",
+        str(p.llm),
+    ]
     if policy:
         argv += ["--policy", policy]
     stack.spawn("sims", argv, env)
@@ -137,7 +146,9 @@ def start_sims(stack: Stack, env: dict[str, str], policy: str | None = None) -> 
         wait_http(f"http://127.0.0.1:{port}/healthz", stack)
 
 
-def start_services(stack: Stack, env: dict[str, str], replicas: dict[str, int] | None = None) -> None:
+def start_services(
+    stack: Stack, env: dict[str, str], replicas: dict[str, int] | None = None
+) -> None:
     """Start the five services (workers may have several replicas) and wait for HTTP ones."""
     for name in SERVICES:
         for i in range((replicas or {}).get(name, 1)):

@@ -25,7 +25,7 @@ class JsonLinesExporter(SpanExporter):
     """Appends finished spans to a file, one JSON object per line."""
 
     def __init__(self, path: str) -> None:
-        self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        self._file: IO[str] = open(path, "a", encoding="utf-8")
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         for span in spans:

@@ -81,8 +81,15 @@ async def apply(session: AsyncSession, spec: TenantSpec) -> str:
     for n in spec.numbers:
         session.add(PhoneNumber(tenant_id=tenant.id, **n.model_dump()))
     for s in spec.services:
-        session.add(Service(tenant_id=tenant.id, name=s.name, duration_min=s.duration_min,
-                            price_minor=int(s.price * 100), currency=spec.currency))
+        session.add(
+            Service(
+                tenant_id=tenant.id,
+                name=s.name,
+                duration_min=s.duration_min,
+                price_minor=int(s.price * 100),
+                currency=spec.currency,
+            )
+        )
     for k in spec.knowledge:
         session.add(KnowledgeItem(tenant_id=tenant.id, question=k.q, answer=k.a))
     await session.commit()

@@ -80,13 +80,18 @@ async def _profile(
         number=number.e164 if number else "",
         pipeline=number.pipeline if number else "cascade",
         voice=number.voice if number else "",
-        greeting=(settings.greeting if settings and settings.greeting else
-                  f"Thanks for calling {tenant.name}. How can I help you today?"),
+        greeting=(
+            settings.greeting
+            if settings and settings.greeting
+            else f"Thanks for calling {tenant.name}. How can I help you today?"
+        ),
         custom_prompt=settings.custom_prompt if settings else None,
         language=settings.language if settings else "en",
         services=[
             ServiceInfo(
-                name=s.name, duration_min=s.duration_min, price_minor=s.price_minor,
+                name=s.name,
+                duration_min=s.duration_min,
+                price_minor=s.price_minor,
                 currency=s.currency,
             )
             for s in services

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -38,7 +39,7 @@ class WorkQueue:
 
     async def read(self, count: int, block_ms: int) -> list[WorkItem]:
         """New entries for this consumer (blocks up to `block_ms`)."""
-        resp = await self.redis.xreadgroup(
+        resp: Any = await self.redis.xreadgroup(
             self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
         )
         return [(eid, fields) for _, entries in resp or [] for eid, fields in entries if fields]
@@ -59,9 +60,8 @@ class WorkQueue:
     async def touch(self, entry_ids: list[str]) -> None:
         """Reset the idle time of entries we are still working on (so nobody reclaims them)."""
         if entry_ids:
-            await self.redis.xclaim(
-                self.stream, self.group, self.consumer, 0, entry_ids, justid=True
-            )
+            ids: Any = list(entry_ids)
+            await self.redis.xclaim(self.stream, self.group, self.consumer, 0, ids, justid=True)
 
     async def ack(self, entry_id: str) -> None:
         """Mark an entry done."""

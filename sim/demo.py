@@ -74,22 +74,32 @@ async def _wait_recorded(database_url: str, call_sid: str, timeout_s: float) -> 
 
 def _print_record(record: CallRecord) -> None:
     console.rule("Call record read back from Postgres")
-    console.print(f"call {record.call_sid}  {record.from_number} -> {record.to_number}  "
-                  f"status={record.status} reason={record.end_reason} "
-                  f"duration={record.duration_s:.1f}s")
+    console.print(
+        f"call {record.call_sid}  {record.from_number} -> {record.to_number}  "
+        f"status={record.status} reason={record.end_reason} "
+        f"duration={record.duration_s:.1f}s"
+    )
     table = Table("turn", "who", "text")
     for line in record.lines:
         table.add_row(str(line.turn_id), line.role, line.text)
     console.print(table)
     for tool in record.tools:
         console.print(f"tool call: {tool.name}({tool.arguments}) ok={tool.ok} -> {tool.result}")
-    latency = Table("turn", *("speech_end -> " + s for s in
-                              ("stt_final", "llm_first_token", "tts_first_byte",
-                               "first_audio_sent")))
+    latency = Table(
+        "turn",
+        *(
+            "speech_end -> " + s
+            for s in ("stt_final", "llm_first_token", "tts_first_byte", "first_audio_sent")
+        ),
+    )
     for turn in record.turns:
-        latency.add_row(str(turn.turn_id), *(f"{turn.stages_ms.get(s, float('nan')):.0f} ms" for s in
-                                              ("stt_final", "llm_first_token", "tts_first_byte",
-                                               "first_audio_sent")))
+        latency.add_row(
+            str(turn.turn_id),
+            *(
+                f"{turn.stages_ms.get(s, float('nan')):.0f} ms"
+                for s in ("stt_final", "llm_first_token", "tts_first_byte", "first_audio_sent")
+            ),
+        )
     console.print(latency)
 
 
@@ -118,7 +128,9 @@ async def run_demo() -> int:
         options = TwilioCallerOptions(
             gateway_url=f"http://127.0.0.1:{stack.ports.gateway}",
             auth_token=env.get("TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
-            to_number=spec.numbers[0].e164, from_number="+447700900123", call_sid=call_sid,
+            to_number=spec.numbers[0].e164,
+            from_number="+447700900123",
+            call_sid=call_sid,
             stt_control_url=f"http://127.0.0.1:{stack.ports.stt}",
         )
         result = await place_call(options, CallScript(lines=list(LINES)))

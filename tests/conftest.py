@@ -58,7 +58,8 @@ def _asyncpg_dsn(url: str) -> str:
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     embedded: Embedded = ensure(
-        os.environ.get("REDIS_URL"), os.environ.get("DATABASE_URL"),
+        os.environ.get("REDIS_URL"),
+        os.environ.get("DATABASE_URL"),
         str(tmp_path_factory.mktemp("embedded")),
     )
     dbname = f"fd_test_{uuid.uuid4().hex[:10]}"
@@ -147,12 +148,16 @@ def platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     asyncio.run(seed())
     stack = Stack(ports=Ports.random(), log_dir=tmp_path_factory.mktemp("logs"))
     embedded = Embedded(redis_url=infra.redis_url, database_url=infra.database_url)
-    env = child_env(embedded, service_env(stack.ports, with_sims=True) | {
-        "TWILIO_AUTH_TOKEN": "test-auth-token",
-        "STREAM_TOKEN_SECRET": "test-stream-secret",
-        "CLAIM_IDLE_MS": "3000",
-        "LOG_JSON": "true",
-    })
+    env = child_env(
+        embedded,
+        service_env(stack.ports, with_sims=True)
+        | {
+            "TWILIO_AUTH_TOKEN": "test-auth-token",
+            "STREAM_TOKEN_SECRET": "test-stream-secret",
+            "CLAIM_IDLE_MS": "3000",
+            "LOG_JSON": "true",
+        },
+    )
     try:
         start_sims(stack, env, policy=str(ROOT / "sim" / "policies" / "daves_barbershop.yaml"))
         start_services(stack, env)

@@ -37,10 +37,11 @@ def build_messages(entries: list[tuple[str, ev.Event]], *, before_turn: int) -> 
                 assistant["content"] = f"{assistant['content'] or ''} {event.text}".strip()
         elif isinstance(event, ev.ToolRequested) and event.turn_id < before_turn:
             call = {
-                "id": event.tool_call_id, "type": "function",
+                "id": event.tool_call_id,
+                "type": "function",
                 "function": {"name": event.name, "arguments": event.arguments},
             }
-            if assistant is None or "tool_calls" in assistant and _answered(messages, assistant):
+            if assistant is None or ("tool_calls" in assistant and _answered(messages, assistant)):
                 assistant = {"role": "assistant", "content": None, "tool_calls": []}
                 messages.append(assistant)
             assistant.setdefault("tool_calls", []).append(call)

@@ -48,8 +48,10 @@ class _PartialCall:
 def make_client(settings: Settings) -> AsyncOpenAI:
     """An OpenAI SDK client for the configured base URL."""
     return AsyncOpenAI(
-        base_url=settings.openai_base_url, api_key=settings.openai_api_key,
-        timeout=settings.llm_timeout_s, max_retries=1,
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key,
+        timeout=settings.llm_timeout_s,
+        max_retries=1,
     )
 
 
@@ -67,9 +69,10 @@ async def stream_reply(
     kwargs: dict[str, Any] = {}
     if tools:
         kwargs["tools"] = tools
-    stream = await client.chat.completions.create(
+    create: Any = client.chat.completions.create
+    stream = await create(
         model=settings.llm_model,
-        messages=messages,  # type: ignore[arg-type]
+        messages=messages,
         stream=True,
         stream_options={"include_usage": True},
         temperature=settings.llm_temperature,

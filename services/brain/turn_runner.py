@@ -51,8 +51,12 @@ class TurnRunner:
         """Answer the turn, unless it is already answered or superseded by a newer one."""
         entries = await self.deps.log.entries(self.call_sid)
         request = next(
-            (e for _, e in entries
-             if isinstance(e, ev.TurnRequested) and e.turn_id == self.turn_id), None,
+            (
+                e
+                for _, e in entries
+                if isinstance(e, ev.TurnRequested) and e.turn_id == self.turn_id
+            ),
+            None,
         )
         if request is None:
             log.warning("turn %s of %s not in the log", self.turn_id, self.call_sid)
@@ -66,7 +70,8 @@ class TurnRunner:
             return
         self.tenant_id = request.tenant_id
         with _tracer.start_as_current_span(
-            "turn", context=context_from(request.traceparent),
+            "turn",
+            context=context_from(request.traceparent),
             attributes={"call.sid": self.call_sid, "turn.id": self.turn_id},
         ):
             messages = build_messages(entries, before_turn=self.turn_id)
@@ -75,9 +80,9 @@ class TurnRunner:
                 await self._converse(messages, sub)
             finally:
                 await self.deps.mux.unsubscribe(sub)
-            await self._append(ev.AgentTurnDone(
-                call_sid=self.call_sid, turn_id=self.turn_id, chunks=self.seq
-            ))
+            await self._append(
+                ev.AgentTurnDone(call_sid=self.call_sid, turn_id=self.turn_id, chunks=self.seq)
+            )
 
     async def _converse(self, messages: list[Message], sub: Subscription) -> None:
         tools = openai_tools()
@@ -85,10 +90,18 @@ class TurnRunner:
             calls = await self._one_round(messages, tools)
             if not calls:
                 return
-            assistant: Message = {"role": "assistant", "content": None, "tool_calls": [
-                {"id": c.id, "type": "function",
-                 "function": {"name": c.name, "arguments": c.arguments}} for c in calls
-            ]}
+            assistant: Message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments},
+                    }
+                    for c in calls
+                ],
+            }
             messages.append(assistant)
             for result in await self._run_tools(calls, sub):
                 messages.append(
@@ -96,7 +109,9 @@ class TurnRunner:
                 )
         await self._say(SORRY)
 
-    async def _one_round(self, messages: list[Message], tools: list[dict[str, Any]]) -> list[ToolCall]:
+    async def _one_round(
+        self, messages: list[Message], tools: list[dict[str, Any]]
+    ) -> list[ToolCall]:
         chunker = SpeakableChunker()
         spoken: list[str] = []
         calls: list[ToolCall] = []
@@ -113,9 +128,9 @@ class TurnRunner:
                 elif isinstance(piece, TokenUsage):
                     await self._usage(piece)
         except OpenAIError as exc:
-            await self._append(ev.ProviderError(
-                call_sid=self.call_sid, provider="llm", message=str(exc)[:500]
-            ))
+            await self._append(
+                ev.ProviderError(call_sid=self.call_sid, provider="llm", message=str(exc)[:500])
+            )
             await self._say(SORRY)
             return []
         rest = chunker.flush()
@@ -129,13 +144,23 @@ class TurnRunner:
     async def _run_tools(self, calls: list[ToolCall], sub: Subscription) -> list[ev.ToolResult]:
         waiting: dict[str, ToolCall] = {}
         for call in calls:
-            entry = await self._append(ev.ToolRequested(
-                call_sid=self.call_sid, turn_id=self.turn_id, tool_call_id=call.id,
-                name=call.name, arguments=call.arguments,
-            ))
-            await self.deps.log.publish(keys.TOOLS, {
-                "call_sid": self.call_sid, "entry_id": entry, "tool_call_id": call.id,
-            })
+            entry = await self._append(
+                ev.ToolRequested(
+                    call_sid=self.call_sid,
+                    turn_id=self.turn_id,
+                    tool_call_id=call.id,
+                    name=call.name,
+                    arguments=call.arguments,
+                )
+            )
+            await self.deps.log.publish(
+                keys.TOOLS,
+                {
+                    "call_sid": self.call_sid,
+                    "entry_id": entry,
+                    "tool_call_id": call.id,
+                },
+            )
             waiting[call.id] = call
         results: dict[str, ev.ToolResult] = {}
         deadline = time.monotonic() + self.deps.settings.tool_timeout_s
@@ -148,8 +173,11 @@ class TurnRunner:
                 results[event.tool_call_id] = event
         for call_id in waiting.keys() - results.keys():
             timeout = ev.ToolResult(
-                call_sid=self.call_sid, turn_id=self.turn_id, tool_call_id=call_id,
-                name=waiting[call_id].name, ok=False,
+                call_sid=self.call_sid,
+                turn_id=self.turn_id,
+                tool_call_id=call_id,
+                name=waiting[call_id].name,
+                ok=False,
                 content='{"error": "The system did not answer in time. Please try again."}',
             )
             await self._append(timeout)
@@ -157,9 +185,9 @@ class TurnRunner:
         return [results[c.id] for c in calls]
 
     async def _say(self, text: str) -> None:
-        await self._append(ev.AgentText(
-            call_sid=self.call_sid, turn_id=self.turn_id, seq=self.seq, text=text
-        ))
+        await self._append(
+            ev.AgentText(call_sid=self.call_sid, turn_id=self.turn_id, seq=self.seq, text=text)
+        )
         self.seq += 1
         await self._mark("first_speakable")
 
@@ -167,16 +195,20 @@ class TurnRunner:
         if stage in self.marked:
             return
         self.marked.add(stage)
-        await self._append(ev.LatencyMark(
-            call_sid=self.call_sid, turn_id=self.turn_id, stage=stage, stage_at=time.time()
-        ))
+        await self._append(
+            ev.LatencyMark(
+                call_sid=self.call_sid, turn_id=self.turn_id, stage=stage, stage_at=time.time()
+            )
+        )
 
     async def _usage(self, usage: TokenUsage) -> None:
-        for metric, quantity in (("prompt_tokens", usage.prompt_tokens),
-                                 ("completion_tokens", usage.completion_tokens)):
-            await self._append(ev.Usage(
-                call_sid=self.call_sid, provider="llm", metric=metric, quantity=quantity
-            ))
+        for metric, quantity in (
+            ("prompt_tokens", usage.prompt_tokens),
+            ("completion_tokens", usage.completion_tokens),
+        ):
+            await self._append(
+                ev.Usage(call_sid=self.call_sid, provider="llm", metric=metric, quantity=quantity)
+            )
 
     async def _append(self, event: ev.Event) -> str:
         if self.tenant_id and not event.tenant_id:

@@ -11,7 +11,9 @@ from shared.runtime import service_settings
 def main() -> None:
     settings = service_settings("gateway")
     uvicorn.run(
-        create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
         log_level="warning",
     )
 

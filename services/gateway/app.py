@@ -48,7 +48,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/twilio/voice")
     async def voice(request: Request) -> Response:
-        form = await validated_form(request, settings.twilio_auth_token, settings.public_gateway_url)
+        form = await validated_form(
+            request, settings.twilio_auth_token, settings.public_gateway_url
+        )
         call_sid, to_number = form.get("CallSid", ""), form.get("To", "")
         if not call_sid.startswith("CA"):
             raise HTTPException(status_code=400, detail="CallSid missing or malformed")
@@ -62,7 +64,9 @@ def create_app(settings: Settings) -> FastAPI:
                 tenant_id=profile.tenant_id,
                 from_number=form.get("From", ""),
                 to_number=to_number,
-                direction="outbound" if form.get("Direction", "").startswith("outbound") else "inbound",
+                direction="outbound"
+                if form.get("Direction", "").startswith("outbound")
+                else "inbound",
                 pipeline=profile.pipeline,
                 business_name=profile.name,
                 greeting=profile.greeting,
@@ -73,7 +77,9 @@ def create_app(settings: Settings) -> FastAPI:
             log: CallLog = app.state.log
             await log.append(event)
             await log.publish(keys.CALLS, {"call_sid": call_sid, "type": event.type})
-        token = stream_token.issue(settings.stream_token_secret, call_sid, settings.stream_token_ttl_s)
+        token = stream_token.issue(
+            settings.stream_token_secret, call_sid, settings.stream_token_ttl_s
+        )
         action = settings.public_gateway_url.rstrip("/") + "/twilio/after-stream"
         return _xml(twiml.connect_stream(settings.public_media_ws_url, action, token))
 

@@ -11,8 +11,11 @@ from shared.runtime import service_settings
 def main() -> None:
     settings = service_settings("media")
     uvicorn.run(
-        create_app(settings), host=settings.media_host, port=settings.media_port,
-        log_level="warning", ws_max_size=1 << 20,
+        create_app(settings),
+        host=settings.media_host,
+        port=settings.media_port,
+        log_level="warning",
+        ws_max_size=1 << 20,
     )
 
 

@@ -28,10 +28,15 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect(redis_url)
         mux = StreamMux.from_url(
-            redis_url, cluster=settings.redis_cluster, block_ms=settings.stream_block_ms, reader_id=replica,
+            redis_url,
+            cluster=settings.redis_cluster,
+            block_ms=settings.stream_block_ms,
+            reader_id=replica,
         )
         app.state.deps = MediaDeps(
-            settings=settings, log=CallLog(redis, settings.stream_slot_groups), mux=mux,
+            settings=settings,
+            log=CallLog(redis, settings.stream_slot_groups),
+            mux=mux,
             replica=replica,
         )
         yield

@@ -104,13 +104,15 @@ class CallSession:
         sub = await self.deps.mux.subscribe(self.log.key(self.call_sid), after=last_id)
         tasks: list[asyncio.Task[None]] = []
         try:
-            await self._append(ev.StreamStarted(
-                call_sid=self.call_sid, stream_sid=self.stream_sid, replica=self.deps.replica
-            ))
+            await self._append(
+                ev.StreamStarted(
+                    call_sid=self.call_sid, stream_sid=self.stream_sid, replica=self.deps.replica
+                )
+            )
             if not any(isinstance(e, ev.AgentText) for _, e in history) and started.greeting:
-                await self._append(ev.AgentText(
-                    call_sid=self.call_sid, turn_id=0, seq=0, text=started.greeting
-                ))
+                await self._append(
+                    ev.AgentText(call_sid=self.call_sid, turn_id=0, seq=0, text=started.greeting)
+                )
                 await self._append(ev.AgentTurnDone(call_sid=self.call_sid, turn_id=0, chunks=1))
             inbound = asyncio.create_task(self._inbound())
             await asyncio.gather(stt.open(), tts.open())
@@ -123,19 +125,19 @@ class CallSession:
             done, _ = await asyncio.wait([inbound, *tasks], return_when=asyncio.FIRST_COMPLETED)
             finished = inbound if inbound in done else done.pop()
             if finished is not inbound:
-                exc = finished.exception()
-                reason = f"provider-error: {exc}" if exc else "provider-closed"
-                await self._append(ev.ProviderError(
-                    call_sid=self.call_sid, provider="deepgram", message=reason
-                ))
+                failure = finished.exception()
+                reason = f"provider-error: {failure}" if failure else "provider-closed"
+                await self._append(
+                    ev.ProviderError(call_sid=self.call_sid, provider="deepgram", message=reason)
+                )
                 inbound.cancel()
                 await self._close(1011, "provider failure")
             else:
-                exc = inbound.exception()
-                if isinstance(exc, CallClosed):
-                    reason = exc.reason
-                elif exc is not None:
-                    raise exc
+                outcome = inbound.exception()
+                if isinstance(outcome, CallClosed):
+                    reason = outcome.reason
+                elif outcome is not None:
+                    raise outcome
         finally:
             for task in tasks:
                 task.cancel()
@@ -146,7 +148,9 @@ class CallSession:
             with contextlib.suppress(OSError, RuntimeError):
                 await tts.close()
             ended = ev.CallEnded(
-                call_sid=self.call_sid, tenant_id=self.tenant_id, reason=reason,
+                call_sid=self.call_sid,
+                tenant_id=self.tenant_id,
+                reason=reason,
                 duration_s=round(time.monotonic() - self.started_mono, 3),
             )
             await self._append(ended)
@@ -206,9 +210,11 @@ class CallSession:
     async def _on_mark(self, name: str) -> None:
         segment = self.ledger.played(name)
         if segment is not None:
-            await self._append(ev.SegmentPlayed(
-                call_sid=self.call_sid, turn_id=segment.turn_id, seq=segment.seq, mark=name
-            ))
+            await self._append(
+                ev.SegmentPlayed(
+                    call_sid=self.call_sid, turn_id=segment.turn_id, seq=segment.seq, mark=name
+                )
+            )
 
     # ---- STT side ------------------------------------------------------------------------
     async def _stt_sender(self, stt: DeepgramStt) -> None:
@@ -218,18 +224,29 @@ class CallSession:
     async def _stt_reader(self, stt: DeepgramStt) -> None:
         async for event in stt.events():
             if isinstance(event, SttSpeechStarted):
-                await self._append(ev.SpeechStarted(call_sid=self.call_sid, audio_ms=event.audio_ms))
+                await self._append(
+                    ev.SpeechStarted(call_sid=self.call_sid, audio_ms=event.audio_ms)
+                )
             elif isinstance(event, SttTranscript) and event.text:
                 if not event.is_final:
-                    await self._append(ev.TranscriptInterim(
-                        call_sid=self.call_sid, text=event.text,
-                        audio_start_ms=event.start_ms, audio_end_ms=event.end_ms,
-                    ))
+                    await self._append(
+                        ev.TranscriptInterim(
+                            call_sid=self.call_sid,
+                            text=event.text,
+                            audio_start_ms=event.start_ms,
+                            audio_end_ms=event.end_ms,
+                        )
+                    )
                     continue
-                await self._append(ev.TranscriptFinal(
-                    call_sid=self.call_sid, text=event.text, audio_start_ms=event.start_ms,
-                    audio_end_ms=event.end_ms, speech_final=event.speech_final,
-                ))
+                await self._append(
+                    ev.TranscriptFinal(
+                        call_sid=self.call_sid,
+                        text=event.text,
+                        audio_start_ms=event.start_ms,
+                        audio_end_ms=event.end_ms,
+                        speech_final=event.speech_final,
+                    )
+                )
                 self.utterance.append(event.text)
                 if event.speech_final:
                     await self._request_turn(event.end_ms)
@@ -248,10 +265,17 @@ class CallSession:
         turn_id, text = self.turn_id, " ".join(self.utterance)
         self.utterance = []
         stt_final_at = time.time()
-        entry = await self._append(ev.TurnRequested(call_sid=self.call_sid, turn_id=turn_id, text=text))
-        await self.log.publish(keys.TURNS, {
-            "call_sid": self.call_sid, "turn_id": str(turn_id), "entry_id": entry,
-        })
+        entry = await self._append(
+            ev.TurnRequested(call_sid=self.call_sid, turn_id=turn_id, text=text)
+        )
+        await self.log.publish(
+            keys.TURNS,
+            {
+                "call_sid": self.call_sid,
+                "turn_id": str(turn_id),
+                "entry_id": entry,
+            },
+        )
         await self._latency(turn_id, "speech_end", self._wall_at(speech_end_ms))
         await self._latency(turn_id, "stt_final", stt_final_at)
 
@@ -277,10 +301,16 @@ class CallSession:
                 done = self.ledger.flushed()
                 if done is None:
                     continue
-                await self._append(ev.SegmentSent(
-                    call_sid=self.call_sid, turn_id=done.turn_id, seq=done.seq, mark=done.mark,
-                    text=done.text, audio_bytes=done.audio_bytes,
-                ))
+                await self._append(
+                    ev.SegmentSent(
+                        call_sid=self.call_sid,
+                        turn_id=done.turn_id,
+                        seq=done.seq,
+                        mark=done.mark,
+                        text=done.text,
+                        audio_bytes=done.audio_bytes,
+                    )
+                )
                 await self._send(tw.mark_message(self.stream_sid, done.mark))
             elif isinstance(item, TtsCleared):
                 continue
@@ -293,6 +323,6 @@ class CallSession:
         return await self.log.append(event)
 
     async def _latency(self, turn_id: int, stage: ev.LatencyStage, at: float) -> None:
-        await self._append(ev.LatencyMark(
-            call_sid=self.call_sid, turn_id=turn_id, stage=stage, stage_at=at
-        ))
+        await self._append(
+            ev.LatencyMark(call_sid=self.call_sid, turn_id=turn_id, stage=stage, stage_at=at)
+        )

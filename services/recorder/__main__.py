@@ -20,11 +20,16 @@ async def serve() -> None:
     url = settings.redis_url or ""
     replica = settings.replica_name or f"recorder-{socket.gethostname()}-{os.getpid()}"
     redis = connect(url)
-    mux = StreamMux.from_url(url, cluster=settings.redis_cluster,
-                    block_ms=settings.stream_block_ms, reader_id=replica)
+    mux = StreamMux.from_url(
+        url, cluster=settings.redis_cluster, block_ms=settings.stream_block_ms, reader_id=replica
+    )
     engine = make_engine(settings.database_url or "", pool_size=10)
-    deps = RecorderDeps(log=CallLog(redis, settings.stream_slot_groups), mux=mux,
-                        sessions=make_sessions(engine), stream_ttl_s=settings.call_stream_ttl_s)
+    deps = RecorderDeps(
+        log=CallLog(redis, settings.stream_slot_groups),
+        mux=mux,
+        sessions=make_sessions(engine),
+        stream_ttl_s=settings.call_stream_ttl_s,
+    )
 
     async def handle(_: str, fields: dict[str, str]) -> None:
         if fields.get("type") == "call.started":
@@ -32,11 +37,21 @@ async def serve() -> None:
         else:
             await catch_up(deps, fields["call_sid"])
 
-    queue = WorkQueue(connect(url, max_connections=4, socket_timeout=settings.stream_block_ms / 1000 + 10), keys.CALLS, "recorder", replica,
-                      settings.claim_idle_ms)
+    queue = WorkQueue(
+        connect(url, max_connections=4, socket_timeout=settings.stream_block_ms / 1000 + 10),
+        keys.CALLS,
+        "recorder",
+        replica,
+        settings.claim_idle_ms,
+    )
     try:
-        await run_workers(queue, handle, concurrency=settings.recorder_concurrency,
-                          block_ms=settings.stream_block_ms, stop=stop_on_signals())
+        await run_workers(
+            queue,
+            handle,
+            concurrency=settings.recorder_concurrency,
+            block_ms=settings.stream_block_ms,
+            stop=stop_on_signals(),
+        )
     finally:
         await mux.close()
         await redis.aclose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import logging
 from dataclasses import dataclass
 
@@ -68,5 +67,3 @@ async def catch_up(deps: RecorderDeps, call_sid: str) -> None:
         await session.commit()
     if ended and any(isinstance(e, ev.CallEnded) for _, e in entries):
         await deps.log.expire(call_sid, deps.stream_ttl_s)
-
-

@@ -20,16 +20,28 @@ async def serve() -> None:
     replica = settings.replica_name or f"tools-{socket.gethostname()}-{os.getpid()}"
     redis = connect(url)
     engine = make_engine(settings.database_url or "")
-    deps = ToolsDeps(log=CallLog(redis, settings.stream_slot_groups), sessions=make_sessions(engine))
+    deps = ToolsDeps(
+        log=CallLog(redis, settings.stream_slot_groups), sessions=make_sessions(engine)
+    )
 
     async def handle(_: str, fields: dict[str, str]) -> None:
         await execute(deps, fields["call_sid"], fields["entry_id"])
 
-    queue = WorkQueue(connect(url, max_connections=4, socket_timeout=settings.stream_block_ms / 1000 + 10), keys.TOOLS, "tools", replica,
-                      settings.claim_idle_ms)
+    queue = WorkQueue(
+        connect(url, max_connections=4, socket_timeout=settings.stream_block_ms / 1000 + 10),
+        keys.TOOLS,
+        "tools",
+        replica,
+        settings.claim_idle_ms,
+    )
     try:
-        await run_workers(queue, handle, concurrency=settings.tools_concurrency,
-                          block_ms=settings.stream_block_ms, stop=stop_on_signals())
+        await run_workers(
+            queue,
+            handle,
+            concurrency=settings.tools_concurrency,
+            block_ms=settings.stream_block_ms,
+            stop=stop_on_signals(),
+        )
     finally:
         await redis.aclose()
         await engine.dispose()

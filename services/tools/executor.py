@@ -43,19 +43,34 @@ async def execute(deps: ToolsDeps, call_sid: str, entry_id: str) -> None:
             ok, content, args = await _run(session, request, caller)
             await session.execute(
                 insert(ToolInvocation)
-                .values(tool_call_id=request.tool_call_id, call_sid=call_sid,
-                        tenant_id=request.tenant_id or None, name=request.name,
-                        arguments=args, ok=ok, result=content)
+                .values(
+                    tool_call_id=request.tool_call_id,
+                    call_sid=call_sid,
+                    tenant_id=request.tenant_id or None,
+                    name=request.name,
+                    arguments=args,
+                    ok=ok,
+                    result=content,
+                )
                 .on_conflict_do_nothing(index_elements=["tool_call_id"])
             )
             await session.commit()
-        first = (await session.scalars(
-            select(ToolInvocation).where(ToolInvocation.tool_call_id == request.tool_call_id)
-        )).one()
-    await deps.log.append(ev.ToolResult(
-        call_sid=call_sid, tenant_id=request.tenant_id, turn_id=request.turn_id,
-        tool_call_id=request.tool_call_id, name=request.name, ok=first.ok, content=first.result,
-    ))
+        first = (
+            await session.scalars(
+                select(ToolInvocation).where(ToolInvocation.tool_call_id == request.tool_call_id)
+            )
+        ).one()
+    await deps.log.append(
+        ev.ToolResult(
+            call_sid=call_sid,
+            tenant_id=request.tenant_id,
+            turn_id=request.turn_id,
+            tool_call_id=request.tool_call_id,
+            name=request.name,
+            ok=first.ok,
+            content=first.result,
+        )
+    )
 
 
 async def _run(

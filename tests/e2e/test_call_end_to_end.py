@@ -18,8 +18,15 @@ from sim.twilio_webhook import new_sid
 from tests.conftest import Platform
 
 LINES = ["Hi, how much is a haircut?", "And where are you located?", "Great, thanks, bye."]
-STAGES = ("speech_end", "stt_final", "llm_request", "llm_first_token", "first_speakable",
-          "tts_first_byte", "first_audio_sent")
+STAGES = (
+    "speech_end",
+    "stt_final",
+    "llm_request",
+    "llm_first_token",
+    "first_speakable",
+    "tts_first_byte",
+    "first_audio_sent",
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -42,9 +49,12 @@ async def wait_for_record(database_url: str, call_sid: str, timeout_s: float = 3
 
 def caller_options(platform: Platform, call_sid: str | None = None) -> TwilioCallerOptions:
     return TwilioCallerOptions(
-        gateway_url=platform.gateway, auth_token=platform.auth_token,
-        to_number=platform.tenant_number, from_number="+447700900123",
-        call_sid=call_sid or new_sid("CA"), stt_control_url=platform.stt_control,
+        gateway_url=platform.gateway,
+        auth_token=platform.auth_token,
+        to_number=platform.tenant_number,
+        from_number="+447700900123",
+        call_sid=call_sid or new_sid("CA"),
+        stt_control_url=platform.stt_control,
     )
 
 
@@ -73,20 +83,31 @@ async def test_scripted_call_is_answered_and_recorded(platform: Platform) -> Non
     engine = make_engine(platform.infra.database_url)
     try:
         async with make_sessions(engine)() as session:
-            invocation = (await session.scalars(
-                select(ToolInvocation).where(ToolInvocation.call_sid == result.call_sid)
-            )).one()
-            turns = (await session.scalars(
-                select(Turn).where(Turn.call_sid == result.call_sid, Turn.turn_id > 0)
-                .order_by(Turn.turn_id)
-            )).all()
-            sent = (await session.scalars(
-                select(CallEvent.payload).where(
-                    CallEvent.call_sid == result.call_sid, CallEvent.type == "audio.segment_sent"
-                ).order_by(CallEvent.id)
-            )).all()
+            invocation = (
+                await session.scalars(
+                    select(ToolInvocation).where(ToolInvocation.call_sid == result.call_sid)
+                )
+            ).one()
+            turns = (
+                await session.scalars(
+                    select(Turn)
+                    .where(Turn.call_sid == result.call_sid, Turn.turn_id > 0)
+                    .order_by(Turn.turn_id)
+                )
+            ).all()
+            sent = (
+                await session.scalars(
+                    select(CallEvent.payload)
+                    .where(
+                        CallEvent.call_sid == result.call_sid,
+                        CallEvent.type == "audio.segment_sent",
+                    )
+                    .order_by(CallEvent.id)
+                )
+            ).all()
             n_events = await session.scalar(
-                select(func.count()).select_from(CallEvent)
+                select(func.count())
+                .select_from(CallEvent)
                 .where(CallEvent.call_sid == result.call_sid)
             )
     finally:

@@ -13,8 +13,12 @@ pytestmark = pytest.mark.e2e
 
 async def test_bad_signature_is_rejected_with_403(platform: Platform) -> None:
     url = platform.gateway + "/twilio/voice"
-    params = inbound_call_params(call_sid=new_sid("CA"), account_sid=new_sid("AC"),
-                                 from_number="+447700900123", to_number=platform.tenant_number)
+    params = inbound_call_params(
+        call_sid=new_sid("CA"),
+        account_sid=new_sid("AC"),
+        from_number="+447700900123",
+        to_number=platform.tenant_number,
+    )
     forged = sign_request("not-the-auth-token", url, params)
     result = await post_voice_webhook(url, platform.auth_token, params, signature=forged)
     assert result.status_code == 403
@@ -22,8 +26,12 @@ async def test_bad_signature_is_rejected_with_403(platform: Platform) -> None:
 
 
 async def test_missing_signature_is_rejected_with_403(platform: Platform) -> None:
-    params = inbound_call_params(call_sid=new_sid("CA"), account_sid=new_sid("AC"),
-                                 from_number="+447700900123", to_number=platform.tenant_number)
+    params = inbound_call_params(
+        call_sid=new_sid("CA"),
+        account_sid=new_sid("AC"),
+        from_number="+447700900123",
+        to_number=platform.tenant_number,
+    )
     async with httpx.AsyncClient() as client:
         response = await client.post(platform.gateway + "/twilio/voice", data=params)
     assert response.status_code == 403
@@ -32,8 +40,12 @@ async def test_missing_signature_is_rejected_with_403(platform: Platform) -> Non
 
 async def test_unknown_number_gets_polite_twiml_not_500(platform: Platform) -> None:
     url = platform.gateway + "/twilio/voice"
-    params = inbound_call_params(call_sid=new_sid("CA"), account_sid=new_sid("AC"),
-                                 from_number="+447700900123", to_number="+15005550006")
+    params = inbound_call_params(
+        call_sid=new_sid("CA"),
+        account_sid=new_sid("AC"),
+        from_number="+447700900123",
+        to_number="+15005550006",
+    )
     result = await post_voice_webhook(url, platform.auth_token, params)
     assert result.status_code == 200
     assert result.parsed is not None
@@ -44,8 +56,12 @@ async def test_unknown_number_gets_polite_twiml_not_500(platform: Platform) -> N
 
 async def test_known_number_connects_a_stream_with_a_token(platform: Platform) -> None:
     url = platform.gateway + "/twilio/voice"
-    params = inbound_call_params(call_sid=new_sid("CA"), account_sid=new_sid("AC"),
-                                 from_number="+447700900123", to_number=platform.tenant_number)
+    params = inbound_call_params(
+        call_sid=new_sid("CA"),
+        account_sid=new_sid("AC"),
+        from_number="+447700900123",
+        to_number=platform.tenant_number,
+    )
     result = await post_voice_webhook(url, platform.auth_token, params)
     assert result.status_code == 200 and result.parsed is not None
     assert result.stream_url == platform.media_ws
@@ -55,9 +71,13 @@ async def test_known_number_connects_a_stream_with_a_token(platform: Platform) -
 
 async def test_after_stream_hangs_up(platform: Platform) -> None:
     url = platform.gateway + "/twilio/after-stream"
-    params = inbound_call_params(call_sid=new_sid("CA"), account_sid=new_sid("AC"),
-                                 from_number="+447700900123", to_number=platform.tenant_number,
-                                 call_status="in-progress")
+    params = inbound_call_params(
+        call_sid=new_sid("CA"),
+        account_sid=new_sid("AC"),
+        from_number="+447700900123",
+        to_number=platform.tenant_number,
+        call_status="in-progress",
+    )
     result = await post_voice_webhook(url, platform.auth_token, params)
     assert result.status_code == 200 and result.parsed is not None
     assert result.parsed.hangup

@@ -21,17 +21,23 @@ pytestmark = pytest.mark.e2e
 async def start_call(platform: Platform) -> tuple[str, str]:
     """Place the webhook like Twilio does; returns (CallSid, stream token)."""
     call_sid = new_sid("CA")
-    params = inbound_call_params(call_sid=call_sid, account_sid=new_sid("AC"),
-                                 from_number="+447700900123", to_number=platform.tenant_number)
-    result = await post_voice_webhook(platform.gateway + "/twilio/voice", platform.auth_token,
-                                      params)
+    params = inbound_call_params(
+        call_sid=call_sid,
+        account_sid=new_sid("AC"),
+        from_number="+447700900123",
+        to_number=platform.tenant_number,
+    )
+    result = await post_voice_webhook(
+        platform.gateway + "/twilio/voice", platform.auth_token, params
+    )
     assert result.status_code == 200, result.error
     return call_sid, result.custom_parameters["token"]
 
 
 async def open_stream(platform: Platform, call_sid: str) -> MediaStreamSession:
-    return await open_media_stream(platform.media_ws, platform.auth_token, call_sid=call_sid,
-                                   account_sid=new_sid("AC"))
+    return await open_media_stream(
+        platform.media_ws, platform.auth_token, call_sid=call_sid, account_sid=new_sid("AC")
+    )
 
 
 async def closed_with(session: MediaStreamSession) -> tuple[int | None, str | None]:
@@ -63,8 +69,13 @@ async def test_token_of_another_call_is_rejected(platform: Platform) -> None:
 
 async def test_upgrade_without_valid_signature_is_refused(platform: Platform) -> None:
     with pytest.raises(InvalidStatus) as err:
-        await open_media_stream(platform.media_ws, platform.auth_token, call_sid=new_sid("CA"),
-                                account_sid=new_sid("AC"), signature="forged")
+        await open_media_stream(
+            platform.media_ws,
+            platform.auth_token,
+            call_sid=new_sid("CA"),
+            account_sid=new_sid("AC"),
+            signature="forged",
+        )
     assert err.value.response.status_code == 403
 
 
@@ -123,8 +134,12 @@ async def test_media_before_start_is_a_protocol_error(platform: Platform) -> Non
     session = await open_stream(platform, call_sid)
     await session.send_connected()
     payload = base64.b64encode(silence_frame()).decode()
-    await session.send_json({"event": "media", "sequenceNumber": "1",
-                             "media": {"track": "inbound", "chunk": "1", "timestamp": "0",
-                                       "payload": payload}})
+    await session.send_json(
+        {
+            "event": "media",
+            "sequenceNumber": "1",
+            "media": {"track": "inbound", "chunk": "1", "timestamp": "0", "payload": payload},
+        }
+    )
     code, reason = await closed_with(session)
     assert (code, reason) == (1008, "media before start")

@@ -1,0 +1,110 @@
+"""The stream bus against real Redis: call logs, multiplexed reads, trace context."""
+
+from __future__ import annotations
+
+import asyncio
+
+from opentelemetry import trace
+from redis.asyncio import Redis
+
+from shared import events as ev
+from shared import keys
+from shared.bus import CallLog
+from shared.stream_mux import StreamMux
+from shared.telemetry import context_from, setup_tracing, tracer
+from sim.twilio_webhook import new_sid
+from tests.conftest import Infra
+
+
+async def test_append_and_read_back_in_order(call_log: CallLog) -> None:
+    sid = new_sid("CA")
+    written = [ev.TurnRequested(call_sid=sid, turn_id=i, text=f"line {i}") for i in range(5)]
+    ids = [await call_log.append(e) for e in written]
+    read = await call_log.entries(sid)
+    assert [i for i, _ in read] == ids
+    assert [e for _, e in read] == written
+
+
+async def test_trace_context_rides_in_the_entry(call_log: CallLog) -> None:
+    setup_tracing("test")
+    sid = new_sid("CA")
+    with tracer("test").start_as_current_span("turn") as span:
+        await call_log.append(ev.SpeechStarted(call_sid=sid, audio_ms=10))
+        expected_trace = span.get_span_context().trace_id
+    [(_, event)] = await call_log.entries(sid)
+    assert event.traceparent is not None
+    parent = trace.get_current_span(context_from(event.traceparent)).get_span_context()
+    assert parent.trace_id == expected_trace
+
+
+async def test_call_streams_share_slot_group_hash_tags() -> None:
+    sid = new_sid("CA")
+    key = keys.call_stream(sid, 16)
+    assert key.startswith("fd:{g") and key.endswith(sid)
+    assert keys.group_of_key(key) == keys.slot_group(sid, 16)
+
+
+async def test_many_calls_over_one_blocking_connection(infra: Infra, call_log: CallLog) -> None:
+    mux = StreamMux.from_url(infra.redis_url, block_ms=60_000)
+    try:
+        sids = [new_sid("CA") for _ in range(50)]
+        subs = {sid: await mux.subscribe(call_log.key(sid)) for sid in sids}
+        for n in range(3):
+            for sid in sids:
+                await call_log.append(ev.Dtmf(call_sid=sid, digit=str(n)))
+        for sid, sub in subs.items():
+            got = [await asyncio.wait_for(sub.next(), 10) for _ in range(3)]
+            assert [e[1].digit for e in got if isinstance(e[1], ev.Dtmf)] == ["0", "1", "2"], sid
+        assert mux.connections == 1
+    finally:
+        await mux.close()
+
+
+async def test_new_subscription_does_not_wait_for_the_block_timeout(
+    infra: Infra, call_log: CallLog
+) -> None:
+    # The lane blocks for 60 s; the wake-up stream must interrupt it for a new call at once.
+    mux = StreamMux.from_url(infra.redis_url, block_ms=60_000)
+    try:
+        first = await mux.subscribe(call_log.key(new_sid("CA")))
+        sid = new_sid("CA")
+        late = await mux.subscribe(call_log.key(sid))
+        await call_log.append(ev.Dtmf(call_sid=sid, digit="5"))
+        item = await late.next(timeout=10)
+        assert item is not None and isinstance(item[1], ev.Dtmf) and item[1].digit == "5"
+        assert first.queue.empty()
+    finally:
+        await mux.close()
+
+
+async def test_second_subscriber_catches_up_from_its_own_position(
+    infra: Infra, call_log: CallLog
+) -> None:
+    mux = StreamMux.from_url(infra.redis_url, block_ms=60_000)
+    sid = new_sid("CA")
+    try:
+        early = await mux.subscribe(call_log.key(sid))
+        for digit in "123":
+            await call_log.append(ev.Dtmf(call_sid=sid, digit=digit))
+        for _ in range(3):
+            assert await early.next(timeout=10) is not None
+        late = await mux.subscribe(call_log.key(sid), after="0-0")
+        await call_log.append(ev.Dtmf(call_sid=sid, digit="4"))
+        digits = []
+        for _ in range(4):
+            item = await late.next(timeout=10)
+            assert item is not None and isinstance(item[1], ev.Dtmf)
+            digits.append(item[1].digit)
+        assert digits == ["1", "2", "3", "4"]
+    finally:
+        await mux.close()
+
+
+async def test_unsubscribe_ends_the_iterator(infra: Infra, redis: Redis) -> None:
+    mux = StreamMux.from_url(infra.redis_url, block_ms=60_000)
+    try:
+        sub = await mux.subscribe(keys.call_stream(new_sid("CA"), 16))
+        await mux.unsubscribe(sub)
+        assert [e async for e in sub] == []
+    finally:
+        await mux.close()

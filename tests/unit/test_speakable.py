@@ -1,0 +1,108 @@
+"""Cutting a streamed LLM reply into speakable chunks."""
+
+from __future__ import annotations
+
+from services.brain.speakable import SpeakableChunker
+
+
+def feed_all(chunker: SpeakableChunker, deltas: list[str]) -> list[str]:
+    out: list[str] = []
+    for delta in deltas:
+        out.extend(chunker.feed(delta))
+    return out
+
+
+def test_sentence_completed_by_later_delta() -> None:
+    c = SpeakableChunker()
+    assert c.feed("Hello") == []
+    assert c.feed(" there.") == []  # no whitespace after the period yet
+    assert c.feed(" How") == ["Hello there."]
+    assert c.feed(" are you?") == []
+    assert c.flush() == "How are you?"
+    assert c.flush() is None
+
+
+def test_multiple_sentences_in_one_delta() -> None:
+    c = SpeakableChunker()
+    assert c.feed("Yes! We open at 9. Is that ok? ") == ["Yes!", "We open at 9.", "Is that ok?"]
+    assert c.flush() is None
+
+
+def test_sentence_split_char_by_char() -> None:
+    c = SpeakableChunker()
+    text = "One. Two! Three? Four"
+    assert feed_all(c, list(text)) == ["One.", "Two!", "Three?"]
+    assert c.flush() == "Four"
+
+
+def test_closing_quotes_and_ellipsis_stay_with_sentence() -> None:
+    c = SpeakableChunker()
+    assert c.feed('He said "fine." Then… well. ') == ['He said "fine."', "Then…", "well."]
+    assert c.feed("(Really!) ok") == ["(Really!)"]
+    assert c.flush() == "ok"
+
+
+def test_decimal_point_is_not_a_sentence_end() -> None:
+    c = SpeakableChunker()
+    assert c.feed("It costs £7.50 for a trim") == []
+    assert c.flush() == "It costs £7.50 for a trim"
+
+
+def test_clause_split_only_past_max_chars() -> None:
+    c = SpeakableChunker(max_chars=30)
+    assert c.feed("Well, we have slots") == []  # 19 chars: short, comma is not a cut
+    assert c.feed(" on Monday, Tue") == ["Well,"]  # 34 chars > 30: cut at first clause
+    assert c.feed("s") == []  # rest is 29 chars again: no further cut
+    assert c.flush() == "we have slots on Monday, Tues"
+
+
+def test_no_clause_split_when_short() -> None:
+    c = SpeakableChunker(max_chars=160)
+    assert c.feed("Sure, no problem; give me a second: ") == []
+    assert c.flush() == "Sure, no problem; give me a second:"
+
+
+def test_long_text_without_clause_waits() -> None:
+    c = SpeakableChunker(max_chars=10)
+    assert c.feed("abcdefghijklmnopqrstuvwxyz") == []
+    assert c.feed(" more words") == []
+    assert c.flush() == "abcdefghijklmnopqrstuvwxyz more words"
+
+
+def test_long_text_splits_at_each_clause() -> None:
+    c = SpeakableChunker(max_chars=10)
+    out = c.feed("first part, second part; third part: tail")
+    assert out == ["first part,", "second part;", "third part:"]
+    assert c.flush() == "tail"
+
+
+def test_sentence_preferred_over_clause() -> None:
+    c = SpeakableChunker(max_chars=10)
+    assert c.feed("Hi, this is a sentence. More") == ["Hi, this is a sentence."]
+    assert c.flush() == "More"
+
+
+def test_no_empty_chunks() -> None:
+    c = SpeakableChunker(max_chars=5)
+    out = feed_all(c, ["   ", "\n", " ", "Ok. ", "  ", "\t", "Fine. ", "   "])
+    assert out == ["Ok.", "Fine."]
+    assert c.flush() is None
+
+
+def test_whitespace_only_reply() -> None:
+    c = SpeakableChunker()
+    assert c.feed("  \n ") == []
+    assert c.flush() is None
+
+
+def test_flush_resets_buffer() -> None:
+    c = SpeakableChunker()
+    c.feed("left over")
+    assert c.flush() == "left over"
+    assert c.feed("New. ") == ["New."]
+    assert c.flush() is None
+
+
+def test_newline_ends_sentence() -> None:
+    c = SpeakableChunker()
+    assert c.feed("Line one.\nLine two.\n") == ["Line one.", "Line two."]
