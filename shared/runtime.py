@@ -18,7 +18,8 @@ def service_settings(service: str) -> Settings:
     """
     settings = get_settings()
     setup_logging(service, settings.log_level, settings.log_json)
-    setup_tracing(service, console=settings.otel_console, file=settings.otel_file)
+    span_file = settings.otel_file.format(service=service) if settings.otel_file else None
+    setup_tracing(service, console=settings.otel_console, file=span_file)
     if not settings.redis_url or not settings.database_url:
         raise SystemExit(
             f"{service}: REDIS_URL and DATABASE_URL must be set "

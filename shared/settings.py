@@ -71,7 +71,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Root log level.")
     log_json: bool = Field(True, description="Log as one JSON object per line.")
     otel_console: bool = Field(False, description="Print finished spans to stderr.")
-    otel_file: str | None = Field(None, description="Append finished spans as JSON lines here.")
+    otel_file: str | None = Field(
+        None, description="Append finished spans as JSON lines here ({service} is replaced)."
+    )
 
 
 @lru_cache(maxsize=1)

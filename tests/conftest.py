@@ -156,6 +156,7 @@ def platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "STREAM_TOKEN_SECRET": "test-stream-secret",
             "CLAIM_IDLE_MS": "3000",
             "LOG_JSON": "true",
+            "OTEL_FILE": str(stack.log_dir / "spans-{service}.jsonl"),
         },
     )
     try:

@@ -17,8 +17,13 @@ def build_messages(entries: list[tuple[str, ev.Event]], *, before_turn: int) -> 
     played = {
         (e.turn_id, e.seq) for _, e in entries if isinstance(e, ev.SegmentPlayed) and not e.cleared
     }
+    results: dict[str, ev.ToolResult] = {}
+    for _, e in entries:
+        if isinstance(e, ev.ToolResult):
+            results.setdefault(e.tool_call_id, e)  # a redelivered or late result is a duplicate
     messages: list[Message] = []
     assistant: Message | None = None
+    answered = False  # a result for one of `assistant`'s tool calls has been logged
     for _, event in entries:
         if isinstance(event, ev.CallStarted):
             messages.append({"role": "system", "content": event.system_prompt})
@@ -41,17 +46,29 @@ def build_messages(entries: list[tuple[str, ev.Event]], *, before_turn: int) -> 
                 "type": "function",
                 "function": {"name": event.name, "arguments": event.arguments},
             }
-            if assistant is None or ("tool_calls" in assistant and _answered(messages, assistant)):
+            if assistant is None or ("tool_calls" in assistant and answered):
                 assistant = {"role": "assistant", "content": None, "tool_calls": []}
                 messages.append(assistant)
             assistant.setdefault("tool_calls", []).append(call)
-        elif isinstance(event, ev.ToolResult) and event.turn_id < before_turn:
-            messages.append(
-                {"role": "tool", "tool_call_id": event.tool_call_id, "content": event.content}
-            )
-    return messages
+            answered = False
+        elif isinstance(event, ev.ToolResult) and assistant is not None:
+            ids = {c["id"] for c in assistant.get("tool_calls", ())}
+            answered = answered or event.tool_call_id in ids
+    return _with_tool_results(messages, results)
 
 
-def _answered(messages: list[Message], assistant: Message) -> bool:
-    """True once a tool message follows `assistant` (a new tool call starts a new message)."""
-    return messages[-1] is not assistant
+def _with_tool_results(messages: list[Message], results: dict[str, ev.ToolResult]) -> list[Message]:
+    """Each tool call answered exactly once, right after its assistant message (as OpenAI
+    requires), wherever its result landed in the log; a call that never got one (the brain
+    died) gets an error result."""
+    out: list[Message] = []
+    for message in messages:
+        out.append(message)
+        for call in message.get("tool_calls", ()):
+            result = results.get(call["id"])
+            content = result.content if result else _NO_RESULT
+            out.append({"role": "tool", "tool_call_id": call["id"], "content": content})
+    return out
+
+
+_NO_RESULT = '{"error": "The tool call got no result."}'

@@ -25,8 +25,10 @@ from shared.bus import CallLog
 from shared.logs import call_sid_var
 from shared.settings import Settings
 from shared.stream_mux import StreamMux, Subscription
+from shared.telemetry import context_from, tracer
 
 log = logging.getLogger(__name__)
+_tracer = tracer(__name__)
 
 FRAME_MS = 20
 
@@ -94,6 +96,13 @@ class CallSession:
             await self._close(1008, "unknown call")
             return
         self.tenant_id = started.tenant_id
+        with _tracer.start_as_current_span(
+            "media.stream", context=context_from(started.traceparent),
+            attributes={"call.sid": self.call_sid, "media.replica": self.deps.replica},
+        ):
+            await self._serve(started, history)
+
+    async def _serve(self, started: ev.CallStarted, history: list[tuple[str, ev.Event]]) -> None:
         self.turn_id = max(
             (e.turn_id for _, e in history if isinstance(e, ev.TurnRequested)), default=0
         )

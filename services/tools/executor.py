@@ -16,9 +16,11 @@ from services.tools.handlers import HANDLERS, ToolError
 from shared import events as ev
 from shared.bus import CallLog
 from shared.db.models import ToolInvocation
+from shared.telemetry import context_from, tracer
 from shared.tool_specs import SPECS
 
 log = logging.getLogger(__name__)
+_tracer = tracer(__name__)
 
 
 @dataclass
@@ -36,6 +38,14 @@ async def execute(deps: ToolsDeps, call_sid: str, entry_id: str) -> None:
     if not isinstance(request, ev.ToolRequested):
         log.warning("no tool request at %s in %s", entry_id, call_sid)
         return
+    with _tracer.start_as_current_span(
+        f"tool {request.name}", context=context_from(request.traceparent),
+        attributes={"call.sid": call_sid, "tool.call_id": request.tool_call_id},
+    ):
+        await _execute(deps, call_sid, request)
+
+
+async def _execute(deps: ToolsDeps, call_sid: str, request: ev.ToolRequested) -> None:
     caller = await _caller_number(deps, call_sid)
     async with deps.sessions() as session:
         previous = await session.get(ToolInvocation, request.tool_call_id)

@@ -111,12 +111,15 @@ def test_pcm_bytes_helpers_are_little_endian() -> None:
     assert [int(v) for v in decoded] == [ref_ulaw2linear(c) for c in ulaw]
 
 
-@pytest.mark.parametrize(("in_rate", "out_rate", "n", "expected"), [
-    (8000, 16000, 160, 320),
-    (8000, 16000, 1000, 2000),
-    (16000, 8000, 320, 160),
-    (8000, 24000, 160, 480),
-])
+@pytest.mark.parametrize(
+    ("in_rate", "out_rate", "n", "expected"),
+    [
+        (8000, 16000, 160, 320),
+        (8000, 16000, 1000, 2000),
+        (16000, 8000, 320, 160),
+        (8000, 24000, 160, 480),
+    ],
+)
 def test_resample_length(in_rate: int, out_rate: int, n: int, expected: int) -> None:
     out = codecs.resample_pcm16(np.zeros(n, dtype=np.int16), in_rate, out_rate)
     assert out.dtype == np.int16

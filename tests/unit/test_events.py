@@ -14,9 +14,16 @@ BASE = {"call_sid": "CA123", "tenant_id": "acme", "at": 1700000000.125, "mono_ns
 
 SAMPLES: list[ev._Event] = [
     ev.CallStarted(
-        **BASE, from_number="+441", to_number="+442", direction="outbound",
-        pipeline="s2s", business_name="Acme", greeting="Hi", system_prompt="Be nice",
-        voice="aura", language="de",
+        **BASE,
+        from_number="+441",
+        to_number="+442",
+        direction="outbound",
+        pipeline="s2s",
+        business_name="Acme",
+        greeting="Hi",
+        system_prompt="Be nice",
+        voice="aura",
+        language="de",
     ),
     ev.StreamStarted(**BASE, stream_sid="MZ1", replica="media-0"),
     ev.CallEnded(**BASE, reason="caller-hangup", duration_s=12.5),
@@ -33,7 +40,11 @@ SAMPLES: list[ev._Event] = [
         **BASE, turn_id=3, tool_call_id="call_1", name="get_business_info", arguments="{}"
     ),
     ev.ToolResult(
-        **BASE, turn_id=3, tool_call_id="call_1", name="get_business_info", ok=False,
+        **BASE,
+        turn_id=3,
+        tool_call_id="call_1",
+        name="get_business_info",
+        ok=False,
         content='{"error": "x"}',
     ),
     ev.SegmentSent(**BASE, turn_id=3, seq=1, mark="t3-s1", text="Sure.", audio_bytes=8000),

@@ -16,8 +16,9 @@ class Log:
 
     def __init__(self, prompt: str = "You are a receptionist.") -> None:
         self.entries: Entries = []
-        self.add(ev.CallStarted(call_sid=SID, from_number="+1", to_number="+2",
-                                system_prompt=prompt))
+        self.add(
+            ev.CallStarted(call_sid=SID, from_number="+1", to_number="+2", system_prompt=prompt)
+        )
 
     def add(self, event: Any) -> Log:
         self.entries.append((f"{len(self.entries) + 1}-0", event))
@@ -29,17 +30,31 @@ class Log:
     def say(self, turn: int, seq: int, text: str, played: bool | None = True) -> Log:
         self.add(ev.AgentText(call_sid=SID, turn_id=turn, seq=seq, text=text))
         if played is not None:
-            self.add(ev.SegmentPlayed(call_sid=SID, turn_id=turn, seq=seq,
-                                      mark=f"t{turn}-s{seq}", cleared=not played))
+            self.add(
+                ev.SegmentPlayed(
+                    call_sid=SID, turn_id=turn, seq=seq, mark=f"t{turn}-s{seq}", cleared=not played
+                )
+            )
         return self
 
     def tool(self, turn: int, call_id: str, name: str = "get_business_info") -> Log:
-        return self.add(ev.ToolRequested(call_sid=SID, turn_id=turn, tool_call_id=call_id,
-                                         name=name, arguments="{}"))
+        return self.add(
+            ev.ToolRequested(
+                call_sid=SID, turn_id=turn, tool_call_id=call_id, name=name, arguments="{}"
+            )
+        )
 
     def result(self, turn: int, call_id: str, content: str = "{}") -> Log:
-        return self.add(ev.ToolResult(call_sid=SID, turn_id=turn, tool_call_id=call_id,
-                                      name="get_business_info", ok=True, content=content))
+        return self.add(
+            ev.ToolResult(
+                call_sid=SID,
+                turn_id=turn,
+                tool_call_id=call_id,
+                name="get_business_info",
+                ok=True,
+                content=content,
+            )
+        )
 
 
 def assert_valid_openai_order(messages: list[dict[str, Any]]) -> None:
@@ -108,10 +123,17 @@ def test_tool_call_then_result_then_text() -> None:
     msgs = build_messages(log.entries, before_turn=2)
     assert msgs[1:] == [
         {"role": "user", "content": "Where are you?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_a", "type": "function",
-             "function": {"name": "get_business_info", "arguments": "{}"}},
-        ]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_a",
+                    "type": "function",
+                    "function": {"name": "get_business_info", "arguments": "{}"},
+                },
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_a", "content": '{"a": 1}'},
         {"role": "assistant", "content": "We are on High Street."},
         {"role": "user", "content": "Thanks"},
@@ -155,7 +177,13 @@ def test_sequential_tool_rounds_get_separate_assistant_messages() -> None:
     log = Log().user(1, "q").tool(1, "a").result(1, "a").tool(1, "b").result(1, "b")
     msgs = build_messages(log.user(2, "n").entries, before_turn=2)
     assert [m["role"] for m in msgs] == [
-        "system", "user", "assistant", "tool", "assistant", "tool", "user",
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "tool",
+        "user",
     ]
     assert [c["id"] for c in msgs[2]["tool_calls"]] == ["a"]
     assert [c["id"] for c in msgs[4]["tool_calls"]] == ["b"]
@@ -175,7 +203,13 @@ def test_current_and_later_turns_excluded() -> None:
     assert_valid_openai_order(msgs)
     msgs3 = build_messages(log.entries, before_turn=3)
     assert [m["role"] for m in msgs3] == [
-        "system", "user", "assistant", "user", "assistant", "tool", "user",
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "tool",
+        "user",
     ]
     assert msgs3[-1] == {"role": "user", "content": "three"}
     assert "Answer three." not in [m.get("content") for m in msgs3]
@@ -197,7 +231,9 @@ def test_other_events_ignored() -> None:
     log.add(ev.TranscriptFinal(call_sid=SID, text="Hi", audio_start_ms=0, audio_end_ms=5))
     log.add(ev.Usage(call_sid=SID, provider="openai", metric="tokens", quantity=3))
     assert [m["role"] for m in build_messages(log.user(2, "x").entries, before_turn=2)] == [
-        "system", "user", "user",
+        "system",
+        "user",
+        "user",
     ]
 
 

@@ -36,12 +36,12 @@ def test_verify_with_real_clock() -> None:
 
 
 def test_expired() -> None:
-    with pytest.raises(st.InvalidStreamToken, match="^stream token expired$"):
+    with pytest.raises(st.InvalidStreamToken, match=r"^stream token expired$"):
         st.verify(SECRET, SID, _token(), now=NOW + 121)
 
 
 def test_wrong_call_sid() -> None:
-    with pytest.raises(st.InvalidStreamToken, match="^stream token does not match this call$"):
+    with pytest.raises(st.InvalidStreamToken, match=r"^stream token does not match this call$"):
         st.verify(SECRET, "CA00000000000000000000000000000000", _token(), now=NOW)
 
 
@@ -66,18 +66,18 @@ def test_tampered_expiry_is_rejected() -> None:
 
 @pytest.mark.parametrize("token", [None, ""])
 def test_missing(token: str | None) -> None:
-    with pytest.raises(st.InvalidStreamToken, match="^missing or malformed stream token$"):
+    with pytest.raises(st.InvalidStreamToken, match=r"^missing or malformed stream token$"):
         st.verify(SECRET, SID, token, now=NOW)
 
 
 def test_no_dot_is_malformed() -> None:
-    with pytest.raises(st.InvalidStreamToken, match="^missing or malformed stream token$"):
+    with pytest.raises(st.InvalidStreamToken, match=r"^missing or malformed stream token$"):
         st.verify(SECRET, SID, "abcdef", now=NOW)
 
 
 @pytest.mark.parametrize("token", ["abc.def", "-5.abc", ".abc", "1e3.abc", "12a.abc"])
 def test_non_numeric_expiry_is_malformed(token: str) -> None:
-    with pytest.raises(st.InvalidStreamToken, match="^malformed stream token$"):
+    with pytest.raises(st.InvalidStreamToken, match=r"^malformed stream token$"):
         st.verify(SECRET, SID, token, now=NOW)
 
 

@@ -32,16 +32,26 @@ MEDIA = {
     "event": "media",
     "sequenceNumber": "2",
     "media": {
-        "track": "inbound", "chunk": "1", "timestamp": "52",
+        "track": "inbound",
+        "chunk": "1",
+        "timestamp": "52",
         "payload": base64.b64encode(AUDIO).decode(),
     },
     "streamSid": STREAM,
 }
-DTMF = {"event": "dtmf", "streamSid": STREAM, "sequenceNumber": "57",
-        "dtmf": {"track": "inbound_track", "digit": "5"}}
+DTMF = {
+    "event": "dtmf",
+    "streamSid": STREAM,
+    "sequenceNumber": "57",
+    "dtmf": {"track": "inbound_track", "digit": "5"},
+}
 MARK = {"event": "mark", "sequenceNumber": "103", "streamSid": STREAM, "mark": {"name": "utt-7"}}
-STOP = {"event": "stop", "sequenceNumber": "412",
-        "stop": {"accountSid": ACCOUNT, "callSid": CALL}, "streamSid": STREAM}
+STOP = {
+    "event": "stop",
+    "sequenceNumber": "412",
+    "stop": {"accountSid": ACCOUNT, "callSid": CALL},
+    "streamSid": STREAM,
+}
 
 
 def _parse(obj: object) -> tw.TwilioMessage:
@@ -55,15 +65,20 @@ def test_connected() -> None:
 def test_start_with_custom_parameters() -> None:
     msg = _parse(START)
     assert msg == tw.Start(
-        stream_sid=STREAM, call_sid=CALL, account_sid=ACCOUNT,
+        stream_sid=STREAM,
+        call_sid=CALL,
+        account_sid=ACCOUNT,
         custom_parameters={"tenant": "acme", "lead_id": "42"},
-        encoding="audio/x-mulaw", sample_rate=8000,
+        encoding="audio/x-mulaw",
+        sample_rate=8000,
     )
 
 
 def test_start_without_parameters_or_format() -> None:
-    body = {"event": "start", "start": {"callSid": CALL, "streamSid": STREAM,
-                                         "customParameters": {}}}
+    body = {
+        "event": "start",
+        "start": {"callSid": CALL, "streamSid": STREAM, "customParameters": {}},
+    }
     msg = _parse(body)
     assert isinstance(msg, tw.Start)
     assert msg.custom_parameters == {}
@@ -117,30 +132,41 @@ def test_parse_accepts_frame_at_limit() -> None:
     assert tw.parse(frame) == tw.Unknown(event="future")
 
 
-@pytest.mark.parametrize(("frame", "reason"), [
-    (b'{"event": "stop"}', "binary frames are not part of the Media Streams protocol"),
-    ('{"event": "x", "p": "' + "a" * tw.MAX_FRAME_CHARS + '"}', "frame too large"),
-    ("not json", "frame is not JSON"),
-    ("", "frame is not JSON"),
-    ('["event"]', "frame has no 'event'"),
-    ('{"streamSid": "MZ"}', "frame has no 'event'"),
-    ('{"event": 5}', "frame has no 'event'"),
-    ('{"event": "media", "media": {"payload": "!!!notbase64"}}',
-     "media payload is not valid base64"),
-    ('{"event": "media", "media": {"payload": 12}}', "media payload is not valid base64"),
-    ('{"event": "media"}', "'media' message without 'media' object"),
-    ('{"event": "media", "media": {"payload": "", "chunk": "x"}}', "bad media chunk"),
-    ('{"event": "media", "media": {"payload": "", "timestamp": null}}', "bad media timestamp"),
-    ('{"event": "start", "start": {"streamSid": "MZ1"}}', "start without callSid/streamSid"),
-    ('{"event": "start", "start": {"callSid": "CA1"}}', "start without callSid/streamSid"),
-    ('{"event": "start", "start": {"callSid": "CA1", "streamSid": "MZ", '
-     '"customParameters": ["a"]}}', "malformed start message"),
-    ('{"event": "start", "start": {"callSid": "CA1", "streamSid": "MZ", '
-     '"mediaFormat": {"sampleRate": "fast"}}}', "bad sampleRate"),
-    ('{"event": "start"}', "'start' message without 'start' object"),
-    ('{"event": "mark", "mark": "utt"}', "'mark' message without 'mark' object"),
-    ('{"event": "dtmf"}', "'dtmf' message without 'dtmf' object"),
-])
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        (b'{"event": "stop"}', "binary frames are not part of the Media Streams protocol"),
+        ('{"event": "x", "p": "' + "a" * tw.MAX_FRAME_CHARS + '"}', "frame too large"),
+        ("not json", "frame is not JSON"),
+        ("", "frame is not JSON"),
+        ('["event"]', "frame has no 'event'"),
+        ('{"streamSid": "MZ"}', "frame has no 'event'"),
+        ('{"event": 5}', "frame has no 'event'"),
+        (
+            '{"event": "media", "media": {"payload": "!!!notbase64"}}',
+            "media payload is not valid base64",
+        ),
+        ('{"event": "media", "media": {"payload": 12}}', "media payload is not valid base64"),
+        ('{"event": "media"}', "'media' message without 'media' object"),
+        ('{"event": "media", "media": {"payload": "", "chunk": "x"}}', "bad media chunk"),
+        ('{"event": "media", "media": {"payload": "", "timestamp": null}}', "bad media timestamp"),
+        ('{"event": "start", "start": {"streamSid": "MZ1"}}', "start without callSid/streamSid"),
+        ('{"event": "start", "start": {"callSid": "CA1"}}', "start without callSid/streamSid"),
+        (
+            '{"event": "start", "start": {"callSid": "CA1", "streamSid": "MZ", '
+            '"customParameters": ["a"]}}',
+            "malformed start message",
+        ),
+        (
+            '{"event": "start", "start": {"callSid": "CA1", "streamSid": "MZ", '
+            '"mediaFormat": {"sampleRate": "fast"}}}',
+            "bad sampleRate",
+        ),
+        ('{"event": "start"}', "'start' message without 'start' object"),
+        ('{"event": "mark", "mark": "utt"}', "'mark' message without 'mark' object"),
+        ('{"event": "dtmf"}', "'dtmf' message without 'dtmf' object"),
+    ],
+)
 def test_protocol_errors(frame: str | bytes, reason: str) -> None:
     with pytest.raises(tw.ProtocolError) as info:
         tw.parse(frame)
