@@ -15,6 +15,7 @@ from shared.settings import get_settings
 from shared.supervisor import Ports, Stack, service_env, start_services, start_sims
 from shared.tenant_apply import apply, load_spec
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 app = typer.Typer(help="FrontDesk: AI phone receptionist platform.", no_args_is_help=True)
 tenant = typer.Typer(help="Manage businesses.", no_args_is_help=True)
 app.add_typer(tenant, name="tenant")
@@ -61,6 +62,7 @@ def up(
     ),
 ) -> None:
     """Run all five services (and the simulators) until Ctrl-C."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # so sigwait, not death, gets them
     settings = get_settings()
     embedded = ensure(settings.redis_url, settings.database_url, settings.embedded_dir)
     stack = Stack(
@@ -81,7 +83,7 @@ def up(
         if sims:
             typer.echo(f"STT sim control: http://127.0.0.1:{stack.ports.stt}/sim/listen/script")
         typer.echo(f"logs: {stack.log_dir}  (Ctrl-C to stop)")
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        signal.sigwait(STOP_SIGNALS)
     finally:
         stack.stop()
         embedded.stop()

@@ -75,10 +75,13 @@ async def run_workers(
     concurrency: int,
     block_ms: int,
     stop: asyncio.Event,
+    drain_s: float = 30.0,
 ) -> None:
     """Feed entries (new and reclaimed) to `handler` with bounded concurrency; ack on success.
 
     A handler that raises leaves its entry pending, so another replica reclaims and retries it.
+    On `stop`, in-flight handlers get `drain_s` to finish; the rest are cancelled unacked (and
+    so reclaimed elsewhere).
     """
     await queue.ensure_group()
     slots = asyncio.Semaphore(concurrency)
@@ -121,4 +124,8 @@ async def run_workers(
         with contextlib.suppress(asyncio.CancelledError):
             await housekeeping
         if in_flight:
-            await asyncio.gather(*in_flight.values(), return_exceptions=True)
+            tasks = list(in_flight.values())
+            _, late = await asyncio.wait(tasks, timeout=drain_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

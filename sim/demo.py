@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -104,6 +106,7 @@ def _print_record(record: CallRecord) -> None:
 
 
 async def run_demo() -> int:
+    _exit_on_sigterm()
     settings = get_settings()
     embedded = ensure(settings.redis_url, settings.database_url, settings.embedded_dir)
     stack = Stack(ports=Ports.random(), log_dir=ROOT / ".frontdesk" / "logs")
@@ -146,6 +149,11 @@ async def run_demo() -> int:
     finally:
         stack.stop()
         embedded.stop()
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so `finally` stops every process the demo started."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def main() -> None:

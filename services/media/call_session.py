@@ -97,7 +97,8 @@ class CallSession:
             return
         self.tenant_id = started.tenant_id
         with _tracer.start_as_current_span(
-            "media.stream", context=context_from(started.traceparent),
+            "media.stream",
+            context=context_from(started.traceparent),
             attributes={"call.sid": self.call_sid, "media.replica": self.deps.replica},
         ):
             await self._serve(started, history)

@@ -51,6 +51,7 @@ async def serve() -> None:
             concurrency=settings.recorder_concurrency,
             block_ms=settings.stream_block_ms,
             stop=stop_on_signals(),
+            drain_s=0,
         )
     finally:
         await mux.close()

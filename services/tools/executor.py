@@ -39,7 +39,8 @@ async def execute(deps: ToolsDeps, call_sid: str, entry_id: str) -> None:
         log.warning("no tool request at %s in %s", entry_id, call_sid)
         return
     with _tracer.start_as_current_span(
-        f"tool {request.name}", context=context_from(request.traceparent),
+        f"tool {request.name}",
+        context=context_from(request.traceparent),
         attributes={"call.sid": call_sid, "tool.call_id": request.tool_call_id},
     ):
         await _execute(deps, call_sid, request)
