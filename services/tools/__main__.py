@@ -3,48 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
+from contextlib import AsyncExitStack
 
 from services.tools.executor import ToolsDeps, execute
 from shared import keys
-from shared.bus import CallLog, connect
-from shared.db.engine import make_engine, make_sessions
-from shared.runtime import service_settings, stop_on_signals
-from shared.work_queue import WorkQueue, run_workers
+from shared.runtime import service_settings
+from shared.worker_service import consume, open_resources
 
 
 async def serve() -> None:
     settings = service_settings("tools")
-    url = settings.redis_url or ""
-    replica = settings.replica_name or f"tools-{socket.gethostname()}-{os.getpid()}"
-    redis = connect(url)
-    engine = make_engine(settings.database_url or "")
-    deps = ToolsDeps(
-        log=CallLog(redis, settings.stream_slot_groups), sessions=make_sessions(engine)
-    )
+    async with AsyncExitStack() as stack:
+        res = await open_resources(settings, "tools", stack)
+        deps = ToolsDeps(log=res.log, sessions=res.sessions())
 
-    async def handle(_: str, fields: dict[str, str]) -> None:
-        await execute(deps, fields["call_sid"], fields["entry_id"])
+        async def handle(_: str, fields: dict[str, str]) -> None:
+            await execute(deps, fields["call_sid"], fields["entry_id"])
 
-    queue = WorkQueue(
-        connect(url, max_connections=4, socket_timeout=settings.stream_block_ms / 1000 + 10),
-        keys.TOOLS,
-        "tools",
-        replica,
-        settings.claim_idle_ms,
-    )
-    try:
-        await run_workers(
-            queue,
-            handle,
-            concurrency=settings.tools_concurrency,
-            block_ms=settings.stream_block_ms,
-            stop=stop_on_signals(),
-        )
-    finally:
-        await redis.aclose()
-        await engine.dispose()
+        await consume(res, keys.TOOLS, "tools", handle, concurrency=settings.tools_concurrency)
 
 
 def main() -> None:
