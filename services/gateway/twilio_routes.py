@@ -1,0 +1,66 @@
+"""Twilio voice webhooks: the incoming call (TwiML) and the after-stream decision."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from services.gateway import twiml
+from services.gateway.signature import validated_form
+from shared import keys, stream_token
+from shared.bus import CallLog
+from shared.events import CallStarted
+from shared.prompting import build_system_prompt
+from shared.settings import Settings
+from shared.telemetry import tracer
+from shared.tenant_directory import find_by_number
+
+router = APIRouter(prefix="/twilio", tags=["twilio"], include_in_schema=False)
+_tracer = tracer(__name__)
+
+
+def _xml(body: str) -> Response:
+    return Response(content=body, media_type="text/xml")
+
+
+@router.post("/voice")
+async def voice(request: Request) -> Response:
+    """Incoming call: find the business by the called number and connect a Media Stream."""
+    settings: Settings = request.app.state.settings
+    form = await validated_form(request, settings.twilio_auth_token, settings.public_gateway_url)
+    call_sid, to_number = form.get("CallSid", ""), form.get("To", "")
+    if not call_sid.startswith("CA"):
+        raise HTTPException(status_code=400, detail="CallSid missing or malformed")
+    with _tracer.start_as_current_span("call", attributes={"call.sid": call_sid}):
+        async with request.app.state.sessions() as session:
+            profile = await find_by_number(session, to_number)
+        if profile is None:
+            return _xml(twiml.unknown_number())
+        direction = form.get("Direction", "")
+        event = CallStarted(
+            call_sid=call_sid,
+            tenant_id=profile.tenant_id,
+            from_number=form.get("From", ""),
+            to_number=to_number,
+            direction="outbound" if direction.startswith("outbound") else "inbound",
+            pipeline=profile.pipeline,
+            business_name=profile.name,
+            greeting=profile.greeting,
+            system_prompt=build_system_prompt(profile),
+            voice=profile.voice,
+            language=profile.language,
+        )
+        log: CallLog = request.app.state.log
+        await log.append(event)
+        await log.publish(keys.CALLS, {"call_sid": call_sid, "type": event.type})
+    token = stream_token.issue(settings.stream_token_secret, call_sid, settings.stream_token_ttl_s)
+    action = settings.public_gateway_url.rstrip("/") + "/twilio/after-stream"
+    return _xml(twiml.connect_stream(settings.public_media_ws_url, action, token))
+
+
+@router.post("/after-stream")
+async def after_stream(request: Request) -> Response:
+    """The stream ended: decide what Twilio does next (for now: hang up)."""
+    settings: Settings = request.app.state.settings
+    await validated_form(request, settings.twilio_auth_token, settings.public_gateway_url)
+    return _xml(twiml.hangup())
