@@ -2,7 +2,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup demo test lint up bench clean
+.PHONY: setup demo test lint up bench bench-smoke clean
 
 setup:
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv
@@ -20,6 +20,17 @@ lint: setup
 
 up: setup
 	$(RUN) frontdesk up
+
+# N concurrent simulated calls, measured (docs/bench.md). CALLS=100 PROFILE=zero TURNS=4.
+CALLS ?= 100
+PROFILE ?= zero
+TURNS ?= 4
+bench: setup
+	$(RUN) frontdesk bench --calls $(CALLS) --profile $(PROFILE) --turns $(TURNS)
+
+# A few calls through the bench: the report must be complete (also part of `make test`).
+bench-smoke: setup
+	$(RUN) pytest -q tests/bench
 
 clean:
 	rm -rf .frontdesk .pytest_cache .mypy_cache .ruff_cache

@@ -19,6 +19,8 @@ STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 app = typer.Typer(help="FrontDesk: AI phone receptionist platform.", no_args_is_help=True)
 tenant = typer.Typer(help="Manage businesses.", no_args_is_help=True)
 app.add_typer(tenant, name="tenant")
+apikey = typer.Typer(help="Manage admin API keys.", no_args_is_help=True)
+app.add_typer(apikey, name="apikey")
 
 
 @app.command()
@@ -50,6 +52,38 @@ def tenant_apply(file: Path) -> None:
     try:
         upgrade(embedded.database_url)
         typer.echo(f"applied {file} -> tenant {asyncio.run(run())}")
+    except (OSError, ValueError) as exc:  # unreadable file, invalid spec, refused change
+        typer.echo(f"cannot apply {file}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        embedded.stop()
+
+
+@apikey.command("create")
+def apikey_create(
+    tenant_slug: str = typer.Option(..., "--tenant", help="Slug of the tenant the key is for."),
+    name: str = typer.Option("default", "--name", help="Label to tell keys apart."),
+) -> None:
+    """Create an admin API key for one tenant and print it (it is shown only this once)."""
+    from shared.api_keys import UnknownTenantError, create_for_tenant
+
+    settings = get_settings()
+    embedded = ensure(settings.redis_url or "unused", settings.database_url, settings.embedded_dir)
+
+    async def run() -> str:
+        engine = make_engine(embedded.database_url)
+        try:
+            async with make_sessions(engine)() as session:
+                return await create_for_tenant(session, tenant_slug, name)
+        finally:
+            await engine.dispose()
+
+    try:
+        upgrade(embedded.database_url)
+        typer.echo(asyncio.run(run()))
+    except (UnknownTenantError, ValueError) as exc:
+        typer.echo(f"cannot create key: {exc}", err=True)
+        raise typer.Exit(1) from exc
     finally:
         embedded.stop()
 
@@ -58,7 +92,12 @@ def tenant_apply(file: Path) -> None:
 def up(
     sims: bool = typer.Option(True, help="Also start the provider simulators."),
     tenants: list[Path] = typer.Option(  # noqa: B008
-        [Path("deploy/tenants/daves-barbershop.yaml")], help="Tenant YAML files to apply."
+        [
+            Path("deploy/tenants/daves-barbershop.yaml"),
+            Path("deploy/tenants/sunrise-dental.yaml"),
+            Path("deploy/tenants/luigis-trattoria.yaml"),
+        ],
+        help="Tenant YAML files to apply.",
     ),
 ) -> None:
     """Run all five services (and the simulators) until Ctrl-C."""
@@ -109,6 +148,25 @@ def demo() -> None:
     from sim.demo import run_demo
 
     raise typer.Exit(asyncio.run(run_demo()))
+
+
+@app.command()
+def bench(
+    calls: int = typer.Option(100, help="Concurrent simulated calls (1..500)."),
+    profile: str = typer.Option("zero", help="Provider latency profile: zero, realistic, slow."),
+    turns: int = typer.Option(4, help="Caller turns per call (>= 3)."),
+    out: Path = typer.Option(Path("bench/results"), help="Directory for the JSON and PNG."),  # noqa: B008
+) -> None:
+    """Benchmark: many concurrent simulated calls through the whole platform, measured."""
+    from sim.bench.runner import BenchOptions, run_bench
+
+    opts = BenchOptions(calls=calls, profile=profile, turns=turns, out_dir=out)
+    try:
+        opts.validate()
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    run_bench(opts)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,9 @@ class CallStarted(_Event):
     system_prompt: str = ""
     voice: str = ""
     language: str = "en"
+    keyterms: list[str] = Field(default_factory=list, description="Words STT should favour.")
+    transfer_number: str = ""
+    max_call_s: int = 900
 
 
 class StreamStarted(_Event):
@@ -92,6 +95,18 @@ class Dtmf(_Event):
     digit: str
 
 
+class BargeIn(_Event):
+    """The caller talked over the agent: Twilio's buffer was cleared and the turn's TTS and LLM
+    work cancelled. `heard_text` is what the caller actually heard of that turn (mark echoes)."""
+
+    type: Literal["caller.barge_in"] = "caller.barge_in"
+    turn_id: int
+    trigger: str
+    trigger_at: float = Field(description="Wall-clock time of the event that triggered it.")
+    heard_text: str
+    cleared_marks: list[str]
+
+
 class TurnRequested(_Event):
     """The caller finished an utterance; the brain should answer it."""
 
@@ -138,6 +153,18 @@ class ToolResult(_Event):
     name: str
     ok: bool
     content: str
+
+
+class CallIntent(_Event):
+    """How the call should end, decided by a tool (end_call, transfer_to_human) or a keypress.
+    Media lets the current answer finish playing, then closes the stream; the gateway's
+    after-stream turns it into `<Hangup/>` or `<Dial>`."""
+
+    type: Literal["call.intent"] = "call.intent"
+    kind: Literal["end", "transfer"]
+    target: str = ""
+    reason: str = ""
+    turn_id: int = Field(0, description="The agent turn whose words must be heard first.")
 
 
 class SegmentSent(_Event):
@@ -208,6 +235,8 @@ Event = Annotated[
     | TranscriptFinal
     | Dtmf
     | TurnRequested
+    | BargeIn
+    | CallIntent
     | AgentText
     | AgentTurnDone
     | ToolRequested

@@ -52,6 +52,26 @@ class Settings(BaseSettings):
     stt_endpointing_ms: int = Field(300, description="Silence that ends an utterance.")
     stt_utterance_end_ms: int = Field(1000, description="UtteranceEnd gap (word timing).")
     tts_model: str = Field("aura-2-thalia-en", description="Default Deepgram Aura voice.")
+    elevenlabs_api_key: str = Field("el-sim", description="ElevenLabs API key (xi-api-key).")
+    elevenlabs_tts_url: str = Field(
+        "wss://api.elevenlabs.io", description="ElevenLabs TTS WebSocket base URL."
+    )
+    elevenlabs_rest_url: str = Field(
+        "", description="ElevenLabs REST base; empty: ELEVENLABS_TTS_URL as http(s)."
+    )
+    deepgram_tts_rest_url: str = Field(
+        "", description="Deepgram Aura REST base; empty: DEEPGRAM_TTS_URL as http(s)."
+    )
+    elevenlabs_model: str = Field("eleven_flash_v2_5", description="ElevenLabs TTS model_id.")
+    elevenlabs_voice_id: str = Field(
+        "21m00Tcm4TlvDq8ikWAM", description="ElevenLabs voice when a number sets none."
+    )
+    tts_connect_timeout_s: float = Field(
+        5.0, description="TTS WebSocket connect limit before falling back to REST."
+    )
+    provider_ca_file: str | None = Field(
+        None, description="Extra CA (PEM) trusted for provider TLS, e.g. a simulator's CA."
+    )
     openai_base_url: str = Field("https://api.openai.com/v1", description="Chat completions base.")
     openai_api_key: str = Field("sk-sim", description="Key for the chat completions endpoint.")
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM.")
@@ -61,11 +81,55 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(20.0, description="Timeout for one LLM request.")
     tool_timeout_s: float = Field(8.0, description="How long brain waits for a tool result.")
 
+    # --- conversation (media) ---------------------------------------------------------------
+    barge_in_min_words: int = Field(2, description="Words (not backchannels) that interrupt.")
+    barge_in_min_speech_ms: int = Field(600, description="Continuous speech that interrupts.")
+    vad_enabled: bool = Field(True, description="Run Silero VAD while the agent is talking.")
+    greeting_cache: bool = Field(True, description="Cache greeting audio per voice and text.")
+    silence_reprompt_s: float = Field(8.0, description="Caller silence before a reprompt.")
+    silence_hangup_s: float = Field(10.0, description="Further silence before goodbye.")
+    silence_reprompt_text: str = Field("Are you still there?", description="The reprompt.")
+    silence_goodbye_text: str = Field(
+        "I haven't heard anything, so I'll hang up now. Goodbye!", description="Silent goodbye."
+    )
+    max_call_s: int = Field(1800, description="Hard cap on call length (tenants may set less).")
+    max_duration_text: str = Field(
+        "We've reached the time limit for this call. Thanks for calling, goodbye!",
+        description="Said when the maximum call duration is reached.",
+    )
+    after_stream_wait_ms: int = Field(
+        1500, description="How long after-stream waits for media's call.ended before resuming."
+    )
+    dtmf_transfer_digit: str = Field("0", description="Key that asks for a person.")
+    transfer_text: str = Field(
+        "Connecting you to a member of the team now.", description="Said before a transfer."
+    )
+    no_transfer_text: str = Field(
+        "Sorry, nobody can take the call right now, but I can take a message.",
+        description="Said when a transfer is asked for but no number is configured.",
+    )
+
     # --- workers --------------------------------------------------------------------------
     replica_name: str = Field("", description="Consumer name; default host-pid.")
     brain_concurrency: int = Field(32, description="Turns one brain replica runs at once.")
     tools_concurrency: int = Field(32, description="Tool calls one tools replica runs at once.")
     recorder_concurrency: int = Field(1000, description="Calls one recorder replica follows.")
+
+    # --- usage, cost, post-call (recorder) ---------------------------------------------
+    price_table_json: str = Field(
+        "", description="Price table as JSON (see shared/pricing.py); empty: example prices."
+    )
+    webhook_timeout_s: float = Field(10.0, description="Timeout of one webhook POST.")
+    webhook_max_attempts: int = Field(8, description="Attempts before a delivery is dead.")
+    webhook_backoff_base_s: float = Field(5.0, description="Delay before the 2nd attempt.")
+    webhook_backoff_max_s: float = Field(3600.0, description="Longest delay between attempts.")
+    webhook_poll_s: float = Field(1.0, description="How often due deliveries are looked for.")
+    analysis_enabled: bool = Field(True, description="Run the post-call LLM analysis.")
+    analysis_model: str = Field("", description="Model for post-call analysis; empty: LLM_MODEL.")
+    analysis_json_mode: bool = Field(
+        True, description="Send response_format json_object with the analysis request."
+    )
+    analysis_timeout_s: float = Field(30.0, description="Timeout of the analysis request.")
 
     # --- observability --------------------------------------------------------------------
     log_level: str = Field("INFO", description="Root log level.")

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from shared import keys
 from shared.bus import connect, connect_blocking, decode_entries, stream_id
 from shared.events import Event
+from shared.waiting import within
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class Subscription:
     async def next(self, timeout: float | None = None) -> Entry | None:  # noqa: ASYNC109
         """The next entry, or None when closed or on timeout."""
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            return await within(self.queue.get(), timeout)
         except TimeoutError:
             return None
 
@@ -85,7 +86,7 @@ class _Lane:
         with contextlib.suppress(RedisError, OSError):
             await self.poke()
         try:
-            await asyncio.wait_for(asyncio.shield(self.task), self.block_ms / 1000 + 1)
+            await within(asyncio.shield(self.task), self.block_ms / 1000 + 1)
         except TimeoutError:
             self.task.cancel()
 

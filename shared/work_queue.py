@@ -11,6 +11,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from shared.waiting import wait_event
+
 log = logging.getLogger(__name__)
 
 WorkItem = tuple[str, dict[str, str]]
@@ -112,8 +114,7 @@ async def run_workers(
         while not stop.is_set():
             await queue.touch(list(in_flight))
             await start(await queue.reclaim())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+            await wait_event(stop, interval)
 
     housekeeping = asyncio.create_task(keep_claimed())
     try:

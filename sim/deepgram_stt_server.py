@@ -1,7 +1,9 @@
 """Deepgram live speech-to-text simulator: `WS /v1/listen` on a real server.
 
 Wire contract: /work/shared/protocols/deepgram-live-stt.md. Transcripts are scripted
-per call via `POST /sim/listen/script` (see `SttScriptEngine` for the timing rules).
+per call via `POST /sim/listen/script` (see `SttScriptEngine` for the timing rules);
+`POST /sim/listen/drop` fails a call's socket and `extra=audio_offset_ms:X` resumes the script
+on a new one (see `sim/stt_reconnect.py`).
 
 Simulator choices where the real service is unspecified:
 * Non-JSON text frames and unknown control `type`s close the socket with 1008 and a
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +30,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from shared.waiting import within
+from sim import stt_reconnect as reconnect
 from sim.deepgram_common import (
     QueryError,
     auth_error,
@@ -105,6 +110,15 @@ class SttSession:
     closed: bool = False
     close_code: int | None = None
     close_reason: str | None = None
+    audio_offset_ms: int = 0  # caller audio time of the first byte (see sim/stt_reconnect.py)
+    dropped: str | None = None  # "close" | "abort" once POST /sim/listen/drop hit it
+    drop: Callable[[str], None] | None = None  # set while the socket is served, until dropped
+
+    def add_script(self, utt: ScriptUtterance) -> None:
+        """Script `utt` (caller audio time) in this socket's clock, if not already past."""
+        window = reconnect.socket_window(utt.start_ms, utt.end_ms, self.audio_offset_ms)
+        if window is not None:
+            self.engine.add_utterance(utt.text, *window)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -117,6 +131,8 @@ class SttSession:
             "close_code": self.close_code,
             "close_reason": self.close_reason,
             "messages_sent": self.messages_sent,
+            "audio_offset_ms": self.audio_offset_ms,
+            "dropped": self.dropped,
         }
 
 
@@ -134,7 +150,7 @@ class SttSimState:
         attached = 0
         for session in self.sessions:
             if not session.closed and utt.tag in session.tags and not session.engine.closed:
-                session.engine.add_utterance(utt.text, utt.start_ms, utt.end_ms)
+                session.add_script(utt)
                 attached += 1
         return attached
 
@@ -204,6 +220,15 @@ class _SessionRunner:
         self.options = options
         self.queue: asyncio.Queue[tuple[float, DgMessage | _Close]] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
+        session.drop = self.drop
+
+    def drop(self, mode: str) -> None:
+        """Simulate a network failure: 1011 NET-0000 close ("close") or a TCP reset ("abort")."""
+        self.session.dropped, self.session.drop = mode, None  # drop once
+        if mode == "abort":
+            reconnect.abort_connection(self.ws._send)
+        else:  # queued messages already due are delivered first
+            self.enqueue([_Close(reconnect.DROP_CLOSE_CODE, reconnect.DROP_CLOSE_REASON)])
 
     def enqueue(self, items: list[DgMessage | _Close]) -> None:
         due = self.loop.time() + self.options.processing_latency_ms / 1000.0
@@ -238,14 +263,14 @@ class _SessionRunner:
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sender
-            self.session.closed = True
+            self.session.closed, self.session.drop = True, None
 
     async def _receive_loop(self) -> bool:
         """Returns True if the client disconnected, False if we initiated the close."""
         engine = self.session.engine
         while True:
             try:
-                msg = await asyncio.wait_for(self.ws.receive(), self.options.idle_timeout_s)
+                msg = await within(self.ws.receive(), self.options.idle_timeout_s)
             except TimeoutError:
                 self.enqueue([_Close(1011, "NET-0001")])
                 return False
@@ -253,6 +278,8 @@ class _SessionRunner:
                 return True
             data: bytes | None = msg.get("bytes")
             text: str | None = msg.get("text")
+            if self.session.dropped is not None:
+                continue  # the "network" is gone: nothing more reaches the engine
             if data is not None:
                 if len(data) == 0:
                     self.enqueue([*engine.close(), _Close(1000, "")])
@@ -294,6 +321,8 @@ async def listen_ws(websocket: WebSocket) -> None:
         eopts = engine_options_from_query(
             websocket.query_params, rid, state.options.interim_every_ms
         )
+        extras = reconnect.parse_extras(websocket.query_params.getlist("extra"))
+        offset_ms = reconnect.audio_offset_ms(extras)
     except QueryError as exc:
         await deny(websocket, 400, "Bad Request", str(exc), rid)
         return
@@ -302,10 +331,10 @@ async def listen_ws(websocket: WebSocket) -> None:
         headers=[(b"dg-request-id", rid.encode())],
     )
     tags = websocket.query_params.getlist("tag")
-    session = SttSession(tags=tags, request_id=rid, engine=SttScriptEngine(eopts))
+    session = SttSession(tags, rid, SttScriptEngine(eopts), audio_offset_ms=offset_ms)
     for tag in tags:
         for utt in state.scripts.get(tag, []):
-            session.engine.add_utterance(utt.text, utt.start_ms, utt.end_ms)
+            session.add_script(utt)
     state.sessions.append(session)
     await _SessionRunner(websocket, session, state.options).run()
 
@@ -319,6 +348,23 @@ async def post_script(request: Request) -> JSONResponse:
         return JSONResponse({"error": "need start_ms < end_ms and non-blank text"}, 422)
     attached = _state(request.app).register(utt)
     return JSONResponse({"ok": True, "tag": utt.tag, "attached_sessions": attached})
+
+
+async def post_drop(request: Request) -> JSONResponse:
+    try:
+        req = reconnect.DropRequest.model_validate(await request.json())
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=422)
+    sessions = _state(request.app).sessions
+    drops = [s.drop for s in sessions if s.drop and req.tag in s.tags and not s.closed]
+    if not drops:
+        return JSONResponse({"error": f"no open socket with tag {req.tag!r}"}, status_code=404)
+    try:
+        for drop in drops:
+            drop(req.mode)
+    except RuntimeError as exc:  # transport unreachable (another ASGI server)
+        return JSONResponse({"error": str(exc)}, status_code=500)
+    return JSONResponse({"ok": True, "tag": req.tag, "dropped_sessions": len(drops)})
 
 
 async def get_sessions(request: Request) -> JSONResponse:
@@ -335,6 +381,7 @@ def create_app(options: DeepgramSttSimOptions | None = None) -> Starlette:
             WebSocketRoute("/v1/listen", listen_ws),
             Route("/sim/listen/script", post_script, methods=["POST"]),
             Route("/sim/listen/sessions", get_sessions, methods=["GET"]),
+            Route("/sim/listen/drop", post_drop, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )

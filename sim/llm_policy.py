@@ -55,6 +55,9 @@ class Policy(BaseModel):
         default=AFTER_TOOL_FALLBACK,
         description="str.format_map template used after a tool result ({result} = raw).",
     )
+    after_tools: dict[str, str] = Field(
+        default_factory=dict, description="Per-tool templates, used instead of after_tool."
+    )
     fallback: str = Field(
         default="Sorry, could you say that again?", description="Reply when nothing matches."
     )
@@ -132,6 +135,16 @@ def render_after_tool(template: str, result: str) -> str:
         return AFTER_TOOL_FALLBACK.format_map({"result": result})
 
 
+def tool_name_of(messages: list[dict[str, Any]], tool_message: dict[str, Any]) -> str:
+    """The function name of the call a tool message answers ("" if not found)."""
+    call_id = tool_message.get("tool_call_id")
+    for message in reversed(messages):
+        for call in message.get("tool_calls") or []:
+            if call.get("id") == call_id:
+                return str((call.get("function") or {}).get("name", ""))
+    return ""
+
+
 def decide(
     policy: Policy, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
 ) -> Decision:
@@ -141,7 +154,8 @@ def decide(
     last = messages[-1]
     role = last.get("role")
     if role == "tool":
-        return TextDecision(text=render_after_tool(policy.after_tool, message_text(last)))
+        template = policy.after_tools.get(tool_name_of(messages, last), policy.after_tool)
+        return TextDecision(text=render_after_tool(template, message_text(last)))
     if role != "user":
         return TextDecision(text=policy.fallback)
     said = message_text(last)

@@ -49,11 +49,32 @@ class Dtmf:
     interval_ms: int = 200  # gap between two digits
 
 
+@dataclass(frozen=True)
+class SpeakOver:
+    """Talk while the agent's audio is still playing: a barge-in, or a backchannel ("mhm")
+    after which the agent is expected to carry on (``expect_interrupt=False``)."""
+
+    text: str
+    after_ms: int = 600  # of this agent turn's audio played before the caller starts
+    expect_interrupt: bool = True
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Stay silent this long after the agent's turn (the next line waits for the agent)."""
+
+    seconds: float
+
+
+ScriptLine = str | Dtmf | SpeakOver | Silence
+
+
 @dataclass
 class CallScript:
-    """What the caller says, turn by turn. Each line waits for the agent's turn first."""
+    """What the caller says, turn by turn. Each line waits for the agent's turn first, except
+    a SpeakOver, which starts while the agent is still talking."""
 
-    lines: list[str | Dtmf]
+    lines: list[ScriptLine]
     hangup_after_last: bool = True  # else wait (up to max_call_s) for the server to hang up
 
 

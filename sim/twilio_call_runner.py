@@ -21,6 +21,8 @@ from sim.twilio_call_model import (
     CallScript,
     Dtmf,
     EventDirection,
+    Silence,
+    SpeakOver,
     SpokenLine,
     TwilioCallerOptions,
 )
@@ -282,10 +284,16 @@ class CallRun:
     async def _converse(self) -> None:
         since = 0
         for line in self.script.lines:
+            if isinstance(line, SpeakOver):
+                since = await self._speak_over(line, since)
+                continue
             await self._await_agent_turn(since)
             since = len(self.received)
             if isinstance(line, Dtmf):
                 await self._press(line)
+            elif isinstance(line, Silence):
+                self.log("info", "silence", seconds=line.seconds)
+                await self._quiet(line.seconds)
             else:
                 await self._say(line)
         if self.script.hangup_after_last:
@@ -320,6 +328,39 @@ class CallRun:
             audio_s = (len(self.received) - since_bytes) / 8000
             if time.monotonic() - start > o.answer_timeout_s + audio_s:
                 raise CallError(f"agent did not finish its turn within {o.answer_timeout_s}s")
+            await asyncio.sleep(_POLL_S)
+
+    async def _speak_over(self, line: SpeakOver, since: int) -> int:
+        """Start talking once `after_ms` of the agent's new audio has played; returns where
+        the agent's next turn starts (after the clear for a barge-in; unchanged otherwise)."""
+        start = time.monotonic()
+        while len(self.received) <= since:
+            self._check_open()
+            if time.monotonic() - start > self.opts.answer_timeout_s:
+                raise CallError("agent did not start speaking before the barge-in")
+            await asyncio.sleep(_POLL_S)
+        played0 = self.playout.played_bytes
+        while self.playout.played_bytes - played0 < line.after_ms * 8:
+            self._check_open()
+            if self.playout.is_idle(self.now_ms()):
+                raise CallError(f"agent stopped before {line.after_ms} ms of audio had played")
+            await asyncio.sleep(_POLL_S)
+        clears = self.result.clears
+        await self._say(line.text)
+        if not line.expect_interrupt:
+            return since
+        start = time.monotonic()
+        while self.result.clears == clears:
+            self._check_open()
+            if time.monotonic() - start > self.opts.answer_timeout_s:
+                raise CallError(f"agent did not stop talking after {line.text!r}")
+            await asyncio.sleep(_POLL_S)
+        return len(self.received)
+
+    async def _quiet(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._check_open()
             await asyncio.sleep(_POLL_S)
 
     async def _press(self, line: Dtmf) -> None:

@@ -20,6 +20,9 @@ from sim.twilio_call_model import (
     CallResult,
     CallScript,
     Dtmf,
+    ScriptLine,
+    Silence,
+    SpeakOver,
     SpokenLine,
     TwilioCallerOptions,
 )
@@ -44,6 +47,9 @@ __all__ = [
     "MediaStreamSession",
     "OnEvent",
     "ParsedTwiml",
+    "ScriptLine",
+    "Silence",
+    "SpeakOver",
     "SpokenLine",
     "TwilioCallerOptions",
     "WebhookResult",
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         stt_control_url=args.stt_control,
         max_call_s=args.max_call_s,
     )
-    lines: list[str | Dtmf] = list(args.turns)
+    lines: list[ScriptLine] = list(args.turns)
     script = CallScript(lines=lines, hangup_after_last=not args.no_hangup)
     result = asyncio.run(place_call(opts, script, on_event=lambda e: print(e.describe())))
     print(f"call {result.call_sid}: hangup_by={result.hangup_by} marks={result.marks_echoed}")

@@ -14,6 +14,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from sim.speech_audio import speech_frame as sim_speech_frame
 from sim.twilio_webhook import new_sid, sign_request
 
 FRAME_MS = 20
@@ -37,16 +38,9 @@ def mulaw_encode(samples: np.ndarray[Any, Any]) -> bytes:
 
 
 def speech_frame(index: int) -> bytes:
-    """20 ms of deterministic, clearly non-silent µ-law (a 220 Hz tone plus a harmonic,
-    phase-continuous in ``index``); never contains the silence bytes 0xFF/0x7F."""
-    n = np.arange(index * FRAME_BYTES, (index + 1) * FRAME_BYTES)
-    t = n / 8000.0
-    wave = 9000 * np.sin(2 * np.pi * 220 * t) + 3000 * np.sin(2 * np.pi * 660 * t + 1.0)
-    data = bytearray(mulaw_encode(wave))
-    for i, b in enumerate(data):
-        if b in (0xFF, 0x7F):
-            data[i] = b - 1
-    return bytes(data)
+    """20 ms of caller "speech": speech-like audio a VAD hears as voice (never digital
+    silence), looping deterministically in ``index``."""
+    return sim_speech_frame(index)
 
 
 class MediaStreamSession:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from shared.db.migrate import upgrade
 from shared.embedded import Embedded, child_env, ensure
 from shared.supervisor import Ports, Stack, service_env, start_services, start_sims
 from shared.tenant_apply import apply, load_spec
+
+pytest_plugins = ["tests.calendar_servers"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS_DB = 11
@@ -55,12 +59,19 @@ def _asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+def server_dir(prefix: str) -> Path:
+    """A fresh directory embedded servers can use. Not under pytest's tmp_path: that root is
+    mode 700, and pgserver runs PostgreSQL as its own unprivileged user when we are root."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
 @pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+def infra() -> Iterator[Infra]:
+    directory = server_dir("frontdesk-test-")
     embedded: Embedded = ensure(
-        os.environ.get("REDIS_URL"),
-        os.environ.get("DATABASE_URL"),
-        str(tmp_path_factory.mktemp("embedded")),
+        os.environ.get("REDIS_URL"), os.environ.get("DATABASE_URL"), str(directory)
     )
     dbname = f"fd_test_{uuid.uuid4().hex[:10]}"
     admin = _asyncpg_dsn(embedded.database_url)
@@ -95,6 +106,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     finally:
         asyncio.run(drop())
         embedded.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest_asyncio.fixture
@@ -156,6 +168,8 @@ def platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "STREAM_TOKEN_SECRET": "test-stream-secret",
             "CLAIM_IDLE_MS": "3000",
             "LOG_JSON": "true",
+            "SILENCE_REPROMPT_S": "6",
+            "SILENCE_HANGUP_S": "5",
             "OTEL_FILE": str(stack.log_dir / "spans-{service}.jsonl"),
         },
     )

@@ -33,6 +33,7 @@ class TokenUsage:
 
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0  # the part of prompt_tokens served from the provider's cache
 
 
 LlmPiece = TextDelta | ToolCall | TokenUsage
@@ -83,7 +84,12 @@ async def stream_reply(
     usage: TokenUsage | None = None
     async for chunk in stream:
         if chunk.usage is not None:
-            usage = TokenUsage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            details = chunk.usage.prompt_tokens_details
+            usage = TokenUsage(
+                chunk.usage.prompt_tokens,
+                chunk.usage.completion_tokens,
+                (details.cached_tokens or 0) if details is not None else 0,
+            )
         for choice in chunk.choices:
             delta = choice.delta
             if delta.content:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from shared.settings import Settings
 from shared.stream_mux import StreamMux, Subscription
 from shared.telemetry import context_from, tracer
 from shared.tool_specs import openai_tools
+from shared.waiting import wait_event
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
@@ -46,6 +48,9 @@ class TurnRunner:
         self.tenant_id = ""
         self.seq = 0
         self.marked: set[str] = set()
+        self.results: dict[str, ev.ToolResult] = {}
+        self.result_arrived = asyncio.Event()
+        self.interrupted = asyncio.Event()
 
     async def run(self) -> None:
         """Answer the turn, unless it is already answered or superseded by a newer one."""
@@ -64,6 +69,7 @@ class TurnRunner:
         if any(
             (isinstance(e, ev.AgentTurnDone) and e.turn_id == self.turn_id)
             or (isinstance(e, ev.TurnRequested) and e.turn_id > self.turn_id)
+            or (isinstance(e, ev.BargeIn) and e.turn_id == self.turn_id)
             or isinstance(e, ev.CallEnded)
             for _, e in entries
         ):
@@ -76,15 +82,44 @@ class TurnRunner:
         ):
             messages = build_messages(entries, before_turn=self.turn_id)
             sub = await self.deps.mux.subscribe(self.deps.log.key(self.call_sid), entries[-1][0])
+            watcher = asyncio.create_task(self._watch(sub))
+            converse = asyncio.create_task(self._converse(messages))
+            stop = asyncio.create_task(self.interrupted.wait())
             try:
-                await self._converse(messages, sub)
+                await asyncio.wait({converse, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not converse.done():
+                    log.info(
+                        "turn %s of %s interrupted; LLM stream cancelled",
+                        self.turn_id,
+                        self.call_sid,
+                    )
+                    converse.cancel()
+                await asyncio.gather(converse, return_exceptions=True)
+                if converse.done() and not converse.cancelled() and converse.exception():
+                    raise converse.exception()  # type: ignore[misc]
             finally:
+                for task in (watcher, stop):
+                    task.cancel()
+                await asyncio.gather(watcher, stop, return_exceptions=True)
                 await self.deps.mux.unsubscribe(sub)
             await self._append(
                 ev.AgentTurnDone(call_sid=self.call_sid, turn_id=self.turn_id, chunks=self.seq)
             )
 
-    async def _converse(self, messages: list[Message], sub: Subscription) -> None:
+    async def _watch(self, sub: Subscription) -> None:
+        """Collect tool results; notice when the caller interrupts or moves on."""
+        async for _, event in sub:
+            if isinstance(event, ev.ToolResult):
+                self.results.setdefault(event.tool_call_id, event)
+                self.result_arrived.set()
+            elif (
+                (isinstance(event, ev.BargeIn) and event.turn_id == self.turn_id)
+                or (isinstance(event, ev.TurnRequested) and event.turn_id > self.turn_id)
+                or isinstance(event, ev.CallEnded)
+            ):
+                self.interrupted.set()
+
+    async def _converse(self, messages: list[Message]) -> None:
         tools = openai_tools()
         for _ in range(self.deps.settings.llm_max_tool_rounds + 1):
             calls = await self._one_round(messages, tools)
@@ -103,7 +138,7 @@ class TurnRunner:
                 ],
             }
             messages.append(assistant)
-            for result in await self._run_tools(calls, sub):
+            for result in await self._run_tools(calls):
                 messages.append(
                     {"role": "tool", "tool_call_id": result.tool_call_id, "content": result.content}
                 )
@@ -141,7 +176,7 @@ class TurnRunner:
             messages.append({"role": "assistant", "content": " ".join(spoken)})
         return calls
 
-    async def _run_tools(self, calls: list[ToolCall], sub: Subscription) -> list[ev.ToolResult]:
+    async def _run_tools(self, calls: list[ToolCall]) -> list[ev.ToolResult]:
         waiting: dict[str, ToolCall] = {}
         for call in calls:
             entry = await self._append(
@@ -162,16 +197,14 @@ class TurnRunner:
                 },
             )
             waiting[call.id] = call
-        results: dict[str, ev.ToolResult] = {}
         deadline = time.monotonic() + self.deps.settings.tool_timeout_s
-        while waiting.keys() - results.keys():
-            item = await sub.next(timeout=max(deadline - time.monotonic(), 0))
-            if item is None:
+        while waiting.keys() - self.results.keys():
+            self.result_arrived.clear()
+            if not waiting.keys() - self.results.keys():
                 break
-            event = item[1]
-            if isinstance(event, ev.ToolResult) and event.tool_call_id in waiting:
-                results[event.tool_call_id] = event
-        for call_id in waiting.keys() - results.keys():
+            if not await wait_event(self.result_arrived, max(deadline - time.monotonic(), 0)):
+                break
+        for call_id in waiting.keys() - self.results.keys():
             timeout = ev.ToolResult(
                 call_sid=self.call_sid,
                 turn_id=self.turn_id,
@@ -181,8 +214,8 @@ class TurnRunner:
                 content='{"error": "The system did not answer in time. Please try again."}',
             )
             await self._append(timeout)
-            results[call_id] = timeout
-        return [results[c.id] for c in calls]
+            self.results[call_id] = timeout
+        return [self.results[c.id] for c in calls]
 
     async def _say(self, text: str) -> None:
         await self._append(
@@ -202,13 +235,19 @@ class TurnRunner:
         )
 
     async def _usage(self, usage: TokenUsage) -> None:
+        # One unit price per metric: prompt_tokens are the uncached ones, cached ones apart.
+        model = self.deps.settings.llm_model
         for metric, quantity in (
-            ("prompt_tokens", usage.prompt_tokens),
+            ("prompt_tokens", usage.prompt_tokens - usage.cached_tokens),
+            ("cached_prompt_tokens", usage.cached_tokens),
             ("completion_tokens", usage.completion_tokens),
         ):
-            await self._append(
-                ev.Usage(call_sid=self.call_sid, provider="llm", metric=metric, quantity=quantity)
-            )
+            if quantity or metric != "cached_prompt_tokens":
+                await self._append(
+                    ev.Usage(
+                        call_sid=self.call_sid, provider=model, metric=metric, quantity=quantity
+                    )
+                )
 
     async def _append(self, event: ev.Event) -> str:
         if self.tenant_id and not event.tenant_id:

@@ -7,12 +7,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from services.gateway import twilio_routes
+from services.gateway import admin, calls_api, twilio_routes, twilio_status
 from shared.bus import CallLog, connect
 from shared.db.engine import make_engine, make_sessions
 from shared.settings import Settings
 
-ROUTERS: list[APIRouter] = [twilio_routes.router]
+ROUTERS: list[APIRouter] = [
+    twilio_routes.router,
+    *admin.ROUTERS,
+    twilio_status.router,
+    *calls_api.ROUTERS,
+]
 """Every router the gateway serves (each module owns its routes)."""
 
 

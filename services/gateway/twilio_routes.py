@@ -6,14 +6,15 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from services.gateway import twiml
+from services.gateway.after_stream import decide
 from services.gateway.signature import validated_form
 from shared import keys, stream_token
 from shared.bus import CallLog
-from shared.events import CallStarted
+from shared.events import CallStarted, Event
 from shared.prompting import build_system_prompt
 from shared.settings import Settings
 from shared.telemetry import tracer
-from shared.tenant_directory import find_by_number
+from shared.tenant_directory import TenantProfile, find_by_number
 
 router = APIRouter(prefix="/twilio", tags=["twilio"], include_in_schema=False)
 _tracer = tracer(__name__)
@@ -49,6 +50,9 @@ async def voice(request: Request) -> Response:
             system_prompt=build_system_prompt(profile),
             voice=profile.voice,
             language=profile.language,
+            keyterms=_keyterms(profile),
+            transfer_number=profile.transfer_number or "",
+            max_call_s=profile.max_call_minutes * 60,
         )
         log: CallLog = request.app.state.log
         await log.append(event)
@@ -58,9 +62,39 @@ async def voice(request: Request) -> Response:
     return _xml(twiml.connect_stream(settings.public_media_ws_url, action, token))
 
 
+def _keyterms(profile: TenantProfile) -> list[str]:
+    """Words STT should favour: the business, its services and its staff."""
+    terms = [profile.name, *(s.name for s in profile.services), *(s.name for s in profile.staff)]
+    return list(dict.fromkeys(t for t in terms if t))[:50]
+
+
 @router.post("/after-stream")
 async def after_stream(request: Request) -> Response:
-    """The stream ended: decide what Twilio does next (for now: hang up)."""
+    """The stream ended: transfer, hang up, or resume on another media replica."""
     settings: Settings = request.app.state.settings
-    await validated_form(request, settings.twilio_auth_token, settings.public_gateway_url)
+    form = await validated_form(request, settings.twilio_auth_token, settings.public_gateway_url)
+    call_sid = form.get("CallSid", "")
+    log: CallLog = request.app.state.log
+    entries = await _settled_log(log, call_sid, settings.after_stream_wait_ms)
+    decision = decide(entries)
+    if decision.action == "transfer":
+        return _xml(twiml.dial(decision.target, decision.caller_id))
+    if decision.action == "apologize":
+        return _xml(twiml.apologize())
+    if decision.action == "reconnect":
+        token = stream_token.issue(
+            settings.stream_token_secret, call_sid, settings.stream_token_ttl_s
+        )
+        action = settings.public_gateway_url.rstrip("/") + "/twilio/after-stream"
+        return _xml(twiml.connect_stream(settings.public_media_ws_url, action, token))
     return _xml(twiml.hangup())
+
+
+async def _settled_log(log: CallLog, call_sid: str, wait_ms: int) -> list[tuple[str, Event]]:
+    """The call's events, waiting briefly for media's call.ended (it is written as the socket
+    closes, so it may trail Twilio's request by a few ms); none at all means media died."""
+    entries = await log.entries(call_sid)
+    if not entries or decide(entries).action != "reconnect":
+        return entries
+    more = await log.redis.xread({log.key(call_sid): entries[-1][0]}, block=wait_ms)
+    return await log.entries(call_sid) if more else entries

@@ -23,6 +23,21 @@ def unknown_number() -> str:
     return str(response)
 
 
+def dial(number: str, caller_id: str) -> str:
+    """Hand the caller to a person, showing the caller's own number."""
+    response = VoiceResponse()
+    response.dial(number, caller_id=caller_id or None)
+    return str(response)
+
+
+def apologize() -> str:
+    """Something broke beyond repair: say so and hang up."""
+    response = VoiceResponse()
+    response.say("Sorry, we're having technical trouble. Please call back in a few minutes.")
+    response.hangup()
+    return str(response)
+
+
 def hangup() -> str:
     """End the call."""
     response = VoiceResponse()

@@ -1,4 +1,8 @@
-"""One call on one media replica: Twilio socket <-> STT, call log -> TTS -> Twilio."""
+"""One call on one media replica: from Twilio's `start` to the end of the stream.
+
+The parts: `TwilioLink` (the socket), `CallerInput` (audio -> STT -> turns, barge-in),
+`AgentOutput` (log -> TTS -> Twilio, marks), `CallControl` (silence, duration, keys, intents).
+"""
 
 from __future__ import annotations
 
@@ -6,41 +10,32 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.media import twilio_protocol as tw
-from services.media.segment_ledger import SegmentLedger
-from services.media.stt_deepgram import (
-    DeepgramStt,
-    SttSpeechStarted,
-    SttTranscript,
-    SttUtteranceEnd,
-)
-from services.media.tts_deepgram import DeepgramTts, TtsCleared, TtsFlushed
+from services.media.agent_output import AgentOutput
+from services.media.audio_backlog import FRAME_MS
+from services.media.barge_in import BargeInOptions
+from services.media.call_context import CallContext, MediaDeps
+from services.media.call_control import CallControl
+from services.media.caller_input import CallerInput
+from services.media.greeting_cache import GreetingCache
+from services.media.tts_protocol import make_tts, split_voice
+from services.media.twilio_link import TwilioLink
+from services.media.vad import VadModel
 from shared import events as ev
 from shared import keys, stream_token
-from shared.bus import CallLog
 from shared.logs import call_sid_var
-from shared.settings import Settings
-from shared.stream_mux import StreamMux, Subscription
 from shared.telemetry import context_from, tracer
+
+__all__ = ["CallSession", "MediaDeps"]
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
 
-FRAME_MS = 20
-
-
-@dataclass
-class MediaDeps:
-    """What every call session on this replica shares."""
-
-    settings: Settings
-    log: CallLog
-    mux: StreamMux
-    replica: str
+TEARDOWN_S = 5.0
+"""Longest the end of a call waits for its tasks to stop (a stuck provider never holds it)."""
 
 
 class CallClosed(Exception):
@@ -55,29 +50,19 @@ class CallSession:
     """Runs one Media Stream from `start` to `stop`."""
 
     def __init__(self, ws: WebSocket, deps: MediaDeps) -> None:
-        self.ws = ws
+        self.link = TwilioLink(ws)
         self.deps = deps
-        self.log = deps.log
         self.started_mono = time.monotonic()
-        self.call_sid = ""
-        self.tenant_id = ""
-        self.stream_sid = ""
-        self.turn_id = 0
-        self.utterance: list[str] = []
-        self.frame_times: list[float] = []
-        self.ledger = SegmentLedger()
-        self.audio_in: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.send_lock = asyncio.Lock()
 
-    # ---- entry point ---------------------------------------------------------------------
     async def run(self) -> None:
         """Serve the socket until the call ends; always leaves call.ended in the log."""
-        await self.ws.accept()
+        await self.link.ws.accept()
         try:
             start = await self._await_start()
-        except tw.ProtocolError as exc:
-            await self._close(1008, str(exc))
+        except (tw.ProtocolError, WebSocketDisconnect) as exc:
+            await self.link.close(1008, str(exc) or "closed before start")
             return
+        start_at = time.time()
         try:
             stream_token.verify(
                 self.deps.settings.stream_token_secret,
@@ -86,90 +71,141 @@ class CallSession:
             )
         except stream_token.InvalidStreamToken as exc:
             log.warning("rejected media stream: %s", exc)
-            await self._close(1008, f"invalid stream token: {exc}")
+            await self.link.close(1008, f"invalid stream token: {exc}")
             return
-        self.call_sid, self.stream_sid = start.call_sid, start.stream_sid
-        call_sid_var.set(self.call_sid)
-        history = await self.log.entries(self.call_sid)
+        call_sid_var.set(start.call_sid)
+        self.link.stream_sid = start.stream_sid
+        history = await self.deps.log.entries(start.call_sid)
         started = next((e for _, e in history if isinstance(e, ev.CallStarted)), None)
         if started is None:
-            await self._close(1008, "unknown call")
+            await self.link.close(1008, "unknown call")
             return
-        self.tenant_id = started.tenant_id
+        ctx = CallContext(
+            deps=self.deps,
+            call_sid=start.call_sid,
+            stream_sid=start.stream_sid,
+            started=started,
+            start_received_at=start_at,
+        )
+        ctx.turn_id = max((_turn_of(e) for _, e in history), default=0)
+        ctx.latest_caller_turn = max(
+            (e.turn_id for _, e in history if isinstance(e, ev.TurnRequested)), default=0
+        )
         with _tracer.start_as_current_span(
             "media.stream",
             context=context_from(started.traceparent),
-            attributes={"call.sid": self.call_sid, "media.replica": self.deps.replica},
+            attributes={"call.sid": ctx.call_sid, "media.replica": self.deps.replica},
         ):
-            await self._serve(started, history)
+            await self._serve(ctx, history)
 
-    async def _serve(self, started: ev.CallStarted, history: list[tuple[str, ev.Event]]) -> None:
-        self.turn_id = max(
-            (e.turn_id for _, e in history if isinstance(e, ev.TurnRequested)), default=0
+    async def _serve(self, ctx: CallContext, history: list[tuple[str, ev.Event]]) -> None:
+        s = self.deps.settings
+        greetings = self.deps.greetings if s.greeting_cache else None
+        assert greetings is None or isinstance(greetings, GreetingCache)
+        vad_model = self.deps.vad_model if s.vad_enabled else None
+        assert vad_model is None or isinstance(vad_model, VadModel)
+        provider, voice = split_voice(ctx.started.voice)
+        agent = AgentOutput(ctx, self.link, make_tts(s, provider, voice), greetings)
+        control = CallControl(ctx, agent, lambda reason: self._close_stream(ctx, reason))
+        caller = CallerInput(
+            ctx,
+            agent,
+            control.caller_active,
+            vad_model,
+            BargeInOptions(min_words=s.barge_in_min_words, min_speech_ms=s.barge_in_min_speech_ms),
         )
-        last_id = history[-1][0]
-        reason = "caller-hangup"
-        stt = DeepgramStt(self.deps.settings, self.call_sid)
-        tts = DeepgramTts(self.deps.settings, started.voice)
-        sub = await self.deps.mux.subscribe(self.log.key(self.call_sid), after=last_id)
+        sub = await self.deps.mux.subscribe(self.deps.log.key(ctx.call_sid), after=history[-1][0])
         tasks: list[asyncio.Task[None]] = []
+        inbound: asyncio.Task[None] | None = None
         try:
-            await self._append(
+            await ctx.append(
                 ev.StreamStarted(
-                    call_sid=self.call_sid, stream_sid=self.stream_sid, replica=self.deps.replica
+                    call_sid=ctx.call_sid, stream_sid=ctx.stream_sid, replica=self.deps.replica
                 )
             )
-            if not any(isinstance(e, ev.AgentText) for _, e in history) and started.greeting:
-                await self._append(
-                    ev.AgentText(call_sid=self.call_sid, turn_id=0, seq=0, text=started.greeting)
-                )
-                await self._append(ev.AgentTurnDone(call_sid=self.call_sid, turn_id=0, chunks=1))
-            inbound = asyncio.create_task(self._inbound())
-            await asyncio.gather(stt.open(), tts.open())
+            inbound = asyncio.create_task(self._inbound(ctx, caller, agent, control))
+            await agent.tts.open()
+            greeted = any(isinstance(e, ev.AgentText) for _, e in history)
+            await agent.start_greeting(greeted)
+            if not greeted:
+                await ctx.latency(0, "speech_end", ctx.start_received_at)
             tasks = [
-                asyncio.create_task(self._stt_sender(stt)),
-                asyncio.create_task(self._stt_reader(stt)),
-                asyncio.create_task(self._log_follower(sub, tts)),
-                asyncio.create_task(self._tts_reader(tts)),
+                asyncio.create_task(caller.run(), name="stt"),
+                asyncio.create_task(agent.follow(sub), name="follow"),
+                asyncio.create_task(agent.pump(), name="tts"),
+                asyncio.create_task(control.run(), name="control"),
             ]
             done, _ = await asyncio.wait([inbound, *tasks], return_when=asyncio.FIRST_COMPLETED)
             finished = inbound if inbound in done else done.pop()
             if finished is not inbound:
                 failure = finished.exception()
-                reason = f"provider-error: {failure}" if failure else "provider-closed"
-                await self._append(
-                    ev.ProviderError(call_sid=self.call_sid, provider="deepgram", message=reason)
-                )
+                if ctx.end_reason is None:
+                    ctx.end_reason = f"provider-error: {failure}" if failure else "closed"
+                    await ctx.append(
+                        ev.ProviderError(
+                            call_sid=ctx.call_sid, provider="media", message=ctx.end_reason
+                        )
+                    )
+                    await self.link.close(1011, "provider failure")
                 inbound.cancel()
-                await self._close(1011, "provider failure")
             else:
                 outcome = inbound.exception()
-                if isinstance(outcome, CallClosed):
-                    reason = outcome.reason
-                elif outcome is not None:
+                if isinstance(outcome, CallClosed) and ctx.end_reason is None:
+                    ctx.end_reason = outcome.reason
+                elif outcome is not None and not isinstance(outcome, CallClosed):
                     raise outcome
         finally:
+            if inbound is not None and ctx.end_reason is None and inbound.done():
+                outcome = None if inbound.cancelled() else inbound.exception()
+                if isinstance(outcome, CallClosed):
+                    ctx.end_reason = outcome.reason
+            if inbound is not None and not inbound.done():
+                inbound.cancel()
+            await caller.close()
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if tasks:
+                _, stuck = await asyncio.wait(tasks, timeout=TEARDOWN_S)
+                for task in stuck:
+                    log.error(
+                        "task %s ignored cancellation: %s", task.get_name(), task.get_stack(limit=8)
+                    )
             await self.deps.mux.unsubscribe(sub)
             with contextlib.suppress(OSError, RuntimeError):
-                await stt.close()
-            with contextlib.suppress(OSError, RuntimeError):
-                await tts.close()
+                await agent.tts.close()
+            await self._meter_usage(ctx, caller, history[-1][0])
             ended = ev.CallEnded(
-                call_sid=self.call_sid,
-                tenant_id=self.tenant_id,
-                reason=reason,
+                call_sid=ctx.call_sid,
+                tenant_id=ctx.started.tenant_id,
+                reason=ctx.end_reason or "caller-hangup",
                 duration_s=round(time.monotonic() - self.started_mono, 3),
             )
-            await self._append(ended)
-            await self.log.publish(keys.CALLS, {"call_sid": self.call_sid, "type": ended.type})
+            await ctx.append(ended)
+            await self.deps.log.publish(keys.CALLS, {"call_sid": ctx.call_sid, "type": ended.type})
 
-    # ---- Twilio side ---------------------------------------------------------------------
+    async def _meter_usage(self, ctx: CallContext, caller: CallerInput, since: str) -> None:
+        """Usage of this stream: caller audio fed to STT (20 ms frames), text synthesized."""
+        spoken = await self.deps.log.entries(ctx.call_sid, f"({since}")
+        characters = sum(len(e.text) for _, e in spoken if isinstance(e, ev.SegmentSent))
+        for provider, metric, quantity in (
+            ("deepgram", "stt_seconds", round(caller.backlog.end * FRAME_MS / 1000, 3)),
+            ("deepgram", "tts_characters", float(characters)),
+        ):
+            if quantity > 0:
+                await ctx.append(
+                    ev.Usage(
+                        call_sid=ctx.call_sid, provider=provider, metric=metric, quantity=quantity
+                    )
+                )
+
+    async def _close_stream(self, ctx: CallContext, reason: str) -> None:
+        """End the stream ourselves (Twilio then asks the gateway's after-stream URL)."""
+        ctx.end_reason = reason
+        await self.link.close(1000, reason)
+
     async def _await_start(self) -> tw.Start:
         while True:
-            message = tw.parse(await self._receive_frame())
+            message = tw.parse(await self.link.receive())
             if isinstance(message, tw.Start):
                 return message
             if isinstance(message, tw.Media | tw.Mark | tw.Dtmf):
@@ -177,24 +213,18 @@ class CallSession:
             if isinstance(message, tw.Stop):
                 raise tw.ProtocolError("stop before start")
 
-    async def _receive_frame(self) -> str | bytes:
-        message = await self.ws.receive()
-        if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", 1000))
-        text = message.get("text")
-        return text if text is not None else bytes(message.get("bytes") or b"")
-
-    async def _inbound(self) -> None:
+    async def _inbound(
+        self, ctx: CallContext, caller: CallerInput, agent: AgentOutput, control: CallControl
+    ) -> None:
         try:
             while True:
-                message = tw.parse(await self._receive_frame())
+                message = tw.parse(await self.link.receive())
                 if isinstance(message, tw.Media):
-                    self.frame_times.append(time.time())
-                    self.audio_in.put_nowait(message.payload)
+                    await caller.on_frame(message.payload)
                 elif isinstance(message, tw.Mark):
-                    await self._on_mark(message.name)
+                    await agent.on_mark(message.name)
                 elif isinstance(message, tw.Dtmf):
-                    await self._append(ev.Dtmf(call_sid=self.call_sid, digit=message.digit))
+                    await control.on_dtmf(message.digit)
                 elif isinstance(message, tw.Stop):
                     raise CallClosed("caller-hangup")
                 elif isinstance(message, tw.Start):
@@ -202,137 +232,13 @@ class CallSession:
                 elif isinstance(message, tw.Unknown):
                     log.info("ignoring unknown Twilio event %s", message.event)
         except tw.ProtocolError as exc:
-            await self._close(1008, str(exc))
+            await self.link.close(1008, str(exc))
             raise CallClosed(f"protocol-error: {exc}") from exc
         except WebSocketDisconnect as exc:
-            raise CallClosed("twilio-disconnected") from exc
-        finally:
-            self.audio_in.put_nowait(None)
+            raise CallClosed(ctx.end_reason or "twilio-disconnected") from exc
 
-    async def _send(self, text: str) -> None:
-        async with self.send_lock:
-            await self.ws.send_text(text)
 
-    async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(RuntimeError, OSError):
-            await self.ws.close(code=code, reason=reason[:120])
-
-    async def _on_mark(self, name: str) -> None:
-        segment = self.ledger.played(name)
-        if segment is not None:
-            await self._append(
-                ev.SegmentPlayed(
-                    call_sid=self.call_sid, turn_id=segment.turn_id, seq=segment.seq, mark=name
-                )
-            )
-
-    # ---- STT side ------------------------------------------------------------------------
-    async def _stt_sender(self, stt: DeepgramStt) -> None:
-        while (audio := await self.audio_in.get()) is not None:
-            await stt.send(audio)
-
-    async def _stt_reader(self, stt: DeepgramStt) -> None:
-        async for event in stt.events():
-            if isinstance(event, SttSpeechStarted):
-                await self._append(
-                    ev.SpeechStarted(call_sid=self.call_sid, audio_ms=event.audio_ms)
-                )
-            elif isinstance(event, SttTranscript) and event.text:
-                if not event.is_final:
-                    await self._append(
-                        ev.TranscriptInterim(
-                            call_sid=self.call_sid,
-                            text=event.text,
-                            audio_start_ms=event.start_ms,
-                            audio_end_ms=event.end_ms,
-                        )
-                    )
-                    continue
-                await self._append(
-                    ev.TranscriptFinal(
-                        call_sid=self.call_sid,
-                        text=event.text,
-                        audio_start_ms=event.start_ms,
-                        audio_end_ms=event.end_ms,
-                        speech_final=event.speech_final,
-                    )
-                )
-                self.utterance.append(event.text)
-                if event.speech_final:
-                    await self._request_turn(event.end_ms)
-            elif isinstance(event, SttUtteranceEnd) and self.utterance:
-                await self._request_turn(event.last_word_end_ms)
-        raise ConnectionError("STT socket closed")
-
-    def _wall_at(self, audio_ms: int) -> float:
-        if not self.frame_times:
-            return time.time()
-        index = min(max(audio_ms // FRAME_MS, 0), len(self.frame_times) - 1)
-        return self.frame_times[index]
-
-    async def _request_turn(self, speech_end_ms: int) -> None:
-        self.turn_id += 1
-        turn_id, text = self.turn_id, " ".join(self.utterance)
-        self.utterance = []
-        stt_final_at = time.time()
-        entry = await self._append(
-            ev.TurnRequested(call_sid=self.call_sid, turn_id=turn_id, text=text)
-        )
-        await self.log.publish(
-            keys.TURNS,
-            {
-                "call_sid": self.call_sid,
-                "turn_id": str(turn_id),
-                "entry_id": entry,
-            },
-        )
-        await self._latency(turn_id, "speech_end", self._wall_at(speech_end_ms))
-        await self._latency(turn_id, "stt_final", stt_final_at)
-
-    # ---- TTS side ------------------------------------------------------------------------
-    async def _log_follower(self, sub: Subscription, tts: DeepgramTts) -> None:
-        async for _, event in sub:
-            if isinstance(event, ev.AgentText) and event.text.strip():
-                self.ledger.queue(event.turn_id, event.seq, event.text)
-                await tts.speak(event.text)
-
-    async def _tts_reader(self, tts: DeepgramTts) -> None:
-        async for item in tts.events():
-            if isinstance(item, bytes):
-                segment, first = self.ledger.audio(len(item))
-                if segment is None:
-                    continue
-                if first:
-                    await self._latency(segment.turn_id, "tts_first_byte", time.time())
-                await self._send(tw.media_message(self.stream_sid, item))
-                if first:
-                    await self._latency(segment.turn_id, "first_audio_sent", time.time())
-            elif isinstance(item, TtsFlushed):
-                done = self.ledger.flushed()
-                if done is None:
-                    continue
-                await self._append(
-                    ev.SegmentSent(
-                        call_sid=self.call_sid,
-                        turn_id=done.turn_id,
-                        seq=done.seq,
-                        mark=done.mark,
-                        text=done.text,
-                        audio_bytes=done.audio_bytes,
-                    )
-                )
-                await self._send(tw.mark_message(self.stream_sid, done.mark))
-            elif isinstance(item, TtsCleared):
-                continue
-        raise ConnectionError("TTS socket closed")
-
-    # ---- log helpers ---------------------------------------------------------------------
-    async def _append(self, event: ev.Event) -> str:
-        if not event.tenant_id and self.tenant_id:
-            event = event.model_copy(update={"tenant_id": self.tenant_id})
-        return await self.log.append(event)
-
-    async def _latency(self, turn_id: int, stage: ev.LatencyStage, at: float) -> None:
-        await self._append(
-            ev.LatencyMark(call_sid=self.call_sid, turn_id=turn_id, stage=stage, stage_at=at)
-        )
+def _turn_of(event: ev.Event) -> int:
+    """The turn id an event belongs to (0 if none)."""
+    turn_id = getattr(event, "turn_id", 0)
+    return turn_id if isinstance(turn_id, int) else 0

@@ -64,12 +64,38 @@ def translate(message: Any) -> SttEvent | None:
     return None
 
 
+def shift(event: SttEvent, offset_ms: int) -> SttEvent:
+    """An event with its socket-relative times moved to call audio time."""
+    if offset_ms == 0:
+        return event
+    if isinstance(event, SttTranscript):
+        return SttTranscript(
+            event.text,
+            event.start_ms + offset_ms,
+            event.end_ms + offset_ms,
+            event.is_final,
+            event.speech_final,
+        )
+    if isinstance(event, SttSpeechStarted):
+        return SttSpeechStarted(event.audio_ms + offset_ms)
+    return SttUtteranceEnd(event.last_word_end_ms + offset_ms)
+
+
 class DeepgramStt:
     """One live transcription socket for one call."""
 
-    def __init__(self, settings: Settings, call_sid: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        call_sid: str,
+        *,
+        keyterms: list[str] | None = None,
+        audio_offset_ms: int = 0,
+    ) -> None:
         self._settings = settings
         self._call_sid = call_sid
+        self._keyterms = keyterms or []
+        self.audio_offset_ms = audio_offset_ms
         self._stack = AsyncExitStack()
         self._conn: Any = None
 
@@ -89,6 +115,10 @@ class DeepgramStt:
                 vad_events="true",
                 smart_format="true",
                 tag=self._call_sid,
+                keyterm=self._keyterms or None,
+                # Where this socket's audio starts in the call (after a reconnect): echoed by
+                # Deepgram in metadata, used to map result times back to call audio time.
+                extra=f"audio_offset_ms:{self.audio_offset_ms}",
             )
         )
 
@@ -96,12 +126,20 @@ class DeepgramStt:
         """Forward caller audio unchanged."""
         await self._conn.send_media(audio)
 
+    async def keep_alive(self) -> None:
+        """Keep the socket open while no audio flows."""
+        await self._conn.send_keep_alive()
+
+    async def finalize(self) -> None:
+        """Flush buffered audio into final results now."""
+        await self._conn.send_finalize()
+
     async def events(self) -> AsyncIterator[SttEvent]:
-        """Transcription events until the socket closes."""
+        """Transcription events until the socket closes, in call audio time."""
         async for message in self._conn:
             event = translate(message)
             if event is not None:
-                yield event
+                yield shift(event, self.audio_offset_ms)
 
     async def close(self) -> None:
         """Ask Deepgram to finish and close the socket."""

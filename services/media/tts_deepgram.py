@@ -5,28 +5,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import Any
 
-from deepgram.speak.v1.types.speak_v1cleared import SpeakV1Cleared
-from deepgram.speak.v1.types.speak_v1flushed import SpeakV1Flushed
 from deepgram.speak.v1.types.speak_v1text import SpeakV1Text
 
 from services.media.deepgram_env import deepgram_client
+from services.media.tts_protocol import TtsCleared, TtsEvent, TtsFlushed
 from shared.settings import Settings
 
-
-@dataclass(frozen=True)
-class TtsFlushed:
-    """All audio for the text before the matching Flush has been sent."""
-
-
-@dataclass(frozen=True)
-class TtsCleared:
-    """Buffered text and unsent audio were dropped."""
-
-
-TtsEvent = bytes | TtsFlushed | TtsCleared
+__all__ = ["DeepgramTts", "TtsCleared", "TtsEvent", "TtsFlushed"]
 
 
 class DeepgramTts:
@@ -59,9 +46,13 @@ class DeepgramTts:
         async for message in self._conn:
             if isinstance(message, bytes):
                 yield message
-            elif isinstance(message, SpeakV1Flushed):
+                continue
+            # Dispatch on the wire `type`: deepgram-sdk 7.17 parses {"type": "Cleared", ...}
+            # into SpeakV1Flushed (both are {type, sequence_id}), so isinstance would lie.
+            kind = getattr(message, "type", None)
+            if kind == "Flushed":
                 yield TtsFlushed()
-            elif isinstance(message, SpeakV1Cleared):
+            elif kind == "Cleared":
                 yield TtsCleared()
 
     async def close(self) -> None:

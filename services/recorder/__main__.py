@@ -1,43 +1,86 @@
-"""`python -m services.recorder`: persist every call's log to Postgres."""
+"""`python -m services.recorder`: persist every call's log to Postgres, then analyse, price and
+announce each finished call (and deliver its webhooks)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from contextlib import AsyncExitStack
 
+import httpx
+from openai import AsyncOpenAI
+
 from services.recorder.follower import RecorderDeps, catch_up, record_call
+from services.recorder.postcall import PostCallDeps, recost
+from services.recorder.webhooks import Deliverer, RetryPolicy
 from shared import keys
+from shared.pricing import load_price_table
 from shared.runtime import service_settings
 from shared.worker_service import consume, open_resources
+
+TELEPHONY_USAGE = "usage.telephony"
+"""`fd:calls` work item the gateway adds when Twilio reports a call's duration."""
 
 
 async def serve() -> None:
     settings = service_settings("recorder")
+    prices = load_price_table(settings.price_table_json)
     async with AsyncExitStack() as stack:
         res = await open_resources(settings, "recorder", stack)
+        sessions = res.sessions(pool_size=10)
+        http = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=False))
+        llm = AsyncOpenAI(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key,
+            timeout=settings.analysis_timeout_s,
+            max_retries=1,
+        )
+        stack.push_async_callback(llm.close)
+        deliverer = Deliverer(
+            sessions=sessions,
+            http=http,
+            policy=RetryPolicy.from_settings(settings),
+            timeout_s=settings.webhook_timeout_s,
+            poll_s=settings.webhook_poll_s,
+        )
+        postcall = PostCallDeps(
+            sessions=sessions, settings=settings, prices=prices, llm=llm, deliverer=deliverer
+        )
         deps = RecorderDeps(
             log=res.log,
             mux=res.mux(),
-            sessions=res.sessions(pool_size=10),
+            sessions=sessions,
             stream_ttl_s=settings.call_stream_ttl_s,
+            postcall=postcall,
         )
 
         async def handle(_: str, fields: dict[str, str]) -> None:
-            if fields.get("type") == "call.started":
+            kind = fields.get("type")
+            if kind == "call.started":
                 await record_call(deps, fields["call_sid"])
+            elif kind == TELEPHONY_USAGE:
+                await recost(postcall, fields["call_sid"])
             else:
                 await catch_up(deps, fields["call_sid"])
 
-        # Calls in progress are not waited for on stop: their work items stay pending and
-        # another replica resumes them from the cursor in Postgres.
-        await consume(
-            res,
-            keys.CALLS,
-            "recorder",
-            handle,
-            concurrency=settings.recorder_concurrency,
-            drain_s=0,
-        )
+        stop_delivering = asyncio.Event()
+        delivering = asyncio.create_task(deliverer.run(stop_delivering))
+        try:
+            # Calls in progress are not waited for on stop: their work items stay pending and
+            # another replica resumes them from the cursor in Postgres.
+            await consume(
+                res,
+                keys.CALLS,
+                "recorder",
+                handle,
+                concurrency=settings.recorder_concurrency,
+                drain_s=0,
+            )
+        finally:
+            stop_delivering.set()
+            delivering.cancel()  # an attempt cut short stays leased, then is retried
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivering
 
 
 def main() -> None:

@@ -8,16 +8,18 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Computed,
     DateTime,
     Double,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base
@@ -39,6 +41,16 @@ class Call(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Double, nullable=True)
     last_entry_id: Mapped[str] = mapped_column(String(32), default="0-0")
+    transfer_target: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stt_provider: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    llm_provider: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tts_provider: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    recorded_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, doc="When call.ended was durably stored."
+    )
+    postcall_done_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, doc="When cost, analysis and webhooks were done."
+    )
 
 
 class CallEvent(Base):
@@ -65,7 +77,15 @@ class TranscriptLine(Base):
     role: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (UniqueConstraint("call_sid", "entry_id"),)
+    start_ms: Mapped[int | None] = mapped_column(Integer, nullable=True, doc="Since call start.")
+    end_ms: Mapped[int | None] = mapped_column(Integer, nullable=True, doc="Since call start.")
+    tsv: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('english', text)", persisted=True)
+    )
+    __table_args__ = (
+        UniqueConstraint("call_sid", "entry_id"),
+        Index("ix_transcript_lines_tsv", "tsv", postgresql_using="gin"),
+    )
 
 
 class Turn(Base):
@@ -77,6 +97,11 @@ class Turn(Base):
     )
     turn_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     caller_text: Mapped[str] = mapped_column(Text, default="")
+    caller_start_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    caller_end_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    agent_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    heard_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    barged_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     speech_end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     stt_final_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     llm_request_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -97,4 +122,32 @@ class ToolInvocation(Base):
     arguments: Mapped[dict[str, Any]] = mapped_column(JSONB)
     ok: Mapped[bool] = mapped_column(Boolean)
     result: Mapped[str] = mapped_column(Text)
+    duration_ms: Mapped[float | None] = mapped_column(Double, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DtmfPress(Base):
+    """A key the caller pressed."""
+
+    __tablename__ = "call_dtmf"
+    call_sid: Mapped[str] = mapped_column(
+        ForeignKey("calls.call_sid", ondelete="CASCADE"), primary_key=True
+    )
+    entry_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    digit: Mapped[str] = mapped_column(String(4))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    offset_ms: Mapped[int | None] = mapped_column(Integer, nullable=True, doc="Since call start.")
+
+
+class BargeInRecord(Base):
+    """The caller interrupted the agent's answer to a turn (audio was cleared)."""
+
+    __tablename__ = "barge_ins"
+    call_sid: Mapped[str] = mapped_column(
+        ForeignKey("calls.call_sid", ondelete="CASCADE"), primary_key=True
+    )
+    turn_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    offset_ms: Mapped[int | None] = mapped_column(Integer, nullable=True, doc="Since call start.")

@@ -3,7 +3,25 @@
 from __future__ import annotations
 
 from shared.db.base import Base, new_id
-from shared.db.calls import Call, CallEvent, ToolInvocation, TranscriptLine, Turn
+from shared.db.billing import (
+    CallAnalysis,
+    CallCost,
+    CostLineItem,
+    TenantAnalysisSchema,
+    UsageRecord,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from shared.db.calls import (
+    BargeInRecord,
+    Call,
+    CallEvent,
+    DtmfPress,
+    ToolInvocation,
+    TranscriptLine,
+    Turn,
+)
 from shared.db.scheduling import Booking, Customer, Message
 from shared.db.tenancy import (
     ApiKey,
@@ -22,13 +40,18 @@ from shared.db.tenancy import (
 __all__ = [
     "ApiKey",
     "AssistantSettings",
+    "BargeInRecord",
     "Base",
     "Booking",
     "CalendarConnection",
     "Call",
+    "CallAnalysis",
+    "CallCost",
     "CallEvent",
     "Closure",
+    "CostLineItem",
     "Customer",
+    "DtmfPress",
     "KnowledgeItem",
     "Message",
     "OpeningHours",
@@ -37,8 +60,13 @@ __all__ = [
     "ResourceService",
     "Service",
     "Tenant",
+    "TenantAnalysisSchema",
     "ToolInvocation",
     "TranscriptLine",
     "Turn",
+    "UsageRecord",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "new_id",
 ]

@@ -31,7 +31,7 @@ STAGES = (
 pytestmark = pytest.mark.e2e
 
 
-async def wait_for_record(database_url: str, call_sid: str, timeout_s: float = 30) -> CallRecord:
+async def wait_for_record(database_url: str, call_sid: str, timeout_s: float = 60) -> CallRecord:
     """Poll Postgres until the recorder has stored the whole call (bounded)."""
     engine = make_engine(database_url)
     deadline = time.monotonic() + timeout_s

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -123,10 +124,20 @@ async def test_malformed_frames_close_one_socket_and_spare_the_others(platform: 
     log = CallLog(redis, 16)
     try:
         for kind, (call_sid, _, _) in zip(MALFORMED, bad, strict=True):
-            ended = [e for _, e in await log.entries(call_sid) if isinstance(e, ev.CallEnded)]
+            ended = await wait_for_call_ended(log, call_sid)
             assert len(ended) == 1 and ended[0].reason.startswith("protocol-error"), kind
     finally:
         await redis.aclose()
+
+
+async def wait_for_call_ended(log: CallLog, call_sid: str) -> list[ev.CallEnded]:
+    """Media writes call.ended as it tears the call down, just after the socket closed."""
+    deadline = time.monotonic() + 15
+    while True:
+        ended = [e for _, e in await log.entries(call_sid) if isinstance(e, ev.CallEnded)]
+        if ended or time.monotonic() > deadline:
+            return ended
+        await asyncio.sleep(0.05)
 
 
 async def test_media_before_start_is_a_protocol_error(platform: Platform) -> None:

@@ -31,7 +31,8 @@ async def test_recorder_killed_mid_call_loses_and_duplicates_nothing(platform: P
         while True:  # wait until the recorder has stored part of the call
             async with sessions() as session:
                 lines = await session.scalar(
-                    select(func.count()).select_from(TranscriptLine)
+                    select(func.count())
+                    .select_from(TranscriptLine)
                     .where(TranscriptLine.call_sid == options.call_sid)
                 )
             if lines:
@@ -40,8 +41,11 @@ async def test_recorder_killed_mid_call_loses_and_duplicates_nothing(platform: P
             await asyncio.sleep(0.05)
 
         platform.stack.kill("recorder")  # SIGKILL: no chance to ack or clean up
-        platform.stack.spawn("recorder", [sys.executable, "-m", "services.recorder"],
-                             platform.env | {"REPLICA_NAME": "recorder-replacement"})
+        platform.stack.spawn(
+            "recorder",
+            [sys.executable, "-m", "services.recorder"],
+            platform.env | {"REPLICA_NAME": "recorder-replacement"},
+        )
 
         result = await call
         assert result.error is None, result.error
@@ -49,14 +53,17 @@ async def test_recorder_killed_mid_call_loses_and_duplicates_nothing(platform: P
 
         redis = connect(platform.infra.redis_url)
         try:
-            log_ids = [entry_id for entry_id, _ in
-                       await CallLog(redis, 16).entries(options.call_sid)]
+            log_ids = [
+                entry_id for entry_id, _ in await CallLog(redis, 16).entries(options.call_sid)
+            ]
         finally:
             await redis.aclose()
         async with sessions() as session:
-            stored = (await session.scalars(
-                select(CallEvent.entry_id).where(CallEvent.call_sid == options.call_sid)
-            )).all()
+            stored = (
+                await session.scalars(
+                    select(CallEvent.entry_id).where(CallEvent.call_sid == options.call_sid)
+                )
+            ).all()
             cursor = await session.scalar(
                 select(Call.last_entry_id).where(Call.call_sid == options.call_sid)
             )

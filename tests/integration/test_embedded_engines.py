@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import asyncpg
@@ -9,10 +10,12 @@ import asyncpg
 from shared.bus import connect
 from shared.db.migrate import upgrade
 from shared.embedded import ensure
+from tests.conftest import server_dir
 
 
-async def test_embedded_redis_and_postgres_start_migrate_and_stop(tmp_path: Path) -> None:
-    embedded = ensure(None, None, str(tmp_path))
+async def test_embedded_redis_and_postgres_start_migrate_and_stop() -> None:
+    directory = server_dir("frontdesk-embedded-")
+    embedded = ensure(None, None, str(directory))
     try:
         assert embedded.redis_url.startswith("unix://")
         redis = connect(embedded.redis_url)
@@ -42,6 +45,7 @@ async def test_embedded_redis_and_postgres_start_migrate_and_stop(tmp_path: Path
         } <= tables
     finally:
         embedded.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def test_configured_urls_are_used_as_given(tmp_path: Path) -> None:

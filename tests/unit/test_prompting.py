@@ -1,4 +1,4 @@
-"""System prompt built from a tenant profile, and service price text."""
+"""Service price text, and the prompt's local date and time per tenant time zone."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.prompting import build_system_prompt
+from shared.prompting import build_system_prompt, clock, date_words
 from shared.tenant_directory import ServiceInfo, TenantProfile
 
 # 23:30 UTC on Tuesday 30 June 2026 is already Wednesday 1 July in Tokyo, 00:30 BST in London.
@@ -53,55 +53,37 @@ def test_price_text(minor: int, currency: str, text: str) -> None:
     assert service.price_text() == text
 
 
-def test_prompt_contains_business_facts() -> None:
+def test_prompt_ends_with_local_date_and_time() -> None:
     prompt = build_system_prompt(profile(), now=NOW)
-    lines = prompt.split("\n")
-    assert lines[0].startswith("You are the receptionist answering the phone for Acme Barbers.")
-    assert "Address: 1 High Street, London." in lines
-    assert "Services: Haircut £25 (30 min); Beard trim £7.50 (15 min)." in lines
-    assert "Q: Do you take cards? A: Yes, all major cards." in lines
-    assert lines[-1] == "It is now Wednesday 01 July 2026, 00:30 (Europe/London)."
+    assert prompt.split("\n")[-1] == (
+        "Today is Wednesday 1 July 2026 and the time is 12:30am (Europe/London)."
+    )
 
 
 def test_prompt_date_uses_tenant_time_zone() -> None:
     tokyo = build_system_prompt(profile(timezone="Asia/Tokyo"), now=NOW)
-    assert tokyo.endswith("It is now Wednesday 01 July 2026, 08:30 (Asia/Tokyo).")
+    assert tokyo.endswith("Today is Wednesday 1 July 2026 and the time is 8:30am (Asia/Tokyo).")
     ny = build_system_prompt(profile(timezone="America/New_York"), now=NOW)
-    assert ny.endswith("It is now Tuesday 30 June 2026, 19:30 (America/New_York).")
-
-
-def test_prompt_omits_empty_sections() -> None:
-    prompt = build_system_prompt(profile(address="", services=[], faq=[]), now=NOW)
-    assert "Address:" not in prompt
-    assert "Services:" not in prompt
-    assert "Q:" not in prompt
-    assert len(prompt.split("\n")) == 2
+    assert ny.endswith("Today is Tuesday 30 June 2026 and the time is 7:30pm (America/New_York).")
 
 
 def test_prompt_defaults_to_current_time() -> None:
     before = datetime.now(UTC)
     prompt = build_system_prompt(profile(timezone="UTC"))
     after = datetime.now(UTC)
-    stamps = {f"It is now {t.strftime('%A %d %B %Y, %H:%M')} (UTC)." for t in (before, after)}
+    stamps = {
+        f"Today is {date_words(t.date())} and the time is {clock(t.time())} (UTC)."
+        for t in (before, after)
+    }
     assert prompt.split("\n")[-1] in stamps
 
 
-def test_custom_prompt_variables() -> None:
-    custom = (
-        "You answer for {name} at {address}. Today is {today}, {time} {timezone}. "
-        "Say {unknown} and {also_unknown} verbatim."
-    )
-    prompt = build_system_prompt(profile(custom_prompt=custom), now=NOW)
-    assert prompt == (
+def test_custom_prompt_old_variable_names_still_work() -> None:
+    custom = "You answer for {name} at {address} Today is {today}, {time} {timezone}."
+    assert build_system_prompt(profile(custom_prompt=custom), now=NOW) == (
         "You answer for Acme Barbers at 1 High Street, London. "
-        "Today is Wednesday 01 July 2026, 00:30 Europe/London. "
-        "Say {unknown} and {also_unknown} verbatim."
+        "Today is Wednesday 1 July 2026, 12:30am Europe/London."
     )
-
-
-def test_custom_prompt_replaces_default_rules() -> None:
-    prompt = build_system_prompt(profile(custom_prompt="Just {name}."), now=NOW)
-    assert prompt == "Just Acme Barbers."
 
 
 def test_custom_prompt_without_variables_unchanged() -> None:

@@ -1,0 +1,73 @@
+"""What the parts of one call share: identity, turn numbering, and writing to the call log."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from prometheus_client import Histogram
+
+from shared import events as ev
+from shared.bus import CallLog
+from shared.settings import Settings
+from shared.stream_mux import StreamMux
+
+FRAME_MS = 20
+
+
+@dataclass
+class MediaDeps:
+    """What every call session on this replica shares."""
+
+    settings: Settings
+    log: CallLog
+    mux: StreamMux
+    replica: str
+    inbound_forward_s: Histogram | None = None  # Twilio frame received -> written to STT
+    outbound_forward_s: Histogram | None = None  # TTS audio chunk -> written to Twilio
+    greetings: object | None = None  # GreetingCache (typed loosely to avoid an import cycle)
+    vad_model: object | None = None  # VadModel shared by every call on this replica
+
+
+@dataclass
+class CallContext:
+    """One call's identity and counters; every part appends to the log through it."""
+
+    deps: MediaDeps
+    call_sid: str
+    stream_sid: str
+    started: ev.CallStarted
+    start_received_at: float
+    turn_id: int = 0
+    latest_caller_turn: int = 0
+    frame_times: list[float] = field(default_factory=list)
+    end_reason: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The replica's settings."""
+        return self.deps.settings
+
+    def next_turn(self) -> int:
+        """A new turn id (caller turns and agent-initiated turns share one sequence)."""
+        self.turn_id += 1
+        return self.turn_id
+
+    def wall_at(self, audio_ms: int) -> float:
+        """When the caller frame holding `audio_ms` arrived (wall clock)."""
+        if not self.frame_times:
+            return time.time()
+        index = min(max(audio_ms // FRAME_MS, 0), len(self.frame_times) - 1)
+        return self.frame_times[index]
+
+    async def append(self, event: ev.Event) -> str:
+        """Write an event to this call's log (tenant filled in)."""
+        if not event.tenant_id and self.started.tenant_id:
+            event = event.model_copy(update={"tenant_id": self.started.tenant_id})
+        return await self.deps.log.append(event)
+
+    async def latency(self, turn_id: int, stage: ev.LatencyStage, at: float) -> None:
+        """Record when a stage of a turn happened."""
+        await self.append(
+            ev.LatencyMark(call_sid=self.call_sid, turn_id=turn_id, stage=stage, stage_at=at)
+        )

@@ -1,0 +1,73 @@
+"""After call.ended is stored: analysis, cost, then the `call.completed` webhook (each step
+idempotent, so a replica that resumes a half-done call just finishes it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openai import AsyncOpenAI
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.recorder.analysis import analyse_call
+from services.recorder.costing import compute_call_cost
+from services.recorder.webhook_payload import CALL_COMPLETED, call_completed_payload
+from services.recorder.webhook_signing import event_id_for
+from services.recorder.webhooks import Deliverer, enqueue
+from shared.db.models import Call
+from shared.pricing import PriceTable
+from shared.settings import Settings
+
+
+@dataclass
+class PostCallDeps:
+    """What post-call work needs."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    settings: Settings
+    prices: PriceTable
+    llm: AsyncOpenAI | None
+    deliverer: Deliverer | None
+
+
+async def _recorded_call(deps: PostCallDeps, call_sid: str) -> Call | None:
+    async with deps.sessions() as session:
+        call = await session.get(Call, call_sid)
+    return call if call is not None and call.status == "completed" else None
+
+
+async def run_postcall(deps: PostCallDeps, call_sid: str) -> None:
+    """Analyse, cost and announce a recorded call, unless that was done already."""
+    call = await _recorded_call(deps, call_sid)
+    if call is None or call.postcall_done_at is not None:
+        return
+    if deps.llm is not None and deps.settings.analysis_enabled:
+        async with deps.sessions() as session:
+            await analyse_call(session, deps.llm, deps.settings, call_sid, call.tenant_id)
+            await session.commit()
+    async with deps.sessions() as session:
+        await compute_call_cost(session, call_sid, deps.prices)
+        await session.commit()
+    queued = 0
+    async with deps.sessions() as session:
+        if call.tenant_id is not None:
+            event_id = event_id_for(call_sid, CALL_COMPLETED)
+            payload = await call_completed_payload(session, call, event_id)
+            queued = await enqueue(
+                session, call.tenant_id, event_id, CALL_COMPLETED, call_sid, payload
+            )
+        await session.execute(
+            update(Call).where(Call.call_sid == call_sid).values(postcall_done_at=func.now())
+        )
+        await session.commit()
+    if queued and deps.deliverer is not None:
+        deps.deliverer.wake()
+
+
+async def recost(deps: PostCallDeps, call_sid: str) -> None:
+    """Usage arrived after the call (telephony minutes): price the recorded call again."""
+    if await _recorded_call(deps, call_sid) is None:
+        return  # post-call work will price it with everything stored by then
+    async with deps.sessions() as session:
+        await compute_call_cost(session, call_sid, deps.prices)
+        await session.commit()

@@ -1,0 +1,1 @@
+"""Scheduling: the pure slot engine, loading its inputs from Postgres, and booking writes."""

@@ -1,0 +1,98 @@
+"""The price table: what one unit of each provider's metric costs, in minor units of a currency.
+
+Configured as JSON in ``PRICE_TABLE_JSON``::
+
+    {"currency": "USD",
+     "prices": [{"provider": "deepgram", "metric": "stt_seconds", "unit_price_minor": "0.0129"},
+                {"provider": "*", "metric": "completion_tokens", "unit_price_minor": "0.00006"}]}
+
+A price for ``"*"`` applies to every provider without its own price for that metric.
+``EXAMPLE_PRICES`` (used when the setting is empty) are placeholders showing the shape of the
+table; they are not claims about any provider's real prices. Put your contract prices in.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+AMOUNT_EXP = Decimal("0.00000001")  # matches the scale of the amount columns (8)
+WILDCARD = "*"
+
+METRIC_UNITS: dict[str, str] = {
+    "stt_seconds": "second of caller audio sent to STT",
+    "prompt_tokens": "uncached prompt token",
+    "cached_prompt_tokens": "cached prompt token",
+    "completion_tokens": "completion token",
+    "tts_characters": "character sent to TTS",
+    "telephony_minutes": "started minute of the phone call",
+}
+"""Metrics FrontDesk meters, and their unit."""
+
+
+class PriceTableError(ValueError):
+    """The configured price table is not valid."""
+
+
+class Price(BaseModel):
+    """The unit price of one metric of one provider."""
+
+    provider: str = Field(min_length=1, description="Provider name as metered, or '*'.")
+    metric: str = Field(min_length=1, description="Metric name, e.g. stt_seconds.")
+    unit_price_minor: Decimal = Field(ge=0, description="Minor units of currency per unit.")
+
+
+class PriceTable(BaseModel):
+    """Unit prices in one currency."""
+
+    currency: str = Field(min_length=3, max_length=3, description="ISO 4217 code.")
+    prices: list[Price] = Field(default_factory=list)
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    def unit_price(self, provider: str, metric: str) -> Decimal | None:
+        """The price of one unit, the provider's own before the wildcard; None if unpriced."""
+        fallback: Decimal | None = None
+        for price in self.prices:
+            if price.metric != metric:
+                continue
+            if price.provider == provider:
+                return price.unit_price_minor
+            if price.provider == WILDCARD and fallback is None:
+                fallback = price.unit_price_minor
+        return fallback
+
+
+EXAMPLE_PRICES = PriceTable(
+    currency="USD",
+    prices=[
+        Price(provider="deepgram", metric="stt_seconds", unit_price_minor=Decimal("0.0129")),
+        Price(provider="deepgram", metric="tts_characters", unit_price_minor=Decimal("0.003")),
+        Price(provider="elevenlabs", metric="tts_characters", unit_price_minor=Decimal("0.018")),
+        Price(provider=WILDCARD, metric="prompt_tokens", unit_price_minor=Decimal("0.000015")),
+        Price(
+            provider=WILDCARD, metric="cached_prompt_tokens", unit_price_minor=Decimal("0.0000075")
+        ),
+        Price(provider=WILDCARD, metric="completion_tokens", unit_price_minor=Decimal("0.00006")),
+        Price(provider="twilio", metric="telephony_minutes", unit_price_minor=Decimal("0.85")),
+    ],
+)
+
+
+def load_price_table(raw_json: str) -> PriceTable:
+    """The table from settings JSON; the example table when `raw_json` is empty."""
+    if not raw_json.strip():
+        return EXAMPLE_PRICES
+    try:
+        return PriceTable.model_validate_json(raw_json)
+    except ValidationError as exc:
+        raise PriceTableError(f"PRICE_TABLE_JSON is not a valid price table: {exc}") from exc
+
+
+def line_amount(quantity: Decimal, unit_price: Decimal) -> Decimal:
+    """quantity x unit price, rounded half-even to the stored scale of amounts."""
+    return (quantity * unit_price).quantize(AMOUNT_EXP, rounding=ROUND_HALF_EVEN)

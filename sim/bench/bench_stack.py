@@ -1,0 +1,119 @@
+"""Start the platform for a bench run: embedded or configured infra, sims with a profile."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from shared.bus import connect
+from shared.db.engine import make_engine, make_sessions
+from shared.db.migrate import upgrade
+from shared.embedded import Embedded, child_env, ensure
+from shared.supervisor import Ports, Stack, service_env, start_services, wait_http
+from shared.tenant_apply import apply, load_spec
+from sim.bench.profiles import LatencyProfile
+
+ROOT = Path(__file__).resolve().parents[2]
+TENANT = ROOT / "deploy" / "tenants" / "daves-barbershop.yaml"
+POLICY = ROOT / "sim" / "policies" / "bench.yaml"
+
+
+@dataclass
+class BenchStack:
+    """A running platform plus what the bench needs to reach and measure it."""
+
+    stack: Stack
+    embedded: Embedded
+    env: dict[str, str]
+    to_number: str
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.stack.ports.gateway}"
+
+    @property
+    def stt_url(self) -> str:
+        return f"http://127.0.0.1:{self.stack.ports.stt}"
+
+    @property
+    def tts_url(self) -> str:
+        return f"http://127.0.0.1:{self.stack.ports.tts}"
+
+    @property
+    def media_url(self) -> str:
+        return f"http://127.0.0.1:{self.stack.ports.media}"
+
+    def stop(self) -> None:
+        self.stack.stop()
+        self.embedded.stop()
+
+
+async def _seed(database_url: str) -> str:
+    engine = make_engine(database_url)
+    try:
+        spec = load_spec(TENANT)
+        async with make_sessions(engine)() as session:
+            await apply(session, spec)
+        return spec.numbers[0].e164
+    finally:
+        await engine.dispose()
+
+
+def start_bench_stack(
+    redis_url: str | None,
+    database_url: str | None,
+    embedded_dir: Path,
+    log_dir: Path,
+    profile: LatencyProfile,
+) -> BenchStack:
+    """Infra (configured URLs, or embedded servers under `embedded_dir`), the sims with the
+    profile's latencies and the bench policy, and the five services."""
+    embedded = ensure(redis_url, database_url, str(embedded_dir))
+    stack = Stack(ports=Ports.random(), log_dir=log_dir)
+    try:
+        upgrade(embedded.database_url)
+        to_number = asyncio.run(_seed(embedded.database_url))
+        env = child_env(embedded, service_env(stack.ports, with_sims=True))
+        env |= {"LOG_LEVEL": "WARNING"}  # INFO lines per call would cost CPU we measure
+        p = stack.ports
+        argv = [sys.executable, "-m", "sim", "--stt-port", str(p.stt), "--tts-port", str(p.tts),
+                "--llm-port", str(p.llm), "--policy", str(POLICY), *profile.sim_args()]
+        stack.spawn("sims", argv, env)
+        for port in (p.stt, p.tts, p.llm):
+            wait_http(f"http://127.0.0.1:{port}/healthz", stack)
+        start_services(stack, env)
+    except BaseException:
+        stack.stop()
+        embedded.stop()
+        raise
+    return BenchStack(stack=stack, embedded=embedded, env=env, to_number=to_number)
+
+
+async def infra_pids(redis_url: str, database_url: str) -> dict[str, int]:
+    """PIDs of the Redis server and the Postgres postmaster (when they run on this host)."""
+    import asyncpg
+
+    out: dict[str, int] = {}
+    redis = connect(redis_url)
+    try:
+        info: Any = await redis.info("server")
+        out["redis"] = int(info["process_id"])
+    finally:
+        await redis.aclose()
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
+    finally:
+        await conn.close()
+    try:
+        parent = psutil.Process(backend).parent()
+    except psutil.Error:
+        parent = None
+    if parent is not None:
+        out["postgres"] = parent.pid
+    return {name: pid for name, pid in out.items() if psutil.pid_exists(pid)}

@@ -1,0 +1,136 @@
+"""Bench calls: the caller simulator plus lines that talk over the agent (barge-in)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from sim.twilio_call_model import CallResult, CallScript, TwilioCallerOptions
+from sim.twilio_call_runner import CallError, CallRun, OnEvent
+
+GOODBYE = "Great, thanks, bye."
+_POLL_S = 0.02  # one frame: callers speak on frame boundaries anyway
+CLEAR_WAIT_S = 5.0  # after a barge-in line, how long to wait for the agent to stop
+
+
+@dataclass(frozen=True)
+class BenchLine:
+    """One caller turn; `barge_in` lines start while the agent's previous reply still plays."""
+
+    text: str
+    barge_in: bool = False
+
+
+# The reply to OPENING_HOURS is long (bench policy), so a caller can talk over it.
+OPENING_HOURS = BenchLine("Hi, what are your opening hours?")
+BARGE_IN = BenchLine("Sorry, how much is a haircut?", barge_in=True)
+TOOL_CALL = BenchLine("And where are you located?")
+EXTRA = BenchLine("How much is a beard trim?")
+
+
+def bench_lines(turns: int) -> list[BenchLine]:
+    """`turns` caller lines: a long answer, a barge-in into it, a tool call, ..., goodbye."""
+    if turns < 3:
+        raise ValueError("a bench call needs at least 3 caller turns (barge-in, tool, goodbye)")
+    if turns == 3:
+        return [OPENING_HOURS, BenchLine(TOOL_CALL.text, barge_in=True), BenchLine(GOODBYE)]
+    return [OPENING_HOURS, BARGE_IN, TOOL_CALL] + [EXTRA] * (turns - 4) + [BenchLine(GOODBYE)]
+
+
+@dataclass
+class BenchCall:
+    """What one bench call observed, on top of the caller simulator's CallResult."""
+
+    result: CallResult
+    stream_offset_ms: float | None  # stream start (first frame clock) in the result's t_ms
+    barge_lines: list[tuple[float, bool]] = field(default_factory=list)  # (t_ms, agent playing)
+    ended_t_ms: float = 0.0
+
+
+class BenchCallRun(CallRun):
+    """A CallRun whose script may barge in; polls at frame granularity to stay cheap."""
+
+    def __init__(
+        self,
+        opts: TwilioCallerOptions,
+        lines: list[BenchLine],
+        barge_after_ms: int,
+        on_event: OnEvent | None = None,
+    ) -> None:
+        super().__init__(opts, CallScript(lines=[line.text for line in lines]), on_event)
+        self.bench_lines = lines
+        self.barge_after_ms = barge_after_ms
+        self.barges: list[tuple[float, bool]] = []
+
+    async def run_bench(self) -> BenchCall:
+        result = await self.run()
+        offset = (self.stream_t0 - self.t0) * 1000 if self.stream_t0 else None
+        ended = (time.monotonic() - self.t0) * 1000
+        return BenchCall(result, offset, list(self.barges), ended)
+
+    async def _converse(self) -> None:
+        since = 0
+        for line in self.bench_lines:
+            if line.barge_in:
+                since = await self._barge_in(line, since)
+                continue
+            await self._await_agent_turn(since)
+            since = len(self.received)
+            await self._say(line.text)
+        await self._await_agent_turn(since)
+        await self._hangup()
+
+    async def _barge_in(self, line: BenchLine, since: int) -> int:
+        """Talk once `barge_after_ms` of the agent's reply has played; wait (bounded) for the
+        clear. Returns where the agent's next turn starts. Works without barge-in support:
+        then the agent simply talks on and no clear is recorded."""
+        await self._await_agent_audio(since)
+        played0 = self.playout.played_bytes
+        while self.playout.played_bytes - played0 < self.barge_after_ms * 8:
+            self._check_open()
+            if self.playout.is_idle(self.now_ms()):
+                break
+            await asyncio.sleep(_POLL_S)
+        playing = not self.playout.is_idle(self.now_ms())
+        self.barges.append(((time.monotonic() - self.t0) * 1000, playing))
+        clears = self.result.clears
+        await self._say(line.text)
+        deadline = time.monotonic() + CLEAR_WAIT_S
+        while self.result.clears == clears and playing and time.monotonic() < deadline:
+            self._check_open()
+            await asyncio.sleep(_POLL_S)
+        return len(self.received) if self.result.clears > clears else since
+
+    async def _await_agent_audio(self, since_bytes: int) -> None:
+        start, limit = time.monotonic(), self.opts.answer_timeout_s
+        while len(self.received) <= since_bytes:
+            self._check_open()
+            if time.monotonic() - start > limit:
+                raise CallError(f"agent did not start speaking within {limit}s")
+            await asyncio.sleep(_POLL_S)
+
+    async def _await_agent_turn(self, since_bytes: int) -> None:
+        """As CallRun's, polling once per frame instead of every 5 ms (100 callers share
+        one event loop with the measurements)."""
+        await self._await_agent_audio(since_bytes)
+        o = self.opts
+        pause = max(0, o.pause_before_speaking_ms - 5 * 20)
+        start = time.monotonic()
+        while True:
+            self._check_open()
+            now = self.now_ms()
+            drained = self.playout.drained_at_ms
+            if self.playout.is_idle(now) and drained is not None and now - drained >= pause:
+                return
+            audio_s = (len(self.received) - since_bytes) / 8000
+            if time.monotonic() - start > o.answer_timeout_s + audio_s:
+                raise CallError(f"agent did not finish its turn within {o.answer_timeout_s}s")
+            await asyncio.sleep(_POLL_S)
+
+
+async def place_bench_call(
+    opts: TwilioCallerOptions, lines: list[BenchLine], barge_after_ms: int
+) -> BenchCall:
+    """Place one bench call; problems end up in `BenchCall.result.error`."""
+    return await BenchCallRun(opts, lines, barge_after_ms).run_bench()
