@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from shared import keys
 from shared.events import Event, UnknownEvent, decode, encode
@@ -15,10 +15,16 @@ from shared.telemetry import current_traceparent
 
 
 def connect(url: str, *, max_connections: int = 64, socket_timeout: float = 5.0) -> Redis:
-    """A Redis client with string responses; `unix://` URLs work for embedded Redis."""
-    return Redis.from_url(
-        url, decode_responses=True, max_connections=max_connections, socket_timeout=socket_timeout
+    """A Redis client with string responses; `unix://` URLs work for embedded Redis.
+
+    Its pool waits (up to the socket timeout) for a free connection when all are busy, instead
+    of failing, so a burst of work queues briefly rather than erroring.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=max_connections,
+        socket_timeout=socket_timeout, timeout=socket_timeout,
     )
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
 
 
 def connect_blocking(url: str, block_ms: int) -> Redis:

@@ -176,6 +176,7 @@ class SegmentSent(_Event):
     mark: str
     text: str
     audio_bytes: int
+    cached: bool = Field(False, description="Audio came from the greeting cache, not TTS.")
 
 
 class SegmentPlayed(_Event):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,13 +18,10 @@ from sim.twilio_call_model import (
     CallEvent,
     CallResult,
     CallScript,
-    Dtmf,
     EventDirection,
-    Silence,
-    SpeakOver,
-    SpokenLine,
     TwilioCallerOptions,
 )
+from sim.twilio_call_turns import CallError, CallTurns, ServerHungUp
 from sim.twilio_media import (
     FRAME_MS,
     MediaStreamSession,
@@ -36,16 +32,6 @@ from sim.twilio_media import (
 from sim.twilio_webhook import inbound_call_params, new_sid, post_voice_webhook
 
 OnEvent = Callable[[CallEvent], None]
-_POLL_S = 0.005
-_STT_LEAD_FRAMES = 5  # register an utterance this many frames before it starts
-
-
-class CallError(RuntimeError):
-    """The call cannot go on (timeout, STT control failure, ...)."""
-
-
-class _ServerHungUp(Exception):
-    """The server closed the media socket while the script was still running."""
 
 
 class CallRun:
@@ -67,6 +53,10 @@ class CallRun:
         self.closed = asyncio.Event()
         self.we_closed = False
         self.http = httpx.AsyncClient(timeout=opts.http_timeout_s, trust_env=False)
+
+    def make_turns(self) -> CallTurns:
+        """What drives the script (subclasses may script differently)."""
+        return CallTurns(self)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -155,8 +145,8 @@ class CallRun:
         ]
         try:
             try:
-                await self._converse()
-            except (_ServerHungUp, ConnectionClosed):
+                await self.make_turns().converse()
+            except (ServerHungUp, ConnectionClosed):
                 self.log("info", "server-hung-up-during-script")
             except CallError as exc:
                 self.result.error = str(exc)
@@ -278,136 +268,3 @@ class CallRun:
             await self.echo(self.playout.clear(now))
         else:
             self.log("recv", "unknown", message=msg)
-
-    # -- conversation ------------------------------------------------------------------
-
-    async def _converse(self) -> None:
-        since = 0
-        for line in self.script.lines:
-            if isinstance(line, SpeakOver):
-                since = await self._speak_over(line, since)
-                continue
-            await self._await_agent_turn(since)
-            since = len(self.received)
-            if isinstance(line, Dtmf):
-                await self._press(line)
-            elif isinstance(line, Silence):
-                self.log("info", "silence", seconds=line.seconds)
-                await self._quiet(line.seconds)
-            else:
-                await self._say(line)
-        if self.script.hangup_after_last:
-            await self._await_agent_turn(since)
-            await self._hangup()
-        else:
-            self.log("info", "waiting-for-server-hangup")
-
-    def _check_open(self) -> None:
-        if self.closed.is_set():
-            raise _ServerHungUp()
-
-    async def _await_agent_turn(self, since_bytes: int) -> None:
-        """Agent audio arrives (after ``since_bytes``), plays out, then stays quiet for
-        pause_before_speaking_ms (minus the STT registration lead)."""
-        o = self.opts
-        start = time.monotonic()
-        while len(self.received) <= since_bytes:
-            self._check_open()
-            if time.monotonic() - start > o.answer_timeout_s:
-                raise CallError(f"agent did not start speaking within {o.answer_timeout_s}s")
-            await asyncio.sleep(_POLL_S)
-        lead = _STT_LEAD_FRAMES * FRAME_MS if o.stt_control_url else 0
-        pause = max(0, o.pause_before_speaking_ms - lead)
-        start = time.monotonic()
-        while True:
-            self._check_open()
-            now = self.now_ms()
-            drained = self.playout.drained_at_ms
-            if self.playout.is_idle(now) and drained is not None and now - drained >= pause:
-                return
-            audio_s = (len(self.received) - since_bytes) / 8000
-            if time.monotonic() - start > o.answer_timeout_s + audio_s:
-                raise CallError(f"agent did not finish its turn within {o.answer_timeout_s}s")
-            await asyncio.sleep(_POLL_S)
-
-    async def _speak_over(self, line: SpeakOver, since: int) -> int:
-        """Start talking once `after_ms` of the agent's new audio has played; returns where
-        the agent's next turn starts (after the clear for a barge-in; unchanged otherwise)."""
-        start = time.monotonic()
-        while len(self.received) <= since:
-            self._check_open()
-            if time.monotonic() - start > self.opts.answer_timeout_s:
-                raise CallError("agent did not start speaking before the barge-in")
-            await asyncio.sleep(_POLL_S)
-        played0 = self.playout.played_bytes
-        while self.playout.played_bytes - played0 < line.after_ms * 8:
-            self._check_open()
-            if self.playout.is_idle(self.now_ms()):
-                raise CallError(f"agent stopped before {line.after_ms} ms of audio had played")
-            await asyncio.sleep(_POLL_S)
-        clears = self.result.clears
-        await self._say(line.text)
-        if not line.expect_interrupt:
-            return since
-        start = time.monotonic()
-        while self.result.clears == clears:
-            self._check_open()
-            if time.monotonic() - start > self.opts.answer_timeout_s:
-                raise CallError(f"agent did not stop talking after {line.text!r}")
-            await asyncio.sleep(_POLL_S)
-        return len(self.received)
-
-    async def _quiet(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self._check_open()
-            await asyncio.sleep(_POLL_S)
-
-    async def _press(self, line: Dtmf) -> None:
-        assert self.session is not None
-        start = self.frames_sent * FRAME_MS
-        for i, digit in enumerate(line.digits):
-            if i:
-                await asyncio.sleep(line.interval_ms / 1000)
-            self._check_open()
-            await self.session.send_dtmf(digit)
-            self.log("sent", "dtmf", digit=digit)
-        self.result.lines.append(
-            SpokenLine(line.digits, "dtmf", start, self.frames_sent * FRAME_MS)
-        )
-
-    async def _say(self, text: str) -> None:
-        n_frames = max(1, math.ceil(len(text.split()) * self.opts.ms_per_word / FRAME_MS))
-        for _attempt in range(3):
-            start = self.frames_sent + (_STT_LEAD_FRAMES if self.opts.stt_control_url else 1)
-            window = (start, start + n_frames)
-            await self._register(text, window)
-            if self.frames_sent < start:  # no await between this check and arming
-                self.speech = window
-                break
-            self.result.warnings.append(f"STT registration too slow for {text!r}; retrying")
-        else:
-            raise CallError(f"could not register {text!r} with STT control in time")
-        line = SpokenLine(text, "speech", window[0] * FRAME_MS, window[1] * FRAME_MS)
-        self.log("sent", "say", text=text, start_ms=line.start_ms, end_ms=line.end_ms)
-        while self.frames_sent < window[1]:
-            self._check_open()
-            await asyncio.sleep(_POLL_S)
-        self.result.lines.append(line)
-
-    async def _register(self, text: str, window: tuple[int, int]) -> None:
-        url = self.opts.stt_control_url
-        if url is None:
-            return
-        body = {
-            "tag": self.result.call_sid,
-            "text": text,
-            "start_ms": window[0] * FRAME_MS,
-            "end_ms": window[1] * FRAME_MS,
-        }
-        try:
-            resp = await self.http.post(url.rstrip("/") + "/sim/listen/script", json=body)
-        except httpx.HTTPError as exc:
-            raise CallError(f"STT control request failed: {exc}") from exc
-        if resp.status_code >= 300:
-            raise CallError(f"STT control returned HTTP {resp.status_code}: {resp.text[:200]}")

@@ -26,7 +26,8 @@ from sim.twilio_call_model import (
     SpokenLine,
     TwilioCallerOptions,
 )
-from sim.twilio_call_runner import CallError, CallRun, OnEvent
+from sim.twilio_call_runner import CallRun, OnEvent
+from sim.twilio_call_turns import CallError
 from sim.twilio_media import MediaStreamSession, open_media_stream
 from sim.twilio_webhook import (
     ParsedTwiml,

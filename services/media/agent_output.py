@@ -50,6 +50,8 @@ class AgentOutput:
         self._interrupted: set[int] = set()
         self._dropping_until: float = 0.0
         self._greeting_audio: bytearray | None = None
+        self._cached_marks: set[str] = set()
+        self.characters_synthesized = 0  # text sent to TTS (a cached greeting costs nothing)
 
     @property
     def speaking(self) -> bool:
@@ -75,6 +77,7 @@ class AgentOutput:
         self._handled.add((0, 0))
         if cached is not None:
             segment = self.ledger.queue(0, 0, text)
+            self._cached_marks.add(segment.mark)
             self.idle.clear()
             self.ledger.audio(len(cached))
             await self.link.send_media(cached)
@@ -109,6 +112,7 @@ class AgentOutput:
     async def _speak(self, turn_id: int, seq: int, text: str) -> None:
         self.ledger.queue(turn_id, seq, text)
         self.idle.clear()
+        self.characters_synthesized += len(text)
         await self.tts.speak(text)
 
     async def say(self, text: str) -> int:
@@ -160,6 +164,7 @@ class AgentOutput:
                 mark=segment.mark,
                 text=segment.text,
                 audio_bytes=segment.audio_bytes,
+                cached=segment.mark in self._cached_marks,
             )
         )
         await self.link.send_mark(segment.mark)

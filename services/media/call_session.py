@@ -21,6 +21,7 @@ from services.media.call_context import CallContext, MediaDeps
 from services.media.call_control import CallControl
 from services.media.caller_input import CallerInput
 from services.media.greeting_cache import GreetingCache
+from services.media.pipelines import CASCADE, agent_runners
 from services.media.tts_protocol import make_tts, split_voice
 from services.media.twilio_link import TwilioLink
 from services.media.vad import VadModel
@@ -94,9 +95,43 @@ class CallSession:
         with _tracer.start_as_current_span(
             "media.stream",
             context=context_from(started.traceparent),
-            attributes={"call.sid": ctx.call_sid, "media.replica": self.deps.replica},
+            attributes={
+                "call.sid": ctx.call_sid,
+                "media.replica": self.deps.replica,
+                "media.pipeline": started.pipeline,
+            },
         ):
-            await self._serve(ctx, history)
+            if started.pipeline == CASCADE:
+                await self._serve(ctx, history)
+            else:
+                await self._serve_agent(ctx, history)
+
+    async def _serve_agent(self, ctx: CallContext, history: list[tuple[str, ev.Event]]) -> None:
+        """A provider voice agent serves the call; the log gets the same events either way."""
+        runner = agent_runners().get(ctx.started.pipeline)
+        reason = f"unknown pipeline {ctx.started.pipeline!r}"
+        await ctx.append(
+            ev.StreamStarted(
+                call_sid=ctx.call_sid, stream_sid=ctx.stream_sid, replica=self.deps.replica
+            )
+        )
+        try:
+            if runner is None:
+                await ctx.append(
+                    ev.ProviderError(call_sid=ctx.call_sid, provider="media", message=reason)
+                )
+                await self.link.close(1011, reason)
+            else:
+                reason = await runner(ctx, self.link, history)
+        finally:
+            ended = ev.CallEnded(
+                call_sid=ctx.call_sid,
+                tenant_id=ctx.started.tenant_id,
+                reason=ctx.end_reason or reason,
+                duration_s=round(time.monotonic() - self.started_mono, 3),
+            )
+            await ctx.append(ended)
+            await self.deps.log.publish(keys.CALLS, {"call_sid": ctx.call_sid, "type": ended.type})
 
     async def _serve(self, ctx: CallContext, history: list[tuple[str, ev.Event]]) -> None:
         s = self.deps.settings
@@ -173,7 +208,7 @@ class CallSession:
             await self.deps.mux.unsubscribe(sub)
             with contextlib.suppress(OSError, RuntimeError):
                 await agent.tts.close()
-            await self._meter_usage(ctx, caller, history[-1][0])
+            await self._meter_usage(ctx, caller, agent)
             ended = ev.CallEnded(
                 call_sid=ctx.call_sid,
                 tenant_id=ctx.started.tenant_id,
@@ -183,13 +218,13 @@ class CallSession:
             await ctx.append(ended)
             await self.deps.log.publish(keys.CALLS, {"call_sid": ctx.call_sid, "type": ended.type})
 
-    async def _meter_usage(self, ctx: CallContext, caller: CallerInput, since: str) -> None:
-        """Usage of this stream: caller audio fed to STT (20 ms frames), text synthesized."""
-        spoken = await self.deps.log.entries(ctx.call_sid, f"({since}")
-        characters = sum(len(e.text) for _, e in spoken if isinstance(e, ev.SegmentSent))
+    async def _meter_usage(self, ctx: CallContext, caller: CallerInput, agent: AgentOutput) -> None:
+        """Usage of this stream: caller audio written to STT (20 ms frames, resends included)
+        and text sent to the TTS provider of this number's voice."""
+        tts_provider, _ = split_voice(ctx.started.voice)
         for provider, metric, quantity in (
-            ("deepgram", "stt_seconds", round(caller.backlog.end * FRAME_MS / 1000, 3)),
-            ("deepgram", "tts_characters", float(characters)),
+            ("deepgram", "stt_seconds", round(caller.frames_sent * FRAME_MS / 1000, 3)),
+            (tts_provider, "tts_characters", float(agent.characters_synthesized)),
         ):
             if quantity > 0:
                 await ctx.append(

@@ -66,6 +66,7 @@ class CallerInput:
         self.hearing = False  # an utterance is in progress (onset or interim seen)
         self.closing = False
         self._samples: dict[int, float] = {}
+        self.frames_sent = 0  # frames written to STT sockets, resends included (billed audio)
         self._barging: asyncio.Task[bool] | None = None
 
     # ---- audio in ------------------------------------------------------------------------
@@ -147,6 +148,7 @@ class CallerInput:
                 await stt.keep_alive()
                 continue
             await stt.send(self.backlog.frame(index))
+            self.frames_sent += 1
             received = self._samples.pop(index, None)
             if received is not None and metric is not None:
                 metric.observe(time.perf_counter() - received)

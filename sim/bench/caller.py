@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass, field
 
 from sim.twilio_call_model import CallResult, CallScript, TwilioCallerOptions
-from sim.twilio_call_runner import CallError, CallRun, OnEvent
+from sim.twilio_call_runner import CallRun, OnEvent
+from sim.twilio_call_turns import CallError, CallTurns
 
 GOODBYE = "Great, thanks, bye."
 _POLL_S = 0.02  # one frame: callers speak on frame boundaries anyway
@@ -63,49 +64,61 @@ class BenchCallRun(CallRun):
         self.barge_after_ms = barge_after_ms
         self.barges: list[tuple[float, bool]] = []
 
+    def make_turns(self) -> CallTurns:
+        return BenchTurns(self)
+
     async def run_bench(self) -> BenchCall:
         result = await self.run()
         offset = (self.stream_t0 - self.t0) * 1000 if self.stream_t0 else None
         ended = (time.monotonic() - self.t0) * 1000
         return BenchCall(result, offset, list(self.barges), ended)
 
-    async def _converse(self) -> None:
+
+class BenchTurns(CallTurns):
+    """The bench script: like the caller simulator's, but a barge-in that gets no clear is
+    recorded (not an error), and waits poll once per frame."""
+
+    def __init__(self, run: BenchCallRun) -> None:
+        super().__init__(run)
+        self.bench = run
+
+    async def converse(self) -> None:
         since = 0
-        for line in self.bench_lines:
+        for line in self.bench.bench_lines:
             if line.barge_in:
                 since = await self._barge_in(line, since)
                 continue
             await self._await_agent_turn(since)
-            since = len(self.received)
+            since = len(self.run.received)
             await self._say(line.text)
         await self._await_agent_turn(since)
-        await self._hangup()
+        await self.run._hangup()
 
     async def _barge_in(self, line: BenchLine, since: int) -> int:
         """Talk once `barge_after_ms` of the agent's reply has played; wait (bounded) for the
         clear. Returns where the agent's next turn starts. Works without barge-in support:
         then the agent simply talks on and no clear is recorded."""
         await self._await_agent_audio(since)
-        played0 = self.playout.played_bytes
-        while self.playout.played_bytes - played0 < self.barge_after_ms * 8:
-            self._check_open()
-            if self.playout.is_idle(self.now_ms()):
+        played0 = self.run.playout.played_bytes
+        while self.run.playout.played_bytes - played0 < self.bench.barge_after_ms * 8:
+            self.check_open()
+            if self.run.playout.is_idle(self.run.now_ms()):
                 break
             await asyncio.sleep(_POLL_S)
-        playing = not self.playout.is_idle(self.now_ms())
-        self.barges.append(((time.monotonic() - self.t0) * 1000, playing))
-        clears = self.result.clears
+        playing = not self.run.playout.is_idle(self.run.now_ms())
+        self.bench.barges.append(((time.monotonic() - self.run.t0) * 1000, playing))
+        clears = self.run.result.clears
         await self._say(line.text)
         deadline = time.monotonic() + CLEAR_WAIT_S
-        while self.result.clears == clears and playing and time.monotonic() < deadline:
-            self._check_open()
+        while self.run.result.clears == clears and playing and time.monotonic() < deadline:
+            self.check_open()
             await asyncio.sleep(_POLL_S)
-        return len(self.received) if self.result.clears > clears else since
+        return len(self.run.received) if self.run.result.clears > clears else since
 
     async def _await_agent_audio(self, since_bytes: int) -> None:
-        start, limit = time.monotonic(), self.opts.answer_timeout_s
-        while len(self.received) <= since_bytes:
-            self._check_open()
+        start, limit = time.monotonic(), self.run.opts.answer_timeout_s
+        while len(self.run.received) <= since_bytes:
+            self.check_open()
             if time.monotonic() - start > limit:
                 raise CallError(f"agent did not start speaking within {limit}s")
             await asyncio.sleep(_POLL_S)
@@ -114,16 +127,16 @@ class BenchCallRun(CallRun):
         """As CallRun's, polling once per frame instead of every 5 ms (100 callers share
         one event loop with the measurements)."""
         await self._await_agent_audio(since_bytes)
-        o = self.opts
+        o = self.run.opts
         pause = max(0, o.pause_before_speaking_ms - 5 * 20)
         start = time.monotonic()
         while True:
-            self._check_open()
-            now = self.now_ms()
-            drained = self.playout.drained_at_ms
-            if self.playout.is_idle(now) and drained is not None and now - drained >= pause:
+            self.check_open()
+            now = self.run.now_ms()
+            drained = self.run.playout.drained_at_ms
+            if self.run.playout.is_idle(now) and drained is not None and now - drained >= pause:
                 return
-            audio_s = (len(self.received) - since_bytes) / 8000
+            audio_s = (len(self.run.received) - since_bytes) / 8000
             if time.monotonic() - start > o.answer_timeout_s + audio_s:
                 raise CallError(f"agent did not finish its turn within {o.answer_timeout_s}s")
             await asyncio.sleep(_POLL_S)

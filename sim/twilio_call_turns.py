@@ -1,0 +1,166 @@
+"""The caller's side of the conversation: wait for the agent, speak, press keys, talk over
+the agent (barge-in or backchannel), stay silent. Works on a running `CallRun`."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+
+from sim.twilio_call_model import Dtmf, Silence, SpeakOver, SpokenLine
+from sim.twilio_media import FRAME_MS
+
+if TYPE_CHECKING:
+    from sim.twilio_call_runner import CallRun
+
+POLL_S = 0.005
+STT_LEAD_FRAMES = 5  # register an utterance this many frames before it starts
+
+
+class CallError(RuntimeError):
+    """The call cannot go on (timeout, STT control failure, ...)."""
+
+
+class ServerHungUp(Exception):
+    """The server closed the media socket while the script was still running."""
+
+
+class CallTurns:
+    """Runs the script's lines, turn by turn."""
+
+    def __init__(self, run: CallRun) -> None:
+        self.run = run
+
+    async def converse(self) -> None:
+        since = 0
+        for line in self.run.script.lines:
+            if isinstance(line, SpeakOver):
+                since = await self._speak_over(line, since)
+                continue
+            await self._await_agent_turn(since)
+            since = len(self.run.received)
+            if isinstance(line, Dtmf):
+                await self._press(line)
+            elif isinstance(line, Silence):
+                self.run.log("info", "silence", seconds=line.seconds)
+                await self._quiet(line.seconds)
+            else:
+                await self._say(line)
+        if self.run.script.hangup_after_last:
+            await self._await_agent_turn(since)
+            await self.run._hangup()
+        else:
+            self.run.log("info", "waiting-for-server-hangup")
+
+    def check_open(self) -> None:
+        if self.run.closed.is_set():
+            raise ServerHungUp()
+
+    async def _await_agent_turn(self, since_bytes: int) -> None:
+        """Agent audio arrives (after ``since_bytes``), plays out, then stays quiet for
+        pause_before_speaking_ms (minus the STT registration lead)."""
+        o = self.run.opts
+        start = time.monotonic()
+        while len(self.run.received) <= since_bytes:
+            self.check_open()
+            if time.monotonic() - start > o.answer_timeout_s:
+                raise CallError(f"agent did not start speaking within {o.answer_timeout_s}s")
+            await asyncio.sleep(POLL_S)
+        lead = STT_LEAD_FRAMES * FRAME_MS if o.stt_control_url else 0
+        pause = max(0, o.pause_before_speaking_ms - lead)
+        start = time.monotonic()
+        while True:
+            self.check_open()
+            now = self.run.now_ms()
+            drained = self.run.playout.drained_at_ms
+            if self.run.playout.is_idle(now) and drained is not None and now - drained >= pause:
+                return
+            audio_s = (len(self.run.received) - since_bytes) / 8000
+            if time.monotonic() - start > o.answer_timeout_s + audio_s:
+                raise CallError(f"agent did not finish its turn within {o.answer_timeout_s}s")
+            await asyncio.sleep(POLL_S)
+
+    async def _speak_over(self, line: SpeakOver, since: int) -> int:
+        """Start talking once `after_ms` of the agent's new audio has played; returns where
+        the agent's next turn starts (after the clear for a barge-in; unchanged otherwise)."""
+        start = time.monotonic()
+        while len(self.run.received) <= since:
+            self.check_open()
+            if time.monotonic() - start > self.run.opts.answer_timeout_s:
+                raise CallError("agent did not start speaking before the barge-in")
+            await asyncio.sleep(POLL_S)
+        played0 = self.run.playout.played_bytes
+        while self.run.playout.played_bytes - played0 < line.after_ms * 8:
+            self.check_open()
+            if self.run.playout.is_idle(self.run.now_ms()):
+                raise CallError(f"agent stopped before {line.after_ms} ms of audio had played")
+            await asyncio.sleep(POLL_S)
+        clears = self.run.result.clears
+        await self._say(line.text)
+        if not line.expect_interrupt:
+            return since
+        start = time.monotonic()
+        while self.run.result.clears == clears:
+            self.check_open()
+            if time.monotonic() - start > self.run.opts.answer_timeout_s:
+                raise CallError(f"agent did not stop talking after {line.text!r}")
+            await asyncio.sleep(POLL_S)
+        return len(self.run.received)
+
+    async def _quiet(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.check_open()
+            await asyncio.sleep(POLL_S)
+
+    async def _press(self, line: Dtmf) -> None:
+        assert self.run.session is not None
+        start = self.run.frames_sent * FRAME_MS
+        for i, digit in enumerate(line.digits):
+            if i:
+                await asyncio.sleep(line.interval_ms / 1000)
+            self.check_open()
+            await self.run.session.send_dtmf(digit)
+            self.run.log("sent", "dtmf", digit=digit)
+        self.run.result.lines.append(
+            SpokenLine(line.digits, "dtmf", start, self.run.frames_sent * FRAME_MS)
+        )
+
+    async def _say(self, text: str) -> None:
+        n_frames = max(1, math.ceil(len(text.split()) * self.run.opts.ms_per_word / FRAME_MS))
+        for _attempt in range(3):
+            start = self.run.frames_sent + (STT_LEAD_FRAMES if self.run.opts.stt_control_url else 1)
+            window = (start, start + n_frames)
+            await self._register(text, window)
+            if self.run.frames_sent < start:  # no await between this check and arming
+                self.run.speech = window
+                break
+            self.run.result.warnings.append(f"STT registration too slow for {text!r}; retrying")
+        else:
+            raise CallError(f"could not register {text!r} with STT control in time")
+        line = SpokenLine(text, "speech", window[0] * FRAME_MS, window[1] * FRAME_MS)
+        self.run.log("sent", "say", text=text, start_ms=line.start_ms, end_ms=line.end_ms)
+        while self.run.frames_sent < window[1]:
+            self.check_open()
+            await asyncio.sleep(POLL_S)
+        self.run.result.lines.append(line)
+
+    async def _register(self, text: str, window: tuple[int, int]) -> None:
+        url = self.run.opts.stt_control_url
+        if url is None:
+            return
+        body = {
+            "tag": self.run.result.call_sid,
+            "text": text,
+            "start_ms": window[0] * FRAME_MS,
+            "end_ms": window[1] * FRAME_MS,
+        }
+        try:
+            resp = await self.run.http.post(url.rstrip("/") + "/sim/listen/script", json=body)
+        except httpx.HTTPError as exc:
+            raise CallError(f"STT control request failed: {exc}") from exc
+        if resp.status_code >= 300:
+            raise CallError(f"STT control returned HTTP {resp.status_code}: {resp.text[:200]}")
