@@ -79,6 +79,10 @@ EXAMPLE_PRICES = PriceTable(
         ),
         Price(provider=WILDCARD, metric="completion_tokens", unit_price_minor=Decimal("0.00006")),
         Price(provider="twilio", metric="telephony_minutes", unit_price_minor=Decimal("0.85")),
+        Price(provider="deepgram-agent", metric="agent_seconds", unit_price_minor=Decimal("0.125")),
+        Price(
+            provider="elevenlabs-agent", metric="agent_seconds", unit_price_minor=Decimal("0.167")
+        ),
     ],
 )
 

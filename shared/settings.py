@@ -72,6 +72,36 @@ class Settings(BaseSettings):
     provider_ca_file: str | None = Field(
         None, description="Extra CA (PEM) trusted for provider TLS, e.g. a simulator's CA."
     )
+    elevenlabs_agent_id: str = Field("", description="ElevenLabs Conversational AI agent id.")
+    elevenlabs_agent_private: bool = Field(
+        False, description="The agent requires auth: connect through a signed URL."
+    )
+    elevenlabs_convai_url: str = Field(
+        "wss://api.elevenlabs.io", description="ElevenLabs Conversational AI WebSocket base URL."
+    )
+    elevenlabs_agent_rest_url: str = Field(
+        "", description="REST base for signed URLs; empty: ELEVENLABS_CONVAI_URL as http(s)."
+    )
+    elevenlabs_agent_connect_timeout_s: float = Field(
+        5.0, description="Limit on the signed-URL request plus the agent WebSocket handshake."
+    )
+    deepgram_agent_url: str = Field(
+        "wss://agent.deepgram.com", description="Deepgram Voice Agent WebSocket base URL."
+    )
+    deepgram_agent_listen_model: str = Field("nova-3", description="Voice Agent listen model.")
+    deepgram_agent_think_provider: str = Field(
+        "open_ai", description="Voice Agent think provider type (open_ai, anthropic, ...)."
+    )
+    deepgram_agent_think_model: str = Field("gpt-4o-mini", description="Voice Agent think model.")
+    deepgram_agent_speak_model: str = Field(
+        "aura-2-thalia-en", description="Voice Agent Aura voice when the number sets none."
+    )
+    deepgram_agent_connect_timeout_s: float = Field(
+        5.0, description="Limit on the Voice Agent handshake plus SettingsApplied."
+    )
+    deepgram_agent_keepalive_s: float = Field(
+        5.0, description="Send KeepAlive after this long without caller audio to the agent."
+    )
     openai_base_url: str = Field("https://api.openai.com/v1", description="Chat completions base.")
     openai_api_key: str = Field("sk-sim", description="Key for the chat completions endpoint.")
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM.")
@@ -108,6 +138,14 @@ class Settings(BaseSettings):
         "Sorry, nobody can take the call right now, but I can take a message.",
         description="Said when a transfer is asked for but no number is configured.",
     )
+    agent_failure_transfer_text: str = Field(
+        "Sorry, I'm having some technical trouble. Let me put you through to someone now.",
+        description="Said when a voice agent provider fails and the number has a transfer target.",
+    )
+    agent_failure_text: str = Field(
+        "Sorry, I'm having some technical trouble. Please call back in a few minutes. Goodbye.",
+        description="Said when a voice agent provider fails and there is nobody to transfer to.",
+    )
 
     # --- workers --------------------------------------------------------------------------
     replica_name: str = Field("", description="Consumer name; default host-pid.")
@@ -130,6 +168,26 @@ class Settings(BaseSettings):
         True, description="Send response_format json_object with the analysis request."
     )
     analysis_timeout_s: float = Field(30.0, description="Timeout of the analysis request.")
+
+    # --- outbound calls (gateway) ------------------------------------------------------------
+    twilio_api_base_url: str = Field(
+        "", description="Twilio REST base URL (a simulator); empty: api.twilio.com."
+    )
+    outbound_rate_limit: int = Field(10, description="Outbound calls a tenant may ask per window.")
+    outbound_rate_window_s: int = Field(60, description="Window of the outbound rate limit.")
+    outbound_max_retries: int = Field(2, description="Most redials after busy / no-answer.")
+    outbound_retry_delay_s: float = Field(
+        120.0, description="Wait before the first redial; doubles for each further one."
+    )
+    outbound_min_retry_delay_s: float = Field(
+        1.0, description="Shortest redial wait a request may ask for."
+    )
+    outbound_ring_timeout_s: int = Field(30, description="How long an outbound call rings.")
+    outbound_max_call_s: int = Field(300, description="Longest an outbound conversation lasts.")
+    outbound_poll_s: float = Field(1.0, description="How often the dialler looks for due calls.")
+    outbound_dial_lease_s: float = Field(
+        120.0, description="A dial with no Twilio answer by then is looked at again."
+    )
 
     # --- observability --------------------------------------------------------------------
     log_level: str = Field("INFO", description="Root log level.")

@@ -9,12 +9,16 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from sim.tls import TlsFiles
 
 SERVICES = ("gateway", "media", "brain", "tools", "recorder")
 
@@ -44,11 +48,20 @@ class Ports:
     stt: int = 8031
     tts: int = 8032
     llm: int = 8033
+    el_agent: int = 8034  # ElevenLabs ConvAI simulator (https/wss)
+    el_agent_control: int = 8035  # the same simulator over plain http (script/policy control)
+    dg_agent: int = 8036  # Deepgram Voice Agent simulator (ws; script/policy control too)
+    twilio: int = 8037  # Twilio REST simulator (outbound calls; it dials the restaurant host)
 
     @classmethod
     def random(cls) -> Ports:
         """Free ports for a throwaway stack (tests)."""
-        return cls(*(free_port() for _ in range(5)))
+        return cls(*(free_port() for _ in fields(cls)))
+
+
+def sim_tls_dir(ports: Ports) -> Path:
+    """Where the simulators' throwaway CA and server certificate live (sim/tls.py)."""
+    return Path(tempfile.gettempdir()) / f"frontdesk-sim-tls-{ports.gateway}-{ports.media}"
 
 
 def service_env(ports: Ports, *, with_sims: bool) -> dict[str, str]:
@@ -66,8 +79,20 @@ def service_env(ports: Ports, *, with_sims: bool) -> dict[str, str]:
             "OPENAI_BASE_URL": f"http://127.0.0.1:{ports.llm}/v1",
             "DEEPGRAM_API_KEY": "dg-sim",
             "OPENAI_API_KEY": "sk-sim",
+            "TWILIO_API_BASE_URL": f"http://127.0.0.1:{ports.twilio}",
+            "DEEPGRAM_AGENT_URL": f"ws://127.0.0.1:{ports.dg_agent}",
+            "ELEVENLABS_CONVAI_URL": f"wss://127.0.0.1:{ports.el_agent}",
+            "ELEVENLABS_AGENT_ID": "agent_frontdesk_private",
+            "ELEVENLABS_AGENT_PRIVATE": "true",
+            "PROVIDER_CA_FILE": str(_sim_tls(ports).ca_pem),
         }
     return env
+
+
+def _sim_tls(ports: Ports) -> TlsFiles:
+    from sim.tls import make_tls_files  # trustme is a dev dependency
+
+    return make_tls_files(sim_tls_dir(ports))
 
 
 @dataclass
@@ -149,11 +174,21 @@ def start_sims(stack: Stack, env: dict[str, str], policy: str | None = None) -> 
         str(p.tts),
         "--llm-port",
         str(p.llm),
+        "--el-agent-port",
+        str(p.el_agent),
+        "--el-agent-control-port",
+        str(p.el_agent_control),
+        "--dg-agent-port",
+        str(p.dg_agent),
+        "--twilio-port",
+        str(p.twilio),
+        "--tls-dir",
+        str(sim_tls_dir(p)),
     ]
     if policy:
         argv += ["--policy", policy]
     stack.spawn("sims", argv, env)
-    for port in (p.stt, p.tts, p.llm):
+    for port in (p.stt, p.tts, p.llm, p.el_agent_control, p.dg_agent, p.twilio):
         wait_http(f"http://127.0.0.1:{port}/healthz", stack)
 
 

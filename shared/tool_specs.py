@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -174,6 +174,24 @@ class TransferArgs(_Args):
     reason: str = Field("", max_length=200, description="What the caller needs a person for.")
 
 
+class ReportOutcomeArgs(_Args):
+    """Arguments of report_outcome (outbound calls: what the call achieved)."""
+
+    outcome: Literal["confirmed", "alternative_offered", "declined", "voicemail_left"] = Field(
+        description="confirmed: booked as asked; alternative_offered: they offered another"
+        " time; declined: they cannot book it; voicemail_left: you are leaving a voicemail."
+    )
+    time: LocalDateTime | None = Field(
+        None,
+        description="Local time booked or offered, YYYY-MM-DDTHH:MM; required for"
+        " alternative_offered.",
+    )
+    accepted: bool | None = Field(
+        None, description="For alternative_offered: whether you accepted (booked) that time."
+    )
+    notes: str = Field("", max_length=500, description="Anything else they said that matters.")
+
+
 INTENT_TOOLS: dict[str, str] = {"end_call": "end", "transfer_to_human": "transfer"}
 """Tools whose success ends the call: tool name -> call.intent kind."""
 
@@ -257,6 +275,12 @@ SPECS: dict[str, ToolSpec] = {
             name="take_message",
             description="Leave a message for the business to call the caller back.",
             args=TakeMessageArgs,
+        ),
+        ToolSpec(
+            name="report_outcome",
+            description="Outbound calls only: record what this call achieved, as soon as it is"
+            " clear. Then say the 'say' text of the result.",
+            args=ReportOutcomeArgs,
         ),
     )
 }

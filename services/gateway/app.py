@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from services.gateway import admin, calls_api, twilio_routes, twilio_status
+from services.gateway import admin, calls_api, outbound, twilio_routes, twilio_status
 from shared.bus import CallLog, connect
 from shared.db.engine import make_engine, make_sessions
 from shared.settings import Settings
@@ -17,6 +17,7 @@ ROUTERS: list[APIRouter] = [
     *admin.ROUTERS,
     twilio_status.router,
     *calls_api.ROUTERS,
+    *outbound.ROUTERS,
 ]
 """Every router the gateway serves (each module owns its routes)."""
 

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from services.gateway import twiml
 from services.gateway.after_stream import decide
+from services.gateway.outbound.voice import outbound_voice
 from services.gateway.signature import validated_form
 from shared import keys, stream_token
 from shared.bus import CallLog
@@ -33,6 +34,8 @@ async def voice(request: Request) -> Response:
     if not call_sid.startswith("CA"):
         raise HTTPException(status_code=400, detail="CallSid missing or malformed")
     with _tracer.start_as_current_span("call", attributes={"call.sid": call_sid}):
+        if form.get("Direction") == "outbound-api" and request.query_params.get("outbound"):
+            return await outbound_voice(request, form)  # a call we placed (outbound API)
         async with request.app.state.sessions() as session:
             profile = await find_by_number(session, to_number)
         if profile is None:

@@ -67,27 +67,39 @@ class AgentOutput:
             self.changed.set()
 
     # ---- greeting ------------------------------------------------------------------------
-    async def start_greeting(self, already_greeted: bool) -> None:
-        """Play the greeting: from the cache at once, or through TTS (then cache it)."""
+    async def greet_from_cache(self, already_greeted: bool) -> bool:
+        """Send the cached greeting audio now (before any provider socket is open); False
+        when there is nothing to greet with or it is not cached yet."""
         text = self.ctx.started.greeting
-        if already_greeted or not text:
-            return
+        if already_greeted or not text or self.greetings is None:
+            return already_greeted or not text
         voice = self.ctx.started.voice or self.ctx.settings.tts_model
-        cached = await self.greetings.get(voice, text) if self.greetings else None
+        cached = await self.greetings.get(voice, text)
+        if cached is None:
+            return False
         self._handled.add((0, 0))
-        if cached is not None:
-            segment = self.ledger.queue(0, 0, text)
-            self._cached_marks.add(segment.mark)
-            self.idle.clear()
-            self.ledger.audio(len(cached))
-            await self.link.send_media(cached)
-            await self.ctx.latency(0, "first_audio_sent", time.time())
-            await self._segment_done(self.ledger.flushed() or segment)
-        else:
-            self._greeting_audio = bytearray()
-            await self._speak(0, 0, text)
-        await self.ctx.append(ev.AgentText(call_sid=self.ctx.call_sid, turn_id=0, seq=0, text=text))
-        await self.ctx.append(ev.AgentTurnDone(call_sid=self.ctx.call_sid, turn_id=0, chunks=1))
+        segment = self.ledger.queue(0, 0, text)
+        self._cached_marks.add(segment.mark)
+        self.idle.clear()
+        self.ledger.audio(len(cached))
+        await self.link.send_media(cached)
+        await self._first_audio_sent(0)
+        await self._log_greeting(text)
+        await self._segment_done(self.ledger.flushed() or segment)
+        return True
+
+    async def greet_with_tts(self) -> None:
+        """Synthesize the greeting (the TTS socket must be open); its audio is cached."""
+        text = self.ctx.started.greeting
+        self._handled.add((0, 0))
+        self._greeting_audio = bytearray()
+        await self._speak(0, 0, text)
+        await self._log_greeting(text)
+
+    async def _log_greeting(self, text: str) -> None:
+        sid = self.ctx.call_sid
+        await self.ctx.append(ev.AgentText(call_sid=sid, turn_id=0, seq=0, text=text))
+        await self.ctx.append(ev.AgentTurnDone(call_sid=sid, turn_id=0, chunks=1))
 
     # ---- log -> TTS ----------------------------------------------------------------------
     async def follow(self, sub: Subscription) -> None:
@@ -144,7 +156,7 @@ class AgentOutput:
                 if metric is not None:
                     metric.observe(time.perf_counter() - received)
                 if first:
-                    await self.ctx.latency(segment.turn_id, "first_audio_sent", time.time())
+                    await self._first_audio_sent(segment.turn_id)
                 if self._greeting_audio is not None and (segment.turn_id, segment.seq) == (0, 0):
                     self._greeting_audio.extend(item)
             elif isinstance(item, TtsFlushed):
@@ -173,6 +185,16 @@ class AgentOutput:
             if self.greetings is not None:
                 voice = self.ctx.started.voice or self.ctx.settings.tts_model
                 await self.greetings.put(voice, segment.text, audio)
+
+    async def _first_audio_sent(self, turn_id: int) -> None:
+        now = time.time()
+        await self.ctx.latency(turn_id, "first_audio_sent", now)
+        if turn_id == 0:
+            log.info(
+                "greeting first frame sent %.1f ms after start",
+                (now - self.ctx.start_received_at) * 1000,
+                extra={"greeting_ms": round((now - self.ctx.start_received_at) * 1000, 1)},
+            )
 
     async def on_mark(self, name: str) -> None:
         """Twilio echoed a mark: that segment was heard (or dropped by a clear)."""

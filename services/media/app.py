@@ -15,6 +15,7 @@ from twilio.request_validator import RequestValidator
 
 from services.media.call_session import CallSession, MediaDeps
 from services.media.greeting_cache import GreetingCache
+from services.media.provider_clients import ProviderClients
 from services.media.vad import load_vad_model
 from shared.bus import CallLog, connect
 from shared.settings import Settings
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect(redis_url)
         binary = Redis.from_url(redis_url, max_connections=16)  # greeting audio (bytes)
+        clients = ProviderClients(settings)
         mux = StreamMux.from_url(
             redis_url,
             cluster=settings.redis_cluster,
@@ -77,11 +79,13 @@ def create_app(settings: Settings) -> FastAPI:
             outbound_forward_s=outbound_forward,
             greetings=GreetingCache(binary),
             vad_model=load_vad_model() if settings.vad_enabled else None,
+            clients=clients,
         )
         yield
         await mux.close()
         await redis.aclose()
         await binary.aclose()
+        await clients.aclose()
 
     app = FastAPI(title="FrontDesk media", lifespan=lifespan)
 

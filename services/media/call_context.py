@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Histogram
 
+from services.media.provider_clients import ProviderClients
 from shared import events as ev
 from shared.bus import CallLog
 from shared.settings import Settings
@@ -27,6 +28,7 @@ class MediaDeps:
     outbound_forward_s: Histogram | None = None  # TTS audio chunk -> written to Twilio
     greetings: object | None = None  # GreetingCache (typed loosely to avoid an import cycle)
     vad_model: object | None = None  # VadModel shared by every call on this replica
+    clients: ProviderClients | None = None  # provider SDK/HTTP clients shared by every call
 
 
 @dataclass

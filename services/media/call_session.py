@@ -140,7 +140,9 @@ class CallSession:
         vad_model = self.deps.vad_model if s.vad_enabled else None
         assert vad_model is None or isinstance(vad_model, VadModel)
         provider, voice = split_voice(ctx.started.voice)
-        agent = AgentOutput(ctx, self.link, make_tts(s, provider, voice), greetings)
+        agent = AgentOutput(
+            ctx, self.link, make_tts(s, provider, voice, self.deps.clients), greetings
+        )
         control = CallControl(ctx, agent, lambda reason: self._close_stream(ctx, reason))
         caller = CallerInput(
             ctx,
@@ -159,9 +161,11 @@ class CallSession:
                 )
             )
             inbound = asyncio.create_task(self._inbound(ctx, caller, agent, control))
-            await agent.tts.open()
             greeted = any(isinstance(e, ev.AgentText) for _, e in history)
-            await agent.start_greeting(greeted)
+            done_greeting = await agent.greet_from_cache(greeted)
+            await agent.tts.open()
+            if not done_greeting:
+                await agent.greet_with_tts()
             if not greeted:
                 await ctx.latency(0, "speech_end", ctx.start_received_at)
             tasks = [

@@ -112,6 +112,7 @@ class CallerInput:
                 self.ctx.call_sid,
                 keyterms=self.ctx.started.keyterms,
                 audio_offset_ms=start * FRAME_MS,
+                clients=self.ctx.deps.clients,
             )
             try:
                 await stt.open()

@@ -12,7 +12,7 @@ from deepgram.listen.v1.types.listen_v1results import ListenV1Results
 from deepgram.listen.v1.types.listen_v1speech_started import ListenV1SpeechStarted
 from deepgram.listen.v1.types.listen_v1utterance_end import ListenV1UtteranceEnd
 
-from services.media.deepgram_env import deepgram_client
+from services.media.provider_clients import ProviderClients
 from shared.settings import Settings
 
 
@@ -91,8 +91,10 @@ class DeepgramStt:
         *,
         keyterms: list[str] | None = None,
         audio_offset_ms: int = 0,
+        clients: ProviderClients | None = None,
     ) -> None:
         self._settings = settings
+        self._clients = clients or ProviderClients(settings)
         self._call_sid = call_sid
         self._keyterms = keyterms or []
         self.audio_offset_ms = audio_offset_ms
@@ -102,7 +104,7 @@ class DeepgramStt:
     async def open(self) -> None:
         """Connect (µ-law 8 kHz, interim results, endpointing, VAD events)."""
         s = self._settings
-        client = deepgram_client(s.deepgram_api_key, s.deepgram_stt_url)
+        client = self._clients.deepgram(s.deepgram_api_key, s.deepgram_stt_url)
         self._conn = await self._stack.enter_async_context(
             client.listen.v1.connect(
                 model=s.stt_model,

@@ -9,7 +9,7 @@ from typing import Any
 
 from deepgram.speak.v1.types.speak_v1text import SpeakV1Text
 
-from services.media.deepgram_env import deepgram_client
+from services.media.provider_clients import ProviderClients
 from services.media.tts_protocol import TtsCleared, TtsEvent, TtsFlushed
 from shared.settings import Settings
 
@@ -19,15 +19,19 @@ __all__ = ["DeepgramTts", "TtsCleared", "TtsEvent", "TtsFlushed"]
 class DeepgramTts:
     """One streaming synthesis socket for one call (segments are flushed in order)."""
 
-    def __init__(self, settings: Settings, voice: str) -> None:
+    def __init__(
+        self, settings: Settings, voice: str, clients: ProviderClients | None = None
+    ) -> None:
         self._settings = settings
+        self._clients = clients or ProviderClients(settings)
         self._voice = voice or settings.tts_model
         self._stack = AsyncExitStack()
         self._conn: Any = None
 
     async def open(self) -> None:
         """Connect asking for raw µ-law 8 kHz (what Twilio plays, no transcoding)."""
-        client = deepgram_client(self._settings.deepgram_api_key, self._settings.deepgram_tts_url)
+        s = self._settings
+        client = self._clients.deepgram(s.deepgram_api_key, s.deepgram_tts_url)
         self._conn = await self._stack.enter_async_context(
             client.speak.v1.connect(model=self._voice, encoding="mulaw", sample_rate=8000)
         )

@@ -38,6 +38,7 @@ from elevenlabs.url_utils import build_ws_url
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from services.media.provider_clients import ProviderClients
 from services.media.tts_protocol import TtsCleared, TtsEvent, TtsFlushed
 from shared.settings import Settings
 
@@ -75,8 +76,11 @@ class _End:
 class ElevenLabsTts:
     """One multi-context synthesis socket for one call."""
 
-    def __init__(self, settings: Settings, voice: str) -> None:
+    def __init__(
+        self, settings: Settings, voice: str, clients: ProviderClients | None = None
+    ) -> None:
         self._settings = settings
+        self._clients = clients
         self._voice = voice or settings.elevenlabs_voice_id
         self._ws: ClientConnection | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -97,13 +101,18 @@ class ElevenLabsTts:
             {"model_id": self._settings.elevenlabs_model, "output_format": OUTPUT_FORMAT},
         )
 
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._clients is not None:
+            return self._clients.ssl_context()
+        return provider_ssl_context(self._settings)
+
     async def open(self) -> None:
         """Connect (bounded by tts_connect_timeout_s); raises OSError/TimeoutError/...."""
         url = self.url
         self._ws = await connect(
             url,
             additional_headers={"xi-api-key": self._settings.elevenlabs_api_key},
-            ssl=provider_ssl_context(self._settings) if url.startswith("wss://") else None,
+            ssl=self._ssl_context() if url.startswith("wss://") else None,
             open_timeout=self._settings.tts_connect_timeout_s,
             max_size=MAX_MESSAGE_BYTES,
         )

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from services.media.provider_clients import ProviderClients
 from shared.settings import Settings
 
 TtsProvider = Literal["deepgram", "elevenlabs"]
@@ -66,7 +67,9 @@ def split_voice(voice: str) -> tuple[str, str]:
     return "deepgram", voice
 
 
-def make_tts(settings: Settings, provider: str, voice: str) -> TtsStream:
+def make_tts(
+    settings: Settings, provider: str, voice: str, clients: ProviderClients | None = None
+) -> TtsStream:
     """The provider's WebSocket adapter, falling back to its REST endpoint when the socket
     cannot connect or dies mid-call. `voice` is the number's voice ('' = provider default)."""
     from services.media.tts_deepgram import DeepgramTts
@@ -81,10 +84,13 @@ def make_tts(settings: Settings, provider: str, voice: str) -> TtsStream:
 
     primary: TtsStream
     synth: RestSynth
+    shared = clients or ProviderClients(settings)
     if provider == "deepgram":
-        primary, synth = DeepgramTts(settings, voice), DeepgramRestSynth(settings, voice)
+        primary = DeepgramTts(settings, voice, shared)
+        synth = DeepgramRestSynth(settings, voice, shared)
     elif provider == "elevenlabs":
-        primary, synth = ElevenLabsTts(settings, voice), ElevenLabsRestSynth(settings, voice)
+        primary = ElevenLabsTts(settings, voice, shared)
+        synth = ElevenLabsRestSynth(settings, voice, shared)
     else:
         raise UnknownTtsProvider(
             f"unknown TTS provider {provider!r} (expected one of {', '.join(TTS_PROVIDERS)})"

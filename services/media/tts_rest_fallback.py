@@ -24,12 +24,12 @@ from typing import Protocol
 import httpx
 from deepgram import AsyncDeepgramClient
 from deepgram.core.api_error import ApiError as DeepgramApiError
-from deepgram.environment import DeepgramClientEnvironment
 from elevenlabs.client import AsyncElevenLabs
 from elevenlabs.core.api_error import ApiError as ElevenLabsApiError
 from websockets.exceptions import WebSocketException
 
-from services.media.tts_elevenlabs import OUTPUT_FORMAT, TtsProviderError, provider_ssl_context
+from services.media.provider_clients import ProviderClients, http_base
+from services.media.tts_elevenlabs import OUTPUT_FORMAT, TtsProviderError
 from services.media.tts_protocol import TtsCleared, TtsEvent, TtsFlushed, TtsStream
 from shared.settings import Settings
 
@@ -44,16 +44,6 @@ PROVIDER_ERRORS = (
     ElevenLabsApiError,
     httpx.HTTPError,
 )
-REST_TIMEOUT_S = 30.0
-
-
-def http_base(ws_base: str) -> str:
-    """wss://host -> https://host, ws://host -> http://host."""
-    return ws_base.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
-
-
-def _http_client(settings: Settings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(verify=provider_ssl_context(settings), timeout=REST_TIMEOUT_S)
 
 
 class RestSynth(Protocol):
@@ -67,16 +57,19 @@ class RestSynth(Protocol):
 class DeepgramRestSynth:
     """Deepgram Aura `POST /v1/speak` (raw µ-law, no WAV header)."""
 
-    def __init__(self, settings: Settings, voice: str) -> None:
-        base = settings.deepgram_tts_rest_url or http_base(settings.deepgram_tts_url)
-        env = DeepgramClientEnvironment(
-            base=base, production=settings.deepgram_tts_url, agent=base, agent_rest=base
-        )
-        self._http = _http_client(settings)
-        self._client = AsyncDeepgramClient(
-            api_key=settings.deepgram_api_key, environment=env, httpx_client=self._http
-        )
+    def __init__(
+        self, settings: Settings, voice: str, clients: ProviderClients | None = None
+    ) -> None:
+        self._settings = settings
+        self._clients = clients or ProviderClients(settings)
+        self._owned = clients is None
         self._model = voice or settings.tts_model
+
+    @property
+    def _client(self) -> AsyncDeepgramClient:
+        s = self._settings
+        rest = s.deepgram_tts_rest_url or http_base(s.deepgram_tts_url)
+        return self._clients.deepgram(s.deepgram_api_key, s.deepgram_tts_url, rest)
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         chunks = self._client.speak.v1.audio.generate(
@@ -86,21 +79,33 @@ class DeepgramRestSynth:
             yield chunk
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owned:  # shared clients belong to the replica
+            await self._clients.aclose()
 
 
 class ElevenLabsRestSynth:
     """ElevenLabs `POST /v1/text-to-speech/{voice}/stream` (ulaw_8000)."""
 
-    def __init__(self, settings: Settings, voice: str) -> None:
-        self._http = _http_client(settings)
-        self._client = AsyncElevenLabs(
-            api_key=settings.elevenlabs_api_key,
-            base_url=settings.elevenlabs_rest_url or http_base(settings.elevenlabs_tts_url),
-            httpx_client=self._http,
-        )
+    def __init__(
+        self, settings: Settings, voice: str, clients: ProviderClients | None = None
+    ) -> None:
+        self._settings = settings
+        self._clients = clients or ProviderClients(settings)
+        self._owned = clients is None
+        self._sdk: AsyncElevenLabs | None = None
         self._voice = voice or settings.elevenlabs_voice_id
         self._model = settings.elevenlabs_model
+
+    @property
+    def _client(self) -> AsyncElevenLabs:
+        if self._sdk is None:  # built on first use: most calls never fall back to REST
+            s = self._settings
+            self._sdk = AsyncElevenLabs(
+                api_key=s.elevenlabs_api_key,
+                base_url=s.elevenlabs_rest_url or http_base(s.elevenlabs_tts_url),
+                httpx_client=self._clients.http(),
+            )
+        return self._sdk
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         chunks = self._client.text_to_speech.stream(
@@ -110,7 +115,8 @@ class ElevenLabsRestSynth:
             yield chunk
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owned:
+            await self._clients.aclose()
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ class Derivation:
         elif isinstance(event, ev.CallEnded):
             await self._set_call(
                 status="completed",
-                end_reason=event.reason,
+                end_reason=event.reason[:64],  # the full reason stays in call_events
                 ended_at=ts(event.at),
                 duration_s=event.duration_s,
                 recorded_at=func.now(),

@@ -22,6 +22,7 @@ from shared.db.calls import (
     TranscriptLine,
     Turn,
 )
+from shared.db.outbound import OutboundCallRequest
 from shared.db.scheduling import Booking, Customer, Message
 from shared.db.tenancy import (
     ApiKey,
@@ -55,6 +56,7 @@ __all__ = [
     "KnowledgeItem",
     "Message",
     "OpeningHours",
+    "OutboundCallRequest",
     "PhoneNumber",
     "Resource",
     "ResourceService",

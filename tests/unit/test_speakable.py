@@ -106,3 +106,14 @@ def test_flush_resets_buffer() -> None:
 def test_newline_ends_sentence() -> None:
     c = SpeakableChunker()
     assert c.feed("Line one.\nLine two.\n") == ["Line one.", "Line two."]
+
+
+def test_long_first_sentence_is_cut_at_a_clause_but_later_ones_are_not() -> None:
+    chunker = SpeakableChunker(max_chars=160, first_max_chars=60)
+    first = "We have openings on Tuesday morning, Wednesday afternoon and Friday at nine"
+    assert chunker.feed(first) == ["We have openings on Tuesday morning,"]
+    later = " and on Saturday, if that suits you, we open early"
+    assert chunker.feed(later) == []
+    assert chunker.flush() == (
+        "Wednesday afternoon and Friday at nine and on Saturday, if that suits you, we open early"
+    )

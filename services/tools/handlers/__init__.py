@@ -23,12 +23,14 @@ from services.tools.handlers.my_bookings import (
     find_my_bookings,
     reschedule_appointment,
 )
+from services.tools.handlers.outbound import report_outcome
 from shared.tool_specs import (
     BookAppointmentArgs,
     BookingRef,
     CheckAvailabilityArgs,
     EndCallArgs,
     NoArgs,
+    ReportOutcomeArgs,
     RescheduleArgs,
     TakeMessageArgs,
     TransferArgs,
@@ -62,4 +64,5 @@ HANDLERS: dict[str, Handler] = {
     "take_message": _typed(TakeMessageArgs, take_message),
     "end_call": _typed(EndCallArgs, end_call),
     "transfer_to_human": _typed(TransferArgs, transfer_to_human),
+    "report_outcome": _typed(ReportOutcomeArgs, report_outcome),
 }
