@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared.conversation_knobs import ConversationKnobs
+
 SCHEMA_VERSION = 1
 
 
@@ -43,6 +45,7 @@ class CallStarted(_Event):
     keyterms: list[str] = Field(default_factory=list, description="Words STT should favour.")
     transfer_number: str = ""
     max_call_s: int = 900
+    conversation: ConversationKnobs = Field(default_factory=ConversationKnobs)
 
 
 class StreamStarted(_Event):

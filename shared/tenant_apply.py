@@ -102,6 +102,7 @@ async def _upsert_assistant(session: AsyncSession, tenant_id: str, spec: TenantS
     settings.greeting, settings.language = a.greeting, a.language
     settings.prompt_template, settings.custom_prompt = a.prompt_template, a.custom_prompt
     settings.max_call_minutes = a.max_call_minutes
+    settings.conversation = a.conversation.model_dump(exclude_none=True)
 
 
 async def _sync_numbers(session: AsyncSession, tenant_id: str, spec: TenantSpec) -> None:

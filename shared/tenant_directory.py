@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.conversation_knobs import ConversationKnobs
 from shared.db.models import (
     AssistantSettings,
     Closure,
@@ -82,6 +83,7 @@ class TenantProfile(BaseModel):
     currency: str = "GBP"
     prompt_template: str | None = None
     max_call_minutes: int = 15
+    conversation: ConversationKnobs = Field(default_factory=ConversationKnobs)
     transfer_number: str | None = None
     hours: WeeklyHours = Field(default_factory=dict)
     staff: list[StaffInfo] = Field(default_factory=list)
@@ -222,6 +224,7 @@ async def _profile(
         prompt_template=settings.prompt_template if settings else None,
         language=settings.language if settings else "en",
         max_call_minutes=settings.max_call_minutes if settings else 15,
+        conversation=ConversationKnobs.model_validate(settings.conversation if settings else {}),
         services=[
             ServiceInfo(
                 name=s.name,

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.conversation_knobs import ConversationKnobs
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 PIPELINES = Literal["cascade", "deepgram-agent", "elevenlabs-agent"]
@@ -109,6 +111,7 @@ class AssistantSpec(_Spec):
     custom_prompt: str | None = None
     language: str = Field(default="en", min_length=2, max_length=16)
     max_call_minutes: int = Field(default=15, gt=0, le=240)
+    conversation: ConversationKnobs = ConversationKnobs()
 
     @model_validator(mode="after")
     def _one_prompt(self) -> AssistantSpec:

@@ -56,6 +56,7 @@ async def voice(request: Request) -> Response:
             keyterms=_keyterms(profile),
             transfer_number=profile.transfer_number or "",
             max_call_s=profile.max_call_minutes * 60,
+            conversation=profile.conversation,
         )
         log: CallLog = request.app.state.log
         await log.append(event)

@@ -10,6 +10,7 @@ from prometheus_client import Histogram
 from services.media.provider_clients import ProviderClients
 from shared import events as ev
 from shared.bus import CallLog
+from shared.conversation_knobs import EffectiveKnobs, effective
 from shared.settings import Settings
 from shared.stream_mux import StreamMux
 
@@ -44,6 +45,11 @@ class CallContext:
     latest_caller_turn: int = 0
     frame_times: list[float] = field(default_factory=list)
     end_reason: str | None = None
+
+    @property
+    def knobs(self) -> EffectiveKnobs:
+        """This tenant's turn-taking knobs, platform defaults filled in."""
+        return effective(self.started.conversation, self.deps.settings)
 
     @property
     def settings(self) -> Settings:

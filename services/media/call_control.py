@@ -45,7 +45,7 @@ class CallControl:
         self.caller_active()
         await self.ctx.append(ev.Dtmf(call_sid=self.ctx.call_sid, digit=digit))
         s = self.ctx.settings
-        if digit == s.dtmf_transfer_digit and not self.ending:
+        if digit == self.ctx.knobs.dtmf_transfer_digit and not self.ending:
             target = self.ctx.started.transfer_number
             if target:
                 await self._end_with(s.transfer_text, "transfer", target, "caller pressed a key")
@@ -93,11 +93,12 @@ class CallControl:
             if self.agent.speaking or self.agent.intent is not None:
                 continue
             quiet = now - max(self.last_caller_activity, self.agent.idle_since)
-            if not self.reprompted and quiet >= s.silence_reprompt_s:
+            knobs = self.ctx.knobs
+            if not self.reprompted and quiet >= knobs.silence_reprompt_s:
                 self.reprompted = True
                 self.last_caller_activity = now
                 await self.agent.say(s.silence_reprompt_text)
-            elif self.reprompted and quiet >= s.silence_hangup_s:
+            elif self.reprompted and quiet >= knobs.silence_hangup_s:
                 await self._end_with(s.silence_goodbye_text, "end", reason="caller silent")
 
 

@@ -149,7 +149,10 @@ class CallSession:
             agent,
             control.caller_active,
             vad_model,
-            BargeInOptions(min_words=s.barge_in_min_words, min_speech_ms=s.barge_in_min_speech_ms),
+            BargeInOptions(
+                min_words=ctx.knobs.barge_in_min_words,
+                min_speech_ms=ctx.knobs.barge_in_min_speech_ms,
+            ),
         )
         sub = await self.deps.mux.subscribe(self.deps.log.key(ctx.call_sid), after=history[-1][0])
         tasks: list[asyncio.Task[None]] = []

@@ -67,6 +67,9 @@ class AssistantSettings(Base):
     custom_prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
     language: Mapped[str] = mapped_column(String(16), default="en")
     max_call_minutes: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    conversation: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, default=dict, server_default="{}"
+    )  # ConversationKnobs: turn-taking and keys (unset = platform default)
 
 
 class Service(Base):
