@@ -32,6 +32,13 @@ pytest_plugins = ["tests.calendar_servers"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS_DB = 11
+"""Redis db index of a test run (worker N of pytest-xdist uses 11 + N)."""
+
+
+def _worker_index() -> int:
+    """0 without xdist, else N for worker "gwN" (each worker gets its own Redis db)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
 
 
 @dataclass
@@ -93,7 +100,7 @@ def infra() -> Iterator[Infra]:
     asyncio.run(create())
     database_url = _with_database(embedded.database_url, dbname)
     upgrade(database_url)
-    redis_url = _with_redis_db(embedded.redis_url, TEST_REDIS_DB)
+    redis_url = _with_redis_db(embedded.redis_url, TEST_REDIS_DB + _worker_index())
 
     async def flush() -> None:
         r = connect(redis_url)

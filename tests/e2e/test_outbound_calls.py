@@ -197,7 +197,9 @@ async def call_record(caller: Caller, call_sid: str) -> tuple[list[str], list[st
             while True:
                 tools = (
                     await session.scalars(
-                        select(ToolInvocation.name).where(ToolInvocation.call_sid == call_sid)
+                        select(ToolInvocation.name)
+                        .where(ToolInvocation.call_sid == call_sid)
+                        .order_by(ToolInvocation.created_at)
                     )
                 ).all()
                 lines = (
