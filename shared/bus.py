@@ -62,21 +62,27 @@ class CallLog:
         return str(entry_id)
 
     async def entries(
-        self, call_sid: str, start: str = "-", end: str = "+"
+        self, call_sid: str, start: str = "-", end: str = "+",
+        skip: frozenset[str] = frozenset(),
     ) -> list[tuple[str, Event]]:
-        """The call's events between two ids (inclusive), skipping entries we cannot parse."""
+        """The call's events between two ids (inclusive), minus unparseable ones and `skip`."""
         raw: Any = await self.redis.xrange(self.key(call_sid), start, end)
-        return decode_entries(raw)
+        return decode_entries(raw, skip)
 
     async def expire(self, call_sid: str, ttl_s: int) -> None:
         """Let a durably recorded call stream expire."""
         await self.redis.expire(self.key(call_sid), ttl_s)
 
 
-def decode_entries(raw: list[tuple[str, dict[Any, Any]]]) -> list[tuple[str, Event]]:
-    """Decode XRANGE/XREAD entries; unknown ones are skipped (newer writers may add types)."""
+def decode_entries(
+    raw: list[tuple[str, dict[Any, Any]]], skip: frozenset[str] = frozenset()
+) -> list[tuple[str, Event]]:
+    """Decode XRANGE/XREAD entries; unknown ones are skipped (newer writers may add types), and
+    so are the types in `skip`, without parsing their JSON (a reader's hot path)."""
     out: list[tuple[str, Event]] = []
     for entry_id, fields in raw:
+        if skip and fields.get("type") in skip:
+            continue
         try:
             out.append((entry_id, decode(fields)))
         except UnknownEvent:

@@ -158,9 +158,13 @@ class CallTurns:
             "start_ms": window[0] * FRAME_MS,
             "end_ms": window[1] * FRAME_MS,
         }
-        try:
-            resp = await self.run.http.post(url.rstrip("/") + "/sim/listen/script", json=body)
-        except httpx.HTTPError as exc:
-            raise CallError(f"STT control request failed: {exc}") from exc
+        for attempt in range(3):  # a loaded simulator may drop a connection: retry (idempotent
+            try:  # enough: a stale window is simply never reached by the audio clock)
+                resp = await self.run.http.post(url.rstrip("/") + "/sim/listen/script", json=body)
+                break
+            except httpx.HTTPError as exc:
+                if attempt == 2:
+                    raise CallError(f"STT control request failed: {exc!r}") from exc
+                await asyncio.sleep(0.05 * (attempt + 1))
         if resp.status_code >= 300:
             raise CallError(f"STT control returned HTTP {resp.status_code}: {resp.text[:200]}")

@@ -25,6 +25,12 @@ from shared.waiting import wait_event
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
 
+NOT_FOR_HISTORY = frozenset({
+    "transcript.interim", "transcript.final", "latency.mark", "usage", "audio.segment_sent",
+    "caller.speech_started", "stream.started", "provider.error", "caller.dtmf",
+})
+"""Event types a turn never needs: skipped without parsing when the log is read."""
+
 SORRY = "Sorry, I'm having trouble right now. Could you say that again?"
 
 
@@ -48,13 +54,14 @@ class TurnRunner:
         self.tenant_id = ""
         self.seq = 0
         self.marked: set[str] = set()
+        self.pending_marks: list[tuple[ev.LatencyStage, float]] = []
         self.results: dict[str, ev.ToolResult] = {}
         self.result_arrived = asyncio.Event()
         self.interrupted = asyncio.Event()
 
     async def run(self) -> None:
         """Answer the turn, unless it is already answered or superseded by a newer one."""
-        entries = await self.deps.log.entries(self.call_sid)
+        entries = await self.deps.log.entries(self.call_sid, skip=NOT_FOR_HISTORY)
         request = next(
             (
                 e
@@ -102,6 +109,7 @@ class TurnRunner:
                     task.cancel()
                 await asyncio.gather(watcher, stop, return_exceptions=True)
                 await self.deps.mux.unsubscribe(sub)
+            await self._flush_marks()  # e.g. llm_request of a reply that never spoke
             await self._append(
                 ev.AgentTurnDone(call_sid=self.call_sid, turn_id=self.turn_id, chunks=self.seq)
             )
@@ -150,11 +158,11 @@ class TurnRunner:
         chunker = SpeakableChunker()
         spoken: list[str] = []
         calls: list[ToolCall] = []
-        await self._mark("llm_request")
+        self._mark("llm_request")
         try:
             async for piece in stream_reply(self.deps.llm, self.deps.settings, messages, tools):
                 if isinstance(piece, TextDelta):
-                    await self._mark("llm_first_token")
+                    self._mark("llm_first_token")
                     for chunk in chunker.feed(piece.text):
                         spoken.append(chunk)
                         await self._say(chunk)
@@ -218,21 +226,26 @@ class TurnRunner:
         return [self.results[c.id] for c in calls]
 
     async def _say(self, text: str) -> None:
+        self._mark("first_speakable")
         await self._append(
             ev.AgentText(call_sid=self.call_sid, turn_id=self.turn_id, seq=self.seq, text=text)
         )
         self.seq += 1
-        await self._mark("first_speakable")
+        await self._flush_marks()
 
-    async def _mark(self, stage: ev.LatencyStage) -> None:
+    def _mark(self, stage: ev.LatencyStage) -> None:
+        """Note when a stage happened; written to the log later, off the hot path."""
         if stage in self.marked:
             return
         self.marked.add(stage)
-        await self._append(
-            ev.LatencyMark(
-                call_sid=self.call_sid, turn_id=self.turn_id, stage=stage, stage_at=time.time()
-            )
-        )
+        self.pending_marks.append((stage, time.time()))
+
+    async def _flush_marks(self) -> None:
+        marks, self.pending_marks = self.pending_marks, []
+        for stage, at in marks:
+            await self._append(ev.LatencyMark(
+                call_sid=self.call_sid, turn_id=self.turn_id, stage=stage, stage_at=at
+            ))
 
     async def _usage(self, usage: TokenUsage) -> None:
         # One unit price per metric: prompt_tokens are the uncached ones, cached ones apart.

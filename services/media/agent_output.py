@@ -150,13 +150,14 @@ class AgentOutput:
                 segment, first = self.ledger.audio(len(item))
                 if segment is None:
                     continue
-                if first:
-                    await self.ctx.latency(segment.turn_id, "tts_first_byte", time.time())
-                await self.link.send_media(item)
+                first_byte_at = time.time() if first else 0.0
+                await self.link.send_media(item)  # audio first; bookkeeping after
                 if metric is not None:
                     metric.observe(time.perf_counter() - received)
                 if first:
-                    await self._first_audio_sent(segment.turn_id)
+                    sent_at = time.time()
+                    await self.ctx.latency(segment.turn_id, "tts_first_byte", first_byte_at)
+                    await self._first_audio_sent(segment.turn_id, sent_at)
                 if self._greeting_audio is not None and (segment.turn_id, segment.seq) == (0, 0):
                     self._greeting_audio.extend(item)
             elif isinstance(item, TtsFlushed):
@@ -186,8 +187,8 @@ class AgentOutput:
                 voice = self.ctx.started.voice or self.ctx.settings.tts_model
                 await self.greetings.put(voice, segment.text, audio)
 
-    async def _first_audio_sent(self, turn_id: int) -> None:
-        now = time.time()
+    async def _first_audio_sent(self, turn_id: int, at: float | None = None) -> None:
+        now = time.time() if at is None else at
         await self.ctx.latency(turn_id, "first_audio_sent", now)
         if turn_id == 0:
             log.info(

@@ -118,6 +118,7 @@ async def collect_metrics(
     }
     reactions, barge_reason = lm.barge_reactions_ms(logs)
     samples["barge_in_reaction_ms"] = reactions
+    samples["barge_in_decision_ms"] = lm.barge_decisions_ms(logs)
     spoken, over_agent = cm.barges_over_agent(calls)
 
     call_errors = [f"{c.result.call_sid}: {c.result.error}" for c in calls if c.result.error]
@@ -149,6 +150,7 @@ async def collect_metrics(
         "greeting_ms": summarize(samples["greeting_ms"], "no greeting audio received"),
         "greeting_server_ms": summarize(samples["greeting_server_ms"], "no greeting mark"),
         "barge_in_reaction_ms": summarize(reactions, barge_reason),
+        "barge_in_decision_ms": summarize(samples["barge_in_decision_ms"], barge_reason),
         "barge_in_heard_ms": summarize(
             samples["barge_in_heard_ms"],
             f"no clear received ({over_agent} of {spoken} barge-in lines started while the "

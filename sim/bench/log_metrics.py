@@ -106,12 +106,11 @@ def barge_event_types() -> list[str]:
 
 
 def barge_reactions_ms(logs: dict[str, list[LogEntry]]) -> tuple[list[float], str]:
-    """Caller speech onset event -> clear sent, per barge-in event (media's clock).
-
-    Onset: the caller.speech_started logged just before (within ONSET_WINDOW_S), else the
-    barge-in's own `trigger_at` (a local-VAD trigger logs no speech event). Clear sent: the
-    barge-in event's `clear_sent_at` if it has one, else its `at` (written right after the
-    clear and the TTS cancel). The second item explains an empty list."""
+    """The platform's reaction: the event that decided the barge-in (a VAD frame or an STT
+    message, its `trigger_at`) -> clear sent (the barge-in event's `clear_sent_at`, else its
+    `at`, written right after the clear and the TTS cancel), media's clock. How long the
+    policy listened before deciding is `barge_decisions_ms`. The second item explains an
+    empty list."""
     types = barge_event_types()
     out: list[float] = []
     for entries in logs.values():
@@ -122,8 +121,10 @@ def barge_reactions_ms(logs: dict[str, list[LogEntry]]) -> tuple[list[float], st
                 onset = float(e["at"])
             elif "barge" in kind:
                 cleared = float(e.get("clear_sent_at") or e["at"])
-                recent = onset is not None and 0 <= cleared - onset <= ONSET_WINDOW_S
-                start = onset if recent and onset is not None else e.get("trigger_at")
+                start = e.get("trigger_at")
+                if start is None:  # older events: fall back to the speech onset
+                    recent = onset is not None and 0 <= cleared - onset <= ONSET_WINDOW_S
+                    start = onset if recent else None
                 if start is not None:
                     out.append((cleared - float(start)) * 1000)
     if out:
@@ -131,6 +132,23 @@ def barge_reactions_ms(logs: dict[str, list[LogEntry]]) -> tuple[list[float], st
     if not types:
         return out, "media emits no barge-in event yet (no event type containing 'barge')"
     return out, f"no {', '.join(types)} event in any call log"
+
+
+def barge_decisions_ms(logs: dict[str, list[LogEntry]]) -> list[float]:
+    """How long the barge-in policy listened: caller speech onset (STT) -> the deciding event
+    (`trigger_at`). Deliberate: "mhm" must not interrupt, so words or voice time are needed."""
+    out: list[float] = []
+    for entries in logs.values():
+        onset: float | None = None
+        for e in entries:
+            kind = str(e.get("type", ""))
+            if kind == "caller.speech_started":
+                onset = float(e["at"])
+            elif "barge" in kind and onset is not None and e.get("trigger_at") is not None:
+                delta = float(e["trigger_at"]) - onset
+                if 0 <= delta <= ONSET_WINDOW_S:
+                    out.append(delta * 1000)
+    return out
 
 
 def provider_errors(logs: dict[str, list[LogEntry]]) -> list[str]:

@@ -108,3 +108,14 @@ async def test_unsubscribe_ends_the_iterator(infra: Infra, redis: Redis) -> None
         assert [e async for e in sub] == []
     finally:
         await mux.close()
+
+
+async def test_readers_can_skip_event_types_without_parsing(call_log: CallLog) -> None:
+    sid = new_sid("CA")
+    await call_log.append(ev.TurnRequested(call_sid=sid, turn_id=1, text="hi"))
+    await call_log.append(ev.TranscriptInterim(call_sid=sid, text="h", audio_start_ms=0,
+                                               audio_end_ms=20))
+    await call_log.append(ev.Dtmf(call_sid=sid, digit="1"))
+    kept = await call_log.entries(sid, skip=frozenset({"transcript.interim", "caller.dtmf"}))
+    assert [type(e) for _, e in kept] == [ev.TurnRequested]
+    assert len(await call_log.entries(sid)) == 3
