@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from prometheus_client import Histogram
@@ -15,6 +16,8 @@ from shared.settings import Settings
 from shared.stream_mux import StreamMux
 
 FRAME_MS = 20
+FRAME_TIMES_KEPT = 500
+"""Arrival times of the last 10 s of caller frames (speech end is looked up within seconds)."""
 
 
 @dataclass
@@ -43,7 +46,8 @@ class CallContext:
     start_received_at: float
     turn_id: int = 0
     latest_caller_turn: int = 0
-    frame_times: list[float] = field(default_factory=list)
+    frame_times: deque[float] = field(default_factory=lambda: deque(maxlen=FRAME_TIMES_KEPT))
+    frames_received: int = 0
     end_reason: str | None = None
 
     @property
@@ -65,8 +69,16 @@ class CallContext:
         """When the caller frame holding `audio_ms` arrived (wall clock)."""
         if not self.frame_times:
             return time.time()
-        index = min(max(audio_ms // FRAME_MS, 0), len(self.frame_times) - 1)
-        return self.frame_times[index]
+        first_kept = self.frames_received - len(self.frame_times)
+        index = audio_ms // FRAME_MS - first_kept
+        if index < 0:  # older than the window: extrapolate back from its oldest frame
+            return self.frame_times[0] + index * FRAME_MS / 1000
+        return self.frame_times[min(index, len(self.frame_times) - 1)]
+
+    def frame_arrived(self, at: float) -> None:
+        """Note when a caller frame arrived (a bounded window: long calls use no more memory)."""
+        self.frame_times.append(at)
+        self.frames_received += 1
 
     async def append(self, event: ev.Event) -> str:
         """Write an event to this call's log (tenant filled in)."""

@@ -73,7 +73,7 @@ class CallerInput:
     async def on_frame(self, frame: bytes) -> None:
         """One 20 ms frame from Twilio (hot path: keep it cheap)."""
         index = self.backlog.append(frame)
-        self.ctx.frame_times.append(time.time())
+        self.ctx.frame_arrived(time.time())
         if index % SAMPLE_EVERY == 0:
             self._samples[index] = time.perf_counter()
         audio_ms = (index + 1) * FRAME_MS
