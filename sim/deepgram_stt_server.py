@@ -117,8 +117,9 @@ class SttSession:
     def add_script(self, utt: ScriptUtterance) -> None:
         """Script `utt` (caller audio time) in this socket's clock, if not already past."""
         window = reconnect.socket_window(utt.start_ms, utt.end_ms, self.audio_offset_ms)
-        if window is not None:
-            self.engine.add_utterance(utt.text, *window)
+        text = reconnect.heard_words(utt.text, utt.start_ms, utt.end_ms, self.audio_offset_ms)
+        if window is not None and text:
+            self.engine.add_utterance(text, *window)
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -17,10 +17,11 @@ in production), and adds X to the socket's timestamps to get caller audio time b
 The simulator shifts the tag's script by -X for that socket:
 * utterances ending at or before X are not scripted again (their audio precedes the socket;
   their finals were due on the old socket);
-* an utterance straddling X (the drop came mid-utterance) is scripted whole over
-  [0, end - X): the new socket delivers its full transcript. Real Deepgram would only hear the
-  words after X; media gets the same result from it by replaying its audio since the end of
-  the last final it received instead of since the drop;
+* an utterance straddling X (the socket starts mid-utterance) keeps only the words spoken after
+  X (words are spread evenly over the utterance; a word counts if its middle is at or after
+  X), over [0, end - X): like real Deepgram, the new socket transcribes only audio it hears.
+  So no words are lost only if media replays its audio since the end of the last final it
+  received, not since the drop;
 * later utterances keep their timing, shifted by -X.
 Without `extra=audio_offset_ms`, X is 0 (a fresh call).
 """
@@ -79,6 +80,17 @@ def socket_window(start_ms: int, end_ms: int, offset_ms: int) -> tuple[int, int]
     if end_ms <= offset_ms:
         return None
     return max(0, start_ms - offset_ms), end_ms - offset_ms
+
+
+def heard_words(text: str, start_ms: int, end_ms: int, offset_ms: int) -> str:
+    """The words of an utterance a socket starting at `offset_ms` hears (all if it started
+    before the utterance; those whose middle is at or after `offset_ms` otherwise)."""
+    words = text.split()
+    if offset_ms <= start_ms or not words:
+        return text
+    span = (end_ms - start_ms) / len(words)
+    kept = [w for i, w in enumerate(words) if start_ms + (i + 0.5) * span >= offset_ms]
+    return " ".join(kept)
 
 
 def find_transport(send: object, max_depth: int = 4) -> asyncio.Transport | None:

@@ -176,15 +176,14 @@ async def test_stt_drop_mid_utterance_loses_no_caller_words(platform: Platform) 
     call = asyncio.create_task(place_call(options, CallScript(lines=[line, "Great, thanks, bye."])))
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient() as client:
-        while True:  # wait until the caller is halfway through the long line
+        while True:  # wait until STT has heard 800 ms of the (~4.5 s) line, then drop it
             sessions = (await client.get(f"{platform.stt_control}/sim/listen/sessions")).json()
             mine = [s for s in sessions if options.call_sid in s.get("tags", [s.get("tag")])]
-            if mine and mine[-1]["audio_ms"] > 0:
-                log = await call_log_of(platform, options.call_sid or "")
-                if any(isinstance(e, ev.SpeechStarted) for e in log):
-                    await asyncio.sleep(0.8)  # mid-utterance: part of the line is spoken
-                    break
-            assert time.monotonic() < deadline, "the caller never started speaking"
+            log = await call_log_of(platform, options.call_sid or "")
+            onsets = [e.audio_ms for e in log if isinstance(e, ev.SpeechStarted)]
+            if mine and onsets and mine[-1]["audio_ms"] >= onsets[0] + 800:
+                break
+            assert time.monotonic() < deadline, "the caller never got into the line"
             await asyncio.sleep(0.05)
         drop = await client.post(
             f"{platform.stt_control}/sim/listen/drop",

@@ -9,32 +9,18 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 
 from services.media.tts_protocol import TtsCleared, TtsEvent, TtsFlushed, make_tts
 from shared.settings import Settings
-from shared.supervisor import free_port
 from shared.waiting import within
 from sim.deepgram_tts_server import DeepgramTtsSimOptions, create_app
+from tests.servers import serve_app
 
 
 @pytest.fixture
 async def tts_url() -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(DeepgramTtsSimOptions(realtime_factor=2.0)),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield f"ws://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serve_app(create_app(DeepgramTtsSimOptions(realtime_factor=2.0))) as port:
+        yield f"ws://127.0.0.1:{port}"
 
 
 async def test_clear_is_confirmed_and_later_segments_flush(tts_url: str) -> None:

@@ -13,10 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from elevenlabs.client import ElevenLabs
 from elevenlabs.core.api_error import ApiError
-from starlette.applications import Starlette
 
 from services.media.tts_elevenlabs import ElevenLabsTts, TtsProviderError
 from services.media.tts_protocol import TtsCleared, TtsEvent, TtsFlushed, TtsStream
@@ -24,6 +22,7 @@ from shared.settings import Settings
 from sim import elevenlabs_tts_server as el_srv
 from sim.deepgram_tts_audio import synthesize
 from sim.tls import TlsFiles, make_tls_files
+from tests.servers import serve_app
 
 KEY = "el-sim"
 GUARD_S = 20  # hang guard only; never asserted on
@@ -40,35 +39,7 @@ def el_audio(text: str) -> bytes:
     return synthesize(text.strip(), MS_PER_CHAR, 8000, "mulaw")
 
 
-# ------------------------------------------------------------------ servers and helpers
-
-
-@asynccontextmanager
-async def serve_app(app: Starlette, tls: TlsFiles | None = None) -> AsyncIterator[int]:
-    """Run `app` on a free loopback port (TLS when `tls` is given); yields the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    extra: dict[str, Any] = {}
-    if tls is not None:
-        extra = {"ssl_certfile": str(tls.cert_chain_pem), "ssl_keyfile": str(tls.key_pem)}
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", ws="websockets-sansio", **extra
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("server exited before starting")
-        await asyncio.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+# ------------------------------------------------------------------ helpers
 
 
 def refused_port() -> int:

@@ -26,9 +26,9 @@ from tests.integration.test_tts_elevenlabs import (
     el_audio,
     opened,
     refused_port,
-    serve_app,
     sim_sessions,
 )
+from tests.servers import serve_app
 
 DG_MS_PER_CHAR = 60.0
 

@@ -5,20 +5,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from deepgram import AsyncDeepgramClient
 from deepgram.core.api_error import ApiError
 from deepgram.environment import DeepgramClientEnvironment
 from deepgram.speak.v1.types.speak_v1text import SpeakV1Text
-from starlette.applications import Starlette
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
@@ -26,6 +22,7 @@ from sim import deepgram_stt_server as stt_srv
 from sim import deepgram_tts_server as tts_srv
 from sim.deepgram_tts_audio import synthesize
 from sim.deepgram_tts_server import audio_bytes_for_text
+from tests.servers import serve_app
 
 live = pytest.mark.asyncio(loop_scope="session")  # share the servers' event loop
 
@@ -39,45 +36,23 @@ GUARD_S = 20  # hang guard only; never asserted on
 # ------------------------------------------------------------------ live servers
 
 
-@asynccontextmanager
-async def _serve(app: Starlette) -> AsyncIterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("server exited before starting")
-        await asyncio.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def stt_port() -> AsyncIterator[int]:
-    async with _serve(stt_srv.create_app(stt_srv.DeepgramSttSimOptions())) as port:
+    async with serve_app(stt_srv.create_app(stt_srv.DeepgramSttSimOptions())) as port:
         yield port
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def tts_port() -> AsyncIterator[int]:
     opts = tts_srv.DeepgramTtsSimOptions(first_byte_latency_ms=5, realtime_factor=20.0)
-    async with _serve(tts_srv.create_app(opts)) as port:
+    async with serve_app(tts_srv.create_app(opts)) as port:
         yield port
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def slow_tts_port() -> AsyncIterator[int]:
     opts = tts_srv.DeepgramTtsSimOptions(first_byte_latency_ms=0, realtime_factor=1.0)
-    async with _serve(tts_srv.create_app(opts)) as port:
+    async with serve_app(tts_srv.create_app(opts)) as port:
         yield port
 
 
@@ -254,7 +229,7 @@ async def test_stt_bearer_and_bad_control_message(stt_port: int) -> None:
 @live
 async def test_stt_idle_timeout_closes_1011() -> None:
     app = stt_srv.create_app(stt_srv.DeepgramSttSimOptions(idle_timeout_s=0.3))
-    async with _serve(app) as port, _listen(port, "CA-idle") as conn:
+    async with serve_app(app) as port, _listen(port, "CA-idle") as conn:
         msgs = await _drain_allow_error(conn)
         assert msgs == []
         assert _ws(conn).close_code == 1011 and _ws(conn).close_reason == "NET-0001"
@@ -417,7 +392,7 @@ async def test_healthz(stt_port: int, tts_port: int) -> None:
 @live
 async def test_stt_processing_latency_keeps_order_and_intake() -> None:
     app = stt_srv.create_app(stt_srv.DeepgramSttSimOptions(processing_latency_ms=150))
-    async with _serve(app) as port:
+    async with serve_app(app) as port:
         await _script(port, "CA-lat", "Table for two.", 100, 700)
         async with _listen(port, "CA-lat") as conn:
             await _stream(conn, 2000, speech=(100, 700))
