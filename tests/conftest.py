@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -74,32 +75,34 @@ def server_dir(prefix: str) -> Path:
     return path
 
 
+@contextmanager
+def migrated_database(server_url: str) -> Iterator[str]:
+    """A new database on the server of `server_url`, migrated to head; dropped on exit."""
+    dbname = f"fd_test_{uuid.uuid4().hex[:10]}"
+    admin = _asyncpg_dsn(server_url)
+
+    async def run(statement: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{dbname}"'))
+    try:
+        database_url = _with_database(server_url, dbname)
+        upgrade(database_url)
+        yield database_url
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
     directory = server_dir("frontdesk-test-")
     embedded: Embedded = ensure(
         os.environ.get("REDIS_URL"), os.environ.get("DATABASE_URL"), str(directory)
     )
-    dbname = f"fd_test_{uuid.uuid4().hex[:10]}"
-    admin = _asyncpg_dsn(embedded.database_url)
-
-    async def create() -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'CREATE DATABASE "{dbname}"')
-        finally:
-            await conn.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    database_url = _with_database(embedded.database_url, dbname)
-    upgrade(database_url)
     redis_url = _with_redis_db(embedded.redis_url, TEST_REDIS_DB + _worker_index())
 
     async def flush() -> None:
@@ -107,13 +110,21 @@ def infra() -> Iterator[Infra]:
         await r.flushdb()
         await r.aclose()
 
-    asyncio.run(flush())
     try:
-        yield Infra(redis_url=redis_url, database_url=database_url)
+        with migrated_database(embedded.database_url) as database_url:
+            asyncio.run(flush())
+            yield Infra(redis_url=redis_url, database_url=database_url)
     finally:
-        asyncio.run(drop())
         embedded.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def private_infra(infra: Infra) -> Iterator[Infra]:
+    """Like `infra`, but with a database of its own: for tests of loops that scan whole tables
+    (webhook deliveries), which the session's running platform would otherwise also serve."""
+    with migrated_database(infra.database_url) as database_url:
+        yield Infra(redis_url=infra.redis_url, database_url=database_url)
 
 
 @pytest_asyncio.fixture

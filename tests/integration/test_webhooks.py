@@ -81,8 +81,9 @@ async def receiver(failures: int) -> AsyncIterator[Receiver]:
 
 
 @pytest_asyncio.fixture
-async def sessions(infra: Infra) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(infra.database_url)
+async def sessions(private_infra: Infra) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A database no running recorder polls, so this test's deliverer is the only one."""
+    engine = make_engine(private_infra.database_url)
     yield make_sessions(engine)
     await engine.dispose()
 
