@@ -21,8 +21,11 @@ def connect(url: str, *, max_connections: int = 64, socket_timeout: float = 5.0)
     of failing, so a burst of work queues briefly rather than erroring.
     """
     pool = BlockingConnectionPool.from_url(
-        url, decode_responses=True, max_connections=max_connections,
-        socket_timeout=socket_timeout, timeout=socket_timeout,
+        url,
+        decode_responses=True,
+        max_connections=max_connections,
+        socket_timeout=socket_timeout,
+        timeout=socket_timeout,
     )
     return Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
 
@@ -32,6 +35,15 @@ def connect_blocking(url: str, block_ms: int) -> Redis:
     return Redis.from_url(
         url, decode_responses=True, max_connections=1, socket_timeout=block_ms / 1000 + 10
     )
+
+
+def _traced(event: Event) -> Event:
+    """`event` stamped with the current trace context (unless it carries one)."""
+    if event.traceparent is None:
+        tp = current_traceparent()
+        if tp is not None:
+            return event.model_copy(update={"traceparent": tp})
+    return event
 
 
 class CallLog:
@@ -47,12 +59,19 @@ class CallLog:
 
     async def append(self, event: Event) -> str:
         """XADD an event to its call's stream, stamping the current trace context."""
-        if event.traceparent is None:
-            tp = current_traceparent()
-            if tp is not None:
-                event = event.model_copy(update={"traceparent": tp})
-        fields: Any = encode(event)
+        fields: Any = encode(_traced(event))
         entry_id = await self.redis.xadd(self.key(event.call_sid), fields)
+        return str(entry_id)
+
+    async def append_then_publish(self, event: Event, stream: str, fields: dict[str, str]) -> str:
+        """Append `event`, then publish a work item about it, in one round trip: both XADDs
+        go down one connection in order, so a worker never sees the item before the event.
+        Returns the event's entry id."""
+        pipe = self.redis.pipeline(transaction=False)
+        payload: Any = dict(fields)
+        pipe.xadd(self.key(event.call_sid), encode(_traced(event)))  # type: ignore[arg-type]
+        pipe.xadd(stream, payload)
+        entry_id, _ = await pipe.execute()
         return str(entry_id)
 
     async def publish(self, stream: str, fields: dict[str, str]) -> str:
@@ -62,7 +81,10 @@ class CallLog:
         return str(entry_id)
 
     async def entries(
-        self, call_sid: str, start: str = "-", end: str = "+",
+        self,
+        call_sid: str,
+        start: str = "-",
+        end: str = "+",
         skip: frozenset[str] = frozenset(),
     ) -> list[tuple[str, Event]]:
         """The call's events between two ids (inclusive), minus unparseable ones and `skip`."""

@@ -15,7 +15,7 @@ from services.recorder.postcall import PostCallDeps, recost
 from services.recorder.webhooks import Deliverer, RetryPolicy
 from shared import keys
 from shared.pricing import load_price_table
-from shared.runtime import service_settings
+from shared.runtime import run_service, service_settings
 from shared.worker_service import consume, open_resources
 
 TELEPHONY_USAGE = "usage.telephony"
@@ -51,6 +51,7 @@ async def serve() -> None:
             mux=res.mux(),
             sessions=sessions,
             stream_ttl_s=settings.call_stream_ttl_s,
+            flush_s=settings.recorder_flush_s,
             postcall=postcall,
         )
 
@@ -84,7 +85,7 @@ async def serve() -> None:
 
 
 def main() -> None:
-    asyncio.run(serve())
+    run_service(serve())
 
 
 if __name__ == "__main__":

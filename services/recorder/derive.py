@@ -1,31 +1,29 @@
-"""Rows derived from one newly stored call-log entry: transcript, turns, tools, usage, signals.
+"""Rows derived from newly stored call-log entries: transcript, turns, tools, usage, signals.
 
 Called only for entries stored for the first time (the raw `call_events` insert is the
-idempotency gate), so appends and counters here never run twice for one entry.
+idempotency gate), so appends and counters here never run twice for one entry. Entries are
+applied in log order; what they need to know about earlier entries comes from `LogMemory`
+(never from `call_events`, which already holds the rest of the batch). Writes are collected and
+made at `finish`, all in one statement: the turn upserts (coalesced per turn), the transcript
+lines and the usage records (one multi-row insert each), and the `calls` update (end of call,
+transfer target, providers not known to be set yet). Only reads force a write earlier (a turn's
+caller span for its transcript line).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.recorder.memory import LogMemory, ts
+from services.recorder.turn_writes import TurnWrites
+from services.recorder.writes import Write, execute
 from shared import events as ev
-from shared.db.models import (
-    BargeInRecord,
-    Call,
-    CallEvent,
-    DtmfPress,
-    ToolInvocation,
-    TranscriptLine,
-    Turn,
-    UsageRecord,
-)
+from shared.db.models import BargeInRecord, DtmfPress, ToolInvocation
 
 STAGE_COLUMNS: dict[str, str] = {
     "speech_end": "speech_end_at",
@@ -44,39 +42,87 @@ PROVIDER_COLUMN_BY_METRIC: dict[str, str] = {
 }
 ULAW_BYTES_PER_MS = 8  # µ-law 8 kHz: what agent segment lengths are measured in
 
+# A batch's transcript lines / usage records in one statement each (ids in log order); the
+# parameters are one array per column (`_columns`), so the statement text never changes.
+INSERT_LINES = """
+    INSERT INTO transcript_lines (call_sid, entry_id, turn_id, role, text, at, start_ms, end_ms)
+    SELECT :l_call_sid, r.entry_id, r.turn_id, r.role, r.text, r.at, r.start_ms, r.end_ms
+    FROM unnest(
+        CAST(:l_0 AS text[]), CAST(:l_1 AS integer[]), CAST(:l_2 AS text[]),
+        CAST(:l_3 AS text[]), CAST(:l_4 AS timestamptz[]), CAST(:l_5 AS integer[]),
+        CAST(:l_6 AS integer[])
+    ) WITH ORDINALITY AS r(entry_id, turn_id, role, text, at, start_ms, end_ms, n)
+    ORDER BY r.n
+    ON CONFLICT (call_sid, entry_id) DO NOTHING"""
+INSERT_USAGE = """
+    INSERT INTO usage_records (call_sid, tenant_id, source, provider, metric, quantity, at)
+    SELECT :u_call_sid, r.tenant_id, r.source, r.provider, r.metric, r.quantity, r.at
+    FROM unnest(
+        CAST(:u_0 AS text[]), CAST(:u_1 AS text[]), CAST(:u_2 AS text[]),
+        CAST(:u_3 AS text[]), CAST(:u_4 AS numeric[]), CAST(:u_5 AS timestamptz[])
+    ) WITH ORDINALITY AS r(tenant_id, source, provider, metric, quantity, at, n)
+    ORDER BY r.n
+    ON CONFLICT (call_sid, source, provider, metric) DO NOTHING"""
+CALL_COLUMNS = frozenset(
+    {"status", "end_reason", "ended_at", "duration_s", "recorded_at", "transfer_target"}
+)
 
-def ts(epoch: float) -> datetime:
-    """An aware UTC datetime from epoch seconds."""
-    return datetime.fromtimestamp(epoch, UTC)
+
+def _columns(prefix: str, call_sid: str, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Parameters of INSERT_LINES / INSERT_USAGE: column i of `rows` as `{prefix}_{i}`."""
+    columns = zip(*rows, strict=True)
+    return {f"{prefix}_call_sid": call_sid} | {
+        f"{prefix}_{i}": list(col) for i, col in enumerate(columns)
+    }
+
+
+def _update_call(call_sid: str, values: dict[str, Any], providers: dict[str, str]) -> Write:
+    """`UPDATE calls`: plain values (`recorded_at`: the transaction's time), and provider
+    columns set only where still NULL."""
+    assert set(values) <= CALL_COLUMNS and set(providers) <= set(PROVIDER_COLUMN_BY_METRIC.values())
+    sets = [
+        f"{c} = now()" if c == "recorded_at" else f"{c} = :c_{c}" for c in sorted(values)
+    ] + [f"{c} = coalesce({c}, :c_{c})" for c in sorted(providers)]
+    params = {f"c_{c}": v for c, v in values.items() if c != "recorded_at"}
+    params |= {f"c_{c}": p for c, p in providers.items()}
+    params["c_call_sid"] = call_sid
+    return Write(f"UPDATE calls SET {', '.join(sets)} WHERE call_sid = :c_call_sid", params)
 
 
 class Derivation:
-    """Derives rows for one call; caches what several events need (call start, stream start)."""
+    """Derives the rows of one batch of one call."""
 
-    def __init__(self, session: AsyncSession, call_sid: str) -> None:
+    def __init__(self, session: AsyncSession, call_sid: str, memory: LogMemory) -> None:
         self.session = session
         self.call_sid = call_sid
-        self._started_at: float | None = None
+        self.memory = memory
+        self.turns = TurnWrites(session, call_sid)
+        self._lines: list[tuple[Any, ...]] = []  # in INSERT_LINES column order
+        self._usage: list[tuple[Any, ...]] = []  # in INSERT_USAGE column order
+        self._call: dict[str, Any] = {}  # plain values for `calls`, later ones win
+        self._providers: dict[str, str] = {}  # provider column -> first provider of the batch
 
     async def offset_ms(self, at: float) -> int | None:
         """Milliseconds from the call's start to `at` (wall clock)."""
-        if self._started_at is None:
-            started = await self.session.scalar(
-                select(Call.started_at).where(Call.call_sid == self.call_sid)
-            )
-            if started is None:
-                return None
-            self._started_at = started.timestamp()
-        return round((at - self._started_at) * 1000)
+        started = await self.memory.started_at(self.session)
+        return None if started is None else round((at - started) * 1000)
 
     async def apply(self, entry_id: str, event: ev.Event) -> None:
-        """Write the rows `event` implies."""
-        if isinstance(event, ev.TranscriptFinal):
-            await self._transcript_final(event)
+        """Derive what `event` implies (written at `finish`, or sooner when read back)."""
+        if isinstance(event, ev.LatencyMark):
+            self.turns.set(event.turn_id, {STAGE_COLUMNS[event.stage]: ts(event.stage_at)})
+        elif isinstance(event, ev.AgentText):
+            text = event.text.strip()
+            if text:
+                await self.turns.append(event.turn_id, "agent_text", text)
+        elif isinstance(event, ev.Usage):
+            self._usage_row(entry_id, event)
+        elif isinstance(event, ev.TranscriptFinal):
+            # caller audio span of the turn being spoken (the next turn to be requested)
+            turn_id = await self.memory.last_turn_requested(self.session) + 1
+            self.turns.span(turn_id, event.audio_start_ms, event.audio_end_ms)
         elif isinstance(event, ev.TurnRequested):
             await self._turn_requested(entry_id, event)
-        elif isinstance(event, ev.AgentText):
-            await self._agent_text(event)
         elif isinstance(event, ev.SegmentPlayed) and not event.cleared:
             await self._segment_played(entry_id, event)
         elif isinstance(event, ev.BargeIn):
@@ -85,160 +131,73 @@ class Derivation:
             await self._dtmf(entry_id, event)
         elif isinstance(event, ev.ToolResult):
             await self._tool_result(event)
-        elif isinstance(event, ev.Usage):
-            await self._usage(entry_id, event)
         elif isinstance(event, ev.CallIntent) and event.kind == "transfer":
-            await self._set_call(transfer_target=event.target or None)
-        elif isinstance(event, ev.LatencyMark):
-            column = STAGE_COLUMNS[event.stage]
-            await self._upsert_turn(event.turn_id, {column: ts(event.stage_at)})
+            self._call["transfer_target"] = event.target or None
         elif isinstance(event, ev.CallEnded):
-            await self._set_call(
+            self._call.update(
                 status="completed",
                 end_reason=event.reason[:64],  # the full reason stays in call_events
                 ended_at=ts(event.at),
                 duration_s=event.duration_s,
-                recorded_at=func.now(),
+                recorded_at=None,  # now(), see _update_call
             )
 
-    # ---- helpers -------------------------------------------------------------------------
-    async def _set_call(self, **values: Any) -> None:
-        await self.session.execute(
-            update(Call).where(Call.call_sid == self.call_sid).values(**values)
-        )
-
-    async def _upsert_turn(self, turn_id: int, values: dict[str, Any]) -> None:
-        await self.session.execute(
-            insert(Turn)
-            .values(call_sid=self.call_sid, turn_id=turn_id, **values)
-            .on_conflict_do_update(index_elements=["call_sid", "turn_id"], set_=values)
-        )
-
-    async def _event_payload(self, event_type: str, key: str, value: str) -> dict[str, Any] | None:
-        payload: dict[str, Any] | None = await self.session.scalar(
-            select(CallEvent.payload)
-            .where(
-                CallEvent.call_sid == self.call_sid,
-                CallEvent.type == event_type,
-                CallEvent.payload[key].astext == value,
-            )
-            .order_by(CallEvent.id)
-            .limit(1)
-        )
-        return payload
-
-    async def _last_turn_requested(self) -> int:
-        last = await self.session.scalar(
-            select(func.max(CallEvent.payload["turn_id"].as_integer())).where(
-                CallEvent.call_sid == self.call_sid, CallEvent.type == "turn.requested"
-            )
-        )
-        return int(last or 0)
+    async def finish(self) -> None:
+        """Write what the batch derived that is still pending, in one statement."""
+        writes = self.turns.take()
+        if self._lines:
+            writes.append(Write(INSERT_LINES, _columns("l", self.call_sid, self._lines)))
+        if self._usage:
+            writes.append(Write(INSERT_USAGE, _columns("u", self.call_sid, self._usage)))
+        if self._call or self._providers:
+            writes.append(_update_call(self.call_sid, self._call, self._providers))
+        await execute(self.session, writes)
+        self.memory.providers_written(set(self._providers))
 
     # ---- per event type ------------------------------------------------------------------
-    async def _transcript_final(self, event: ev.TranscriptFinal) -> None:
-        """Caller audio span of the turn being spoken (the next turn to be requested)."""
-        turn_id = await self._last_turn_requested() + 1
-        await self.session.execute(
-            insert(Turn)
-            .values(
-                call_sid=self.call_sid,
-                turn_id=turn_id,
-                caller_start_ms=event.audio_start_ms,
-                caller_end_ms=event.audio_end_ms,
-            )
-            .on_conflict_do_update(
-                index_elements=["call_sid", "turn_id"],
-                set_={
-                    "caller_start_ms": func.least(Turn.caller_start_ms, event.audio_start_ms),
-                    "caller_end_ms": func.greatest(Turn.caller_end_ms, event.audio_end_ms),
-                },
+    def _usage_row(self, entry_id: str, event: ev.Usage) -> None:
+        self._usage.append(
+            (
+                event.tenant_id or None,
+                entry_id,
+                event.provider,
+                event.metric,
+                Decimal(str(event.quantity)),
+                ts(event.at),
             )
         )
+        column = PROVIDER_COLUMN_BY_METRIC.get(event.metric)
+        if column is not None and column not in self.memory.providers_set:
+            self._providers.setdefault(column, event.provider)  # the first one sets it
 
-    async def _stream_offset_ms(self, before: float) -> int:
-        """Offset of the media stream (its audio clock's zero) from the call's start."""
-        started = await self.session.scalar(
-            select(CallEvent.at)
-            .where(
-                CallEvent.call_sid == self.call_sid,
-                CallEvent.type == "stream.started",
-                CallEvent.at <= ts(before),
-            )
-            .order_by(CallEvent.id.desc())
-            .limit(1)
-        )
-        if started is None:
-            return 0
-        return await self.offset_ms(started.timestamp()) or 0
+    def _line(self, entry_id: str, turn_id: int, role: str, text: str, at: float,
+              start_ms: int | None, end_ms: int | None) -> None:
+        self._lines.append((entry_id, turn_id, role, text, ts(at), start_ms, end_ms))
 
     async def _turn_requested(self, entry_id: str, event: ev.TurnRequested) -> None:
-        await self._upsert_turn(event.turn_id, {"caller_text": event.text})
-        span = (
-            await self.session.execute(
-                select(Turn.caller_start_ms, Turn.caller_end_ms).where(
-                    Turn.call_sid == self.call_sid, Turn.turn_id == event.turn_id
-                )
-            )
-        ).one()
-        base = await self._stream_offset_ms(event.at)
-        await self.session.execute(
-            insert(TranscriptLine)
-            .values(
-                call_sid=self.call_sid,
-                entry_id=entry_id,
-                turn_id=event.turn_id,
-                role="caller",
-                text=event.text,
-                at=ts(event.at),
-                start_ms=None if span.caller_start_ms is None else base + span.caller_start_ms,
-                end_ms=None if span.caller_end_ms is None else base + span.caller_end_ms,
-            )
-            .on_conflict_do_nothing(index_elements=["call_sid", "entry_id"])
-        )
-
-    async def _agent_text(self, event: ev.AgentText) -> None:
-        text = event.text.strip()
-        if not text:
-            return
-        await self.session.execute(
-            insert(Turn)
-            .values(call_sid=self.call_sid, turn_id=event.turn_id, agent_text=text)
-            .on_conflict_do_update(
-                index_elements=["call_sid", "turn_id"],
-                set_={"agent_text": func.btrim(Turn.agent_text + " " + text)},
-            )
+        self.turns.set(event.turn_id, {"caller_text": event.text})
+        start, end = await self.turns.caller_span(event.turn_id)
+        started = await self.memory.stream_start_before(self.session, event.at)
+        base = 0 if started is None else await self.offset_ms(started.timestamp()) or 0
+        self._line(
+            entry_id,
+            event.turn_id,
+            "caller",
+            event.text,
+            event.at,
+            None if start is None else base + start,
+            None if end is None else base + end,
         )
 
     async def _segment_played(self, entry_id: str, event: ev.SegmentPlayed) -> None:
-        sent = await self._event_payload("audio.segment_sent", "mark", event.mark)
+        sent = await self.memory.segment_sent(self.session, event.mark)
         if sent is None:
             return
-        text = str(sent["text"])
         end_ms = await self.offset_ms(event.at)
-        audio_ms = int(sent.get("audio_bytes", 0)) // ULAW_BYTES_PER_MS
-        await self.session.execute(
-            insert(TranscriptLine)
-            .values(
-                call_sid=self.call_sid,
-                entry_id=entry_id,
-                turn_id=event.turn_id,
-                role="agent",
-                text=text,
-                at=ts(event.at),
-                start_ms=None if end_ms is None else max(end_ms - audio_ms, 0),
-                end_ms=end_ms,
-            )
-            .on_conflict_do_nothing(index_elements=["call_sid", "entry_id"])
-        )
-        await self.session.execute(
-            insert(Turn)
-            .values(call_sid=self.call_sid, turn_id=event.turn_id, heard_text=text)
-            .on_conflict_do_update(
-                index_elements=["call_sid", "turn_id"],
-                set_={"heard_text": func.btrim(Turn.heard_text + " " + text)},
-            )
-        )
+        audio_ms = sent.audio_bytes // ULAW_BYTES_PER_MS
+        start_ms = None if end_ms is None else max(end_ms - audio_ms, 0)
+        self._line(entry_id, event.turn_id, "agent", sent.text, event.at, start_ms, end_ms)
+        await self.turns.append(event.turn_id, "heard_text", sent.text)
 
     async def _barge_in(self, entry_id: str, event: ev.BargeIn) -> None:
         await self.session.execute(
@@ -252,7 +211,7 @@ class Derivation:
             )
             .on_conflict_do_nothing(index_elements=["call_sid", "turn_id"])
         )
-        await self._upsert_turn(event.turn_id, {"barged_in": True, "heard_text": event.heard_text})
+        self.turns.set(event.turn_id, {"barged_in": True, "heard_text": event.heard_text})
 
     async def _dtmf(self, entry_id: str, event: ev.Dtmf) -> None:
         await self.session.execute(
@@ -270,12 +229,12 @@ class Derivation:
     async def _tool_result(self, event: ev.ToolResult) -> None:
         """Duration and error of the invocation; the row itself when no tools replica wrote
         one (the brain's timeout result)."""
-        requested = await self._event_payload("tool.requested", "tool_call_id", event.tool_call_id)
+        requested = await self.memory.tool_requested(self.session, event.tool_call_id)
         duration_ms = None
         arguments: dict[str, Any] = {}
         if requested is not None:
-            duration_ms = round((event.at - float(requested["at"])) * 1000, 1)
-            arguments = _arguments(str(requested.get("arguments", "")))
+            duration_ms = round((event.at - requested.at) * 1000, 1)
+            arguments = _arguments(requested.arguments)
         error = None if event.ok else event.content
         await self.session.execute(
             insert(ToolInvocation)
@@ -296,28 +255,6 @@ class Derivation:
                 where=ToolInvocation.duration_ms.is_(None),
             )
         )
-
-    async def _usage(self, entry_id: str, event: ev.Usage) -> None:
-        await self.session.execute(
-            insert(UsageRecord)
-            .values(
-                call_sid=self.call_sid,
-                tenant_id=event.tenant_id or None,
-                source=entry_id,
-                provider=event.provider,
-                metric=event.metric,
-                quantity=Decimal(str(event.quantity)),
-                at=ts(event.at),
-            )
-            .on_conflict_do_nothing(index_elements=["call_sid", "source", "provider", "metric"])
-        )
-        column = PROVIDER_COLUMN_BY_METRIC.get(event.metric)
-        if column is not None:
-            await self.session.execute(
-                update(Call)
-                .where(Call.call_sid == self.call_sid, getattr(Call, column).is_(None))
-                .values({column: event.provider})
-            )
 
 
 def _arguments(raw: str) -> dict[str, Any]:

@@ -1,23 +1,33 @@
-"""Follow one call's log from where Postgres says we stopped, until call.ended is stored."""
+"""Follow one call's log from where Postgres says we stopped, until call.ended is stored.
+
+Group commit: once an entry arrives, entries are collected for up to `flush_s` (or MAX_BATCH of
+them, or until call.ended) and stored in one transaction. Nothing waits on the recorder during a
+call, so the delay only matters for call.ended, which is stored at once.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.recorder.memory import LogMemory
 from services.recorder.persist import persist
 from services.recorder.postcall import PostCallDeps, run_postcall
 from shared import events as ev
 from shared.bus import CallLog
 from shared.db.models import Call
-from shared.stream_mux import StreamMux
+from shared.settings import Settings
+from shared.stream_mux import Entry, StreamMux, Subscription
+from shared.waiting import within
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
+DEFAULT_FLUSH_S: float = Settings.model_fields["recorder_flush_s"].default
 
 
 @dataclass
@@ -29,6 +39,36 @@ class RecorderDeps:
     sessions: async_sessionmaker[AsyncSession]
     stream_ttl_s: int
     postcall: PostCallDeps
+    flush_s: float = DEFAULT_FLUSH_S
+
+
+async def collect(sub: Subscription, flush_s: float) -> tuple[list[Entry], bool]:
+    """The next batch: the first entry, then whatever arrives within `flush_s` of it, up to
+    MAX_BATCH entries; call.ended ends it at once (with what is already queued behind it).
+    Also returns whether the subscription closed (the batch may still hold entries)."""
+    first = await sub.queue.get()
+    if first is None:
+        return [], True
+    batch = [first]
+    ended = isinstance(first[1], ev.CallEnded)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + flush_s
+    while len(batch) < MAX_BATCH:
+        if not sub.queue.empty():
+            item = sub.queue.get_nowait()
+        else:
+            remaining = deadline - loop.time()
+            if ended or remaining <= 0:
+                break
+            try:
+                item = await within(sub.queue.get(), remaining)
+            except TimeoutError:
+                break
+        if item is None:
+            return batch, True
+        batch.append(item)
+        ended = ended or isinstance(item[1], ev.CallEnded)
+    return batch, False
 
 
 async def record_call(deps: RecorderDeps, call_sid: str) -> None:
@@ -45,24 +85,22 @@ async def record_call(deps: RecorderDeps, call_sid: str) -> None:
         # A replica died after storing call.ended but before acking: only post-call is left.
         await run_postcall(deps.postcall, call_sid)
         return
+    memory = LogMemory(call_sid, from_start=cursor in (None, "0-0"))
     sub = await deps.mux.subscribe(deps.log.key(call_sid), after=cursor or "0-0")
     try:
         while True:
-            first = await sub.next()
-            if first is None:  # the mux is closing: leave the work item pending
-                raise ConnectionError(f"call log of {call_sid} closed before call.ended")
-            batch = [first]
-            while len(batch) < MAX_BATCH and not sub.queue.empty():
-                item = sub.queue.get_nowait()
-                if item is None:
-                    break
-                batch.append(item)
-            async with deps.sessions() as session:
-                ended = await persist(session, call_sid, batch)
-                await session.commit()
+            batch, closed = await collect(sub, deps.flush_s)
+            ended = False
+            if batch:
+                async with deps.sessions() as session:
+                    ended = await persist(session, call_sid, batch, memory)
+                    await session.commit()
+                memory.committed()
             if ended:
                 await deps.log.expire(call_sid, deps.stream_ttl_s)
                 break
+            if closed:  # the mux is closing: leave the work item pending
+                raise ConnectionError(f"call log of {call_sid} closed before call.ended")
     finally:
         await deps.mux.unsubscribe(sub)
     await run_postcall(deps.postcall, call_sid)
@@ -75,8 +113,9 @@ async def catch_up(deps: RecorderDeps, call_sid: str) -> None:
     entries = await deps.log.entries(call_sid, f"({cursor}" if cursor else "-")
     if not entries:
         return
+    memory = LogMemory(call_sid, from_start=cursor in (None, "0-0"))
     async with deps.sessions() as session:
-        ended = await persist(session, call_sid, entries)
+        ended = await persist(session, call_sid, entries, memory)
         await session.commit()
     if ended and any(isinstance(e, ev.CallEnded) for _, e in entries):
         await deps.log.expire(call_sid, deps.stream_ttl_s)

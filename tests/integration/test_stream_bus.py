@@ -119,3 +119,20 @@ async def test_readers_can_skip_event_types_without_parsing(call_log: CallLog) -
     kept = await call_log.entries(sid, skip=frozenset({"transcript.interim", "caller.dtmf"}))
     assert [type(e) for _, e in kept] == [ev.TurnRequested]
     assert len(await call_log.entries(sid)) == 3
+
+
+async def test_event_and_its_work_item_go_out_in_order(call_log: CallLog) -> None:
+    sid = new_sid("CA")
+    work = f"fd:test:turns:{sid}"
+    entry = await call_log.append_then_publish(
+        ev.TurnRequested(call_sid=sid, turn_id=1, text="hello"),
+        work,
+        {"call_sid": sid, "turn_id": "1"},
+    )
+    [(logged_id, logged)] = await call_log.entries(sid)
+    assert logged_id == entry and isinstance(logged, ev.TurnRequested) and logged.text == "hello"
+    items = await call_log.redis.xrange(work)
+    assert [fields for _, fields in items] == [{"call_sid": sid, "turn_id": "1"}]
+    ms_seq = [tuple(int(p) for p in i.split("-")) for i in (entry, items[0][0])]
+    assert ms_seq[0][0] <= ms_seq[1][0]  # the item was added after the event
+    await call_log.redis.delete(work)
