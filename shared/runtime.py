@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Coroutine
+from typing import Any
+
+import uvloop
 
 from shared.logs import setup_logging
 from shared.settings import Settings, get_settings
@@ -35,3 +39,9 @@ def stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+def run_service(main: Coroutine[Any, Any, None]) -> None:
+    """Run a service's main coroutine on uvloop, the event loop uvicorn gives media and the
+    gateway (cheaper per socket read, timer and task switch than asyncio's default loop)."""
+    uvloop.run(main)

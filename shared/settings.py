@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     tts_connect_timeout_s: float = Field(
         5.0, description="TTS WebSocket connect limit before falling back to REST."
     )
+    stt_connect_timeout_s: float = Field(
+        10.0, description="STT WebSocket connect limit (a failed connect is retried)."
+    )
     provider_ca_file: str | None = Field(
         None, description="Extra CA (PEM) trusted for provider TLS, e.g. a simulator's CA."
     )
@@ -152,6 +155,9 @@ class Settings(BaseSettings):
     brain_concurrency: int = Field(32, description="Turns one brain replica runs at once.")
     tools_concurrency: int = Field(32, description="Tool calls one tools replica runs at once.")
     recorder_concurrency: int = Field(1000, description="Calls one recorder replica follows.")
+    recorder_flush_s: float = Field(
+        0.5, description="Longest the recorder gathers a call's entries into one transaction."
+    )
 
     # --- usage, cost, post-call (recorder) ---------------------------------------------
     price_table_json: str = Field(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack
 
 from services.brain.llm import make_client
 from services.brain.turn_runner import BrainDeps, TurnRunner
 from shared import keys
-from shared.runtime import service_settings
+from shared.runtime import run_service, service_settings
 from shared.worker_service import consume, open_resources
 
 
@@ -25,7 +24,7 @@ async def serve() -> None:
 
 
 def main() -> None:
-    asyncio.run(serve())
+    run_service(serve())
 
 
 if __name__ == "__main__":

@@ -86,6 +86,14 @@ class CallContext:
             event = event.model_copy(update={"tenant_id": self.started.tenant_id})
         return await self.deps.log.append(event)
 
+    async def append_then_publish(
+        self, event: ev.Event, stream: str, fields: dict[str, str]
+    ) -> str:
+        """`append`, then publish a work item about the event (one round trip, in order)."""
+        if not event.tenant_id and self.started.tenant_id:
+            event = event.model_copy(update={"tenant_id": self.started.tenant_id})
+        return await self.deps.log.append_then_publish(event, stream, fields)
+
     async def latency(self, turn_id: int, stage: ev.LatencyStage, at: float) -> None:
         """Record when a stage of a turn happened."""
         await self.append(

@@ -29,16 +29,13 @@ from services.media.stt_deepgram import (
     SttTranscript,
     SttUtteranceEnd,
 )
+from services.media.stt_feed import SttFeed
 from services.media.vad import SileroVad, VadModel, VoiceStarted, VoiceStopped
 from shared import events as ev
 from shared import keys
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE_S = 4.0
-"""Send KeepAlive when no caller audio reached STT for this long (Deepgram closes at 10 s)."""
-SAMPLE_EVERY = 10
-"""Time one caller frame in this many for the forwarding-delay histogram."""
 MAX_STT_RETRIES = 5
 LEAD_IN_MS = 1000
 """Unfinalized audio older than this is forgotten while nobody is talking."""
@@ -65,17 +62,19 @@ class CallerInput:
         self.utterance: list[str] = []
         self.hearing = False  # an utterance is in progress (onset or interim seen)
         self.closing = False
-        self._samples: dict[int, float] = {}
-        self.frames_sent = 0  # frames written to STT sockets, resends included (billed audio)
+        self.feed = SttFeed(self.backlog, ctx.deps.inbound_forward_s)
         self._barging: asyncio.Task[bool] | None = None
+
+    @property
+    def frames_sent(self) -> int:
+        """Frames written to STT sockets, resends included (billed audio)."""
+        return self.feed.frames_sent
 
     # ---- audio in ------------------------------------------------------------------------
     async def on_frame(self, frame: bytes) -> None:
         """One 20 ms frame from Twilio (hot path: keep it cheap)."""
-        index = self.backlog.append(frame)
+        index = await self.feed.push(frame)
         self.ctx.frame_arrived(time.time())
-        if index % SAMPLE_EVERY == 0:
-            self._samples[index] = time.perf_counter()
         audio_ms = (index + 1) * FRAME_MS
         speaking = self.agent.speaking
         if speaking != self.detector.agent_is_speaking:
@@ -124,7 +123,7 @@ class CallerInput:
                 await asyncio.sleep(min(0.1 * 2**failures, 2.0))
                 continue
             failures = 0
-            sender = asyncio.create_task(self._send(stt, start))
+            sender = asyncio.create_task(self.feed.feed(stt, start))
             try:
                 async for event in stt.events():
                     await self._on_stt(event)
@@ -138,22 +137,6 @@ class CallerInput:
                     await stt.close()
             if not self.closing:
                 await self._provider_error("STT socket dropped; reconnecting with buffered audio")
-
-    async def _send(self, stt: DeepgramStt, index: int) -> None:
-        metric = self.ctx.deps.inbound_forward_s
-        while True:
-            index = max(index, self.backlog.base)
-            if not await self.backlog.wait_beyond(index, KEEPALIVE_S):
-                if self.backlog.closed:
-                    return
-                await stt.keep_alive()
-                continue
-            await stt.send(self.backlog.frame(index))
-            self.frames_sent += 1
-            received = self._samples.pop(index, None)
-            if received is not None and metric is not None:
-                metric.observe(time.perf_counter() - received)
-            index += 1
 
     async def close(self) -> None:
         """The call is over: stop feeding STT."""
@@ -218,16 +201,11 @@ class CallerInput:
             return  # "mhm" while the agent talks: not a turn, the agent carries on
         turn_id = self.ctx.next_turn()
         self.ctx.latest_caller_turn = turn_id
-        entry = await self.ctx.append(
-            ev.TurnRequested(call_sid=self.ctx.call_sid, turn_id=turn_id, text=text)
-        )
-        await self.ctx.deps.log.publish(
+        # The turn and its work item in one round trip (the brain reads the turn from the log).
+        await self.ctx.append_then_publish(
+            ev.TurnRequested(call_sid=self.ctx.call_sid, turn_id=turn_id, text=text),
             keys.TURNS,
-            {
-                "call_sid": self.ctx.call_sid,
-                "turn_id": str(turn_id),
-                "entry_id": entry,
-            },
+            {"call_sid": self.ctx.call_sid, "turn_id": str(turn_id)},
         )
         await self.ctx.latency(turn_id, "speech_end", self.ctx.wall_at(speech_end_ms))
         await self.ctx.latency(turn_id, "stt_final", stt_final_at)

@@ -7,7 +7,9 @@ app. Held by `MediaDeps`, not a module global.
 
 from __future__ import annotations
 
+import platform
 import ssl
+from importlib import metadata
 from typing import Any
 
 import httpx
@@ -32,6 +34,7 @@ class ProviderClients:
         self._ssl: ssl.SSLContext | None = None
         self._http: httpx.AsyncClient | None = None
         self._deepgram: dict[tuple[str, str, str], AsyncDeepgramClient] = {}
+        self._deepgram_headers: dict[str, dict[str, str]] = {}
 
     def ssl_context(self) -> ssl.SSLContext:
         """System trust store plus `provider_ca_file` (a simulator's throwaway CA) when set."""
@@ -61,6 +64,26 @@ class ProviderClients:
             client = AsyncDeepgramClient(api_key=api_key, environment=env, **kwargs)
             self._deepgram[key] = client
         return client
+
+    def deepgram_headers(self, api_key: str) -> dict[str, str]:
+        """The headers deepgram-sdk sends on its sockets (its version read once, not per call)."""
+        headers = self._deepgram_headers.get(api_key)
+        if headers is None:
+            try:
+                version = metadata.version("deepgram-sdk")
+            except metadata.PackageNotFoundError:
+                version = "unknown"
+            headers = {
+                "User-Agent": f"deepgram-sdk/{version}",
+                "X-Fern-Language": "Python",
+                "X-Fern-Runtime": f"python/{platform.python_version()}",
+                "X-Fern-Platform": f"{platform.system().lower()}/{platform.release()}",
+                "X-Fern-SDK-Name": "deepgram-sdk",
+                "X-Fern-SDK-Version": version,
+                "Authorization": f"Token {api_key}",
+            }
+            self._deepgram_headers[api_key] = headers
+        return dict(headers)
 
     async def aclose(self) -> None:
         """Close pooled connections (at replica shutdown)."""

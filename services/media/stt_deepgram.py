@@ -8,10 +8,12 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
+from deepgram.listen.v1.socket_client import AsyncV1SocketClient
 from deepgram.listen.v1.types.listen_v1results import ListenV1Results
 from deepgram.listen.v1.types.listen_v1speech_started import ListenV1SpeechStarted
 from deepgram.listen.v1.types.listen_v1utterance_end import ListenV1UtteranceEnd
 
+from services.media.deepgram_socket import open_deepgram_socket
 from services.media.provider_clients import ProviderClients
 from shared.settings import Settings
 
@@ -104,25 +106,34 @@ class DeepgramStt:
     async def open(self) -> None:
         """Connect (µ-law 8 kHz, interim results, endpointing, VAD events)."""
         s = self._settings
-        client = self._clients.deepgram(s.deepgram_api_key, s.deepgram_stt_url)
-        self._conn = await self._stack.enter_async_context(
-            client.listen.v1.connect(
-                model=s.stt_model,
-                encoding="mulaw",
-                sample_rate=8000,
-                channels=1,
-                interim_results="true",
-                endpointing=s.stt_endpointing_ms,
-                utterance_end_ms=s.stt_utterance_end_ms,
-                vad_events="true",
-                smart_format="true",
-                tag=self._call_sid,
-                keyterm=self._keyterms or None,
-                # Where this socket's audio starts in the call (after a reconnect): echoed by
-                # Deepgram in metadata, used to map result times back to call audio time.
-                extra=f"audio_offset_ms:{self.audio_offset_ms}",
+        ws = await self._stack.enter_async_context(
+            open_deepgram_socket(
+                self._clients,
+                base=s.deepgram_stt_url,
+                path="/v1/listen",
+                api_key=s.deepgram_api_key,
+                open_timeout_s=s.stt_connect_timeout_s,
+                params={
+                    "model": s.stt_model,
+                    "encoding": "mulaw",
+                    "sample_rate": 8000,
+                    "channels": 1,
+                    "interim_results": "true",
+                    "endpointing": s.stt_endpointing_ms,
+                    "utterance_end_ms": s.stt_utterance_end_ms,
+                    "vad_events": "true",
+                    "smart_format": "true",
+                    "tag": self._call_sid,
+                    "keyterm": self._keyterms or None,
+                    # Where this socket's audio starts in the call (after a reconnect): echoed
+                    # by Deepgram in metadata, used to map result times back to call audio time.
+                    "extra": f"audio_offset_ms:{self.audio_offset_ms}",
+                },
             )
         )
+        # The SDK types this as its legacy protocol; it only sends, receives and iterates,
+        # which the asyncio ClientConnection does the same way.
+        self._conn = AsyncV1SocketClient(websocket=ws)  # type: ignore[arg-type]
 
     async def send(self, audio: bytes) -> None:
         """Forward caller audio unchanged."""

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
+from deepgram.speak.v1.socket_client import AsyncV1SocketClient
 from deepgram.speak.v1.types.speak_v1text import SpeakV1Text
 
+from services.media.deepgram_socket import open_deepgram_socket
 from services.media.provider_clients import ProviderClients
 from services.media.tts_protocol import TtsCleared, TtsEvent, TtsFlushed
 from shared.settings import Settings
@@ -31,10 +33,19 @@ class DeepgramTts:
     async def open(self) -> None:
         """Connect asking for raw µ-law 8 kHz (what Twilio plays, no transcoding)."""
         s = self._settings
-        client = self._clients.deepgram(s.deepgram_api_key, s.deepgram_tts_url)
-        self._conn = await self._stack.enter_async_context(
-            client.speak.v1.connect(model=self._voice, encoding="mulaw", sample_rate=8000)
+        ws = await self._stack.enter_async_context(
+            open_deepgram_socket(
+                self._clients,
+                base=s.deepgram_tts_url,
+                path="/v1/speak",
+                api_key=s.deepgram_api_key,
+                open_timeout_s=s.tts_connect_timeout_s,
+                params={"model": self._voice, "encoding": "mulaw", "sample_rate": 8000},
+            )
         )
+        # The SDK types this as its legacy protocol; it only sends, receives and iterates,
+        # which the asyncio ClientConnection does the same way.
+        self._conn = AsyncV1SocketClient(websocket=ws)  # type: ignore[arg-type]
 
     async def speak(self, text: str) -> None:
         """Synthesize one segment now."""

@@ -14,6 +14,12 @@ Decisions (hysteresis as in silero's `VADIterator`): a window is speech when its
 pending onset); `VoiceStopped` once silence has lasted `min_silence_ms`. Both carry the audio
 time (ms of audio fed since creation/reset) of the first window of the run, so they are emitted
 `min_speech_ms` / `min_silence_ms` (+ up to one 32 ms window) after the time they report.
+
+Energy gate: a window whose RMS is below `energy_floor_dbfs` (-55 dBFS: under any voice,
+above digital silence and typical line hiss) counts as probability 0 without running the
+model, and leaves the recurrent state as it was. While the agent talks the caller is mostly
+silent, so this skips most inferences (the model is most of the VAD's CPU); with
+`energy_floor_dbfs=None` every window is modelled, as silero does.
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ class VadOptions(BaseModel):
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Speech probability threshold.")
     min_speech_ms: int = Field(200, ge=0, description="Speech needed before VoiceStarted.")
     min_silence_ms: int = Field(300, ge=0, description="Silence needed before VoiceStopped.")
+    energy_floor_dbfs: float | None = Field(
+        -55.0, le=0.0, description="Windows quieter than this (RMS) are silence, unmodelled."
+    )
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,12 @@ class SileroVad:
         self._model = model
         self.options = options or VadOptions()
         self._neg_threshold = self.options.threshold - NEG_THRESHOLD_GAP
+        floor = self.options.energy_floor_dbfs
+        # Sum of squares of a window at the floor's RMS (samples are in [-1, 1]).
+        self._floor_energy = (
+            -1.0 if floor is None else WINDOW_SAMPLES * (10.0 ** (floor / 20.0)) ** 2
+        )
+        self.inferences = 0  # windows the model actually ran on
         self.reset()
 
     def reset(self) -> None:
@@ -134,8 +149,13 @@ class SileroVad:
         events: list[VadEvent] = []
         size = CONTEXT_SAMPLES + WINDOW_SAMPLES
         while self._buffer.shape[0] >= size:
-            window = self._buffer[:size].reshape(1, size)
-            prob, self._state = self._model.infer(window, self._state)
+            window = self._buffer[:size]
+            body = window[CONTEXT_SAMPLES:]
+            if float(np.dot(body, body)) < self._floor_energy:
+                prob = 0.0  # quieter than any voice: silence, state untouched
+            else:
+                prob, self._state = self._model.infer(window.reshape(1, size), self._state)
+                self.inferences += 1
             self._buffer = self._buffer[WINDOW_SAMPLES:]  # keeps the last 32 as context
             event = self._decide(prob)
             self._windows += 1

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack
 
 from services.tools.executor import ToolsDeps, execute
 from shared import keys
-from shared.runtime import service_settings
+from shared.runtime import run_service, service_settings
 from shared.worker_service import consume, open_resources
 
 
@@ -24,7 +23,7 @@ async def serve() -> None:
 
 
 def main() -> None:
-    asyncio.run(serve())
+    run_service(serve())
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ def _reference_probabilities(model: VadModel, data: bytes) -> list[float]:
 def test_streaming_matches_the_official_wrapper(model: VadModel) -> None:
     speech, _ = speech_like(6, seed=3)
     data = ulaw(np.concatenate([np.zeros(2000), speech, np.zeros(4000)]))
-    vad = SileroVad(model)
+    vad = SileroVad(model, VadOptions(energy_floor_dbfs=None))  # every window modelled
     streamed: list[float] = []
     for chunk in frames(data, 77):  # odd chunk size: remainder kept between feeds
         windows_before = vad.audio_ms
@@ -119,6 +119,26 @@ def test_streaming_matches_the_official_wrapper(model: VadModel) -> None:
     assert len(streamed) == len(reference) == len(data) // 256
     assert max(reference) > 0.9  # the clip exercises the speech range
     np.testing.assert_allclose(streamed, reference, rtol=0, atol=1e-6)
+
+
+def test_energy_gate_skips_silence_but_not_voice(model: VadModel) -> None:
+    """A caller silent under the agent's voice costs (almost) no inference; decisions on the
+    speech are those of the ungated model."""
+    speech, _ = speech_like(8, seed=6)
+    rng = np.random.default_rng(1)
+    hiss = rng.normal(0, 10 ** (-65 / 20), 24000)  # 3 s of -65 dBFS line noise
+    data = ulaw(np.concatenate([hiss, speech, hiss]))
+    gated, ungated = SileroVad(model), SileroVad(model, VadOptions(energy_floor_dbfs=None))
+    gated_events, ungated_events = run(gated, data), run(ungated, data)
+    assert [type(e) for _, e in gated_events] == [VoiceStarted, VoiceStopped]
+    starts = [e.audio_ms for _, e in gated_events], [e.audio_ms for _, e in ungated_events]
+    assert starts[0][0] == starts[1][0]  # same onset
+    # The offset may come a few windows sooner: the model's probability decays after the
+    # voice stops, a quiet window under the floor is silence at once.
+    assert 0 <= starts[1][1] - starts[0][1] <= 128
+    windows = len(data) // 256
+    assert ungated.inferences == windows
+    assert gated.inferences < windows - 2 * 24000 // 256 + 8  # the hiss was never modelled
 
 
 def test_chunk_size_does_not_change_events(model: VadModel) -> None:
@@ -167,6 +187,7 @@ class _ScriptedProbabilities(VadModel):
 
 
 def _events_for(probs: list[float], options: VadOptions) -> list[object]:
+    options = options.model_copy(update={"energy_floor_dbfs": None})  # silent bytes, scripted
     vad = SileroVad(_ScriptedProbabilities(probs), options)
     return vad.feed(b"\xff" * 256 * len(probs))
 
