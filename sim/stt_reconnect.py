@@ -33,7 +33,7 @@ import socket
 import struct
 from collections.abc import Iterable
 from contextlib import suppress
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, Field
 
@@ -93,11 +93,19 @@ def heard_words(text: str, start_ms: int, end_ms: int, offset_ms: int) -> str:
     return " ".join(kept)
 
 
+def _is_transport(obj: object) -> bool:
+    """An asyncio transport, or uvloop's (which does not subclass asyncio.Transport)."""
+    return isinstance(obj, asyncio.Transport) or (
+        callable(getattr(obj, "abort", None)) and callable(getattr(obj, "get_extra_info", None))
+    )
+
+
 def find_transport(send: object, max_depth: int = 4) -> asyncio.Transport | None:
     """The server's TCP transport behind an ASGI `send` (uvicorn's protocol owns it).
 
     Starlette wraps uvicorn's bound `asgi_send` in closures; ASGI offers no way to abort a
     connection without a close frame, so the simulator looks through those wrappers.
+    Works on the asyncio and the uvloop event loop (`python -m sim` runs on uvloop).
     """
     pending: list[tuple[object, int]] = [(send, 0)]
     seen: set[int] = set()
@@ -107,8 +115,8 @@ def find_transport(send: object, max_depth: int = 4) -> asyncio.Transport | None
             continue
         seen.add(id(obj))
         transport = getattr(getattr(obj, "__self__", None), "transport", None)
-        if isinstance(transport, asyncio.Transport):
-            return transport
+        if transport is not None and _is_transport(transport):
+            return cast(asyncio.Transport, transport)
         for cell in getattr(obj, "__closure__", None) or ():
             with suppress(ValueError):  # empty cell
                 pending.append((cell.cell_contents, depth + 1))

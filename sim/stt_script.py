@@ -26,6 +26,7 @@ punctuation and ``punctuated_word`` the token as scripted. Silence produces no m
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,6 +121,9 @@ class SttScriptEngine:
         self._sha = hashlib.sha256()
         self._bytes = 0
         self._closed = False
+        # Audio time of the earliest pending event (-inf: unknown, recompute): lets feed()
+        # skip the scan of every utterance on the 20 ms frames where nothing is due.
+        self._next_due = -math.inf
 
     # ------------------------------------------------------------------ clock
     @property
@@ -163,6 +167,7 @@ class SttScriptEngine:
                 seg_start_ms=start_ms,
             )
         )
+        self._next_due = -math.inf
 
     # ------------------------------------------------------------------ audio
     def feed(self, data: bytes) -> list[DgMessage]:
@@ -192,6 +197,7 @@ class SttScriptEngine:
             else:
                 utt.first_word = done
                 utt.seg_start_ms = now
+        self._next_due = -math.inf
         return out
 
     def close(self) -> list[DgMessage]:
@@ -239,15 +245,23 @@ class SttScriptEngine:
 
     def _drain(self, now: float) -> list[DgMessage]:
         out: list[DgMessage] = []
+        if now + 1e-9 < self._next_due:
+            return out
         while True:
             best: tuple[float, int, int] | None = None
+            next_due = math.inf
             for idx, utt in enumerate(self._utterances):
                 ev = self._next_event(utt)
-                if ev is not None and ev[0] <= now + 1e-9:
+                if ev is None:
+                    continue
+                if ev[0] <= now + 1e-9:
                     key = (ev[0], ev[1], idx)
                     if best is None or key < best:
                         best = key
+                elif ev[0] < next_due:
+                    next_due = ev[0]
             if best is None:
+                self._next_due = next_due
                 return out
             msg = self._emit(self._utterances[best[2]], best[1])
             if msg is not None:

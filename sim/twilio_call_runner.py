@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from sim.playout import PlayoutQueue
@@ -24,12 +23,12 @@ from sim.twilio_call_model import (
 from sim.twilio_call_turns import CallError, CallTurns, ServerHungUp
 from sim.twilio_media import (
     FRAME_MS,
+    SILENCE_B64,
     MediaStreamSession,
     open_media_stream,
-    silence_frame,
-    speech_frame,
+    speech_frame_b64,
 )
-from sim.twilio_webhook import inbound_call_params, new_sid, post_voice_webhook
+from sim.twilio_webhook import http_client, inbound_call_params, new_sid, post_voice_webhook
 
 OnEvent = Callable[[CallEvent], None]
 
@@ -52,7 +51,9 @@ class CallRun:
         self.agent_playing = False
         self.closed = asyncio.Event()
         self.we_closed = False
-        self.http = httpx.AsyncClient(timeout=opts.http_timeout_s, trust_env=False)
+        self.http = http_client(opts.http_timeout_s)
+        self._pacing = False  # _pace is running: frame waiters get checked after each frame
+        self._frame_waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
 
     def make_turns(self) -> CallTurns:
         """What drives the script (subclasses may script differently)."""
@@ -78,6 +79,31 @@ class CallRun:
             to_number=o.to_number,
             call_status=status,
         )
+
+    async def until_frame(self, ready: Callable[[], bool]) -> None:
+        """Wait until ``ready()`` holds, checking it after each frame sent (every 20 ms), or
+        until the stream ends: a poll at frame granularity without a timer of its own (100
+        callers share one event loop). Callers re-check their own conditions afterwards
+        (the call may have ended); once the pacer stopped this just waits one frame."""
+        if ready():
+            return
+        if not self._pacing:
+            await asyncio.sleep(FRAME_MS / 1000)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._frame_waiters.append((ready, waiter))
+        await waiter
+
+    def _wake_frame_waiters(self, everyone: bool = False) -> None:
+        keep: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        for ready, waiter in self._frame_waiters:
+            if waiter.done():
+                continue  # cancelled
+            if everyone or ready():
+                waiter.set_result(None)
+            else:
+                keep.append((ready, waiter))
+        self._frame_waiters = keep
 
     async def echo(self, marks: list[str]) -> None:
         assert self.session is not None
@@ -192,9 +218,11 @@ class CallRun:
     # -- media tasks -------------------------------------------------------------------
 
     async def _pace(self) -> None:
-        """Send frame n at stream_t0 + 20 ms * n; also runs the playout clock."""
+        """Send frame n at stream_t0 + 20 ms * n; also runs the playout clock and checks the
+        frame waiters (see until_frame)."""
         assert self.session is not None
-        silence = silence_frame()
+        send = self.session.send_media_payload  # payloads are pre-encoded (base64, cached)
+        self._pacing = True
         try:
             while not self.closed.is_set():
                 delay = self.stream_t0 + self.frames_sent * FRAME_MS / 1000 - time.monotonic()
@@ -204,19 +232,25 @@ class CallRun:
                     return
                 n = self.frames_sent
                 in_speech = self.speech is not None and self.speech[0] <= n < self.speech[1]
-                frame = speech_frame(n) if in_speech else silence
-                await self.session.send_media_frame(frame, timestamp_ms=int(self.now_ms()))
+                await send(speech_frame_b64(n) if in_speech else SILENCE_B64, int(self.now_ms()))
                 self.frames_sent = n + 1
                 await self._tick()
         except ConnectionClosed:
             return
+        finally:
+            self._pacing = False
+            self._wake_frame_waiters(everyone=True)
 
     async def _tick(self) -> None:
         now = self.now_ms()
-        await self.echo(self.playout.advance(now))
+        marks = self.playout.advance(now)
+        if marks:
+            await self.echo(marks)
         if self.agent_playing and self.playout.is_idle(now):
             self.agent_playing = False
             self.log("info", "agent-audio-end", played_bytes=self.playout.played_bytes)
+        if self._frame_waiters:
+            self._wake_frame_waiters()
 
     async def _receive(self) -> None:
         assert self.session is not None

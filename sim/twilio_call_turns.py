@@ -143,9 +143,10 @@ class CallTurns:
             raise CallError(f"could not register {text!r} with STT control in time")
         line = SpokenLine(text, "speech", window[0] * FRAME_MS, window[1] * FRAME_MS)
         self.run.log("sent", "say", text=text, start_ms=line.start_ms, end_ms=line.end_ms)
-        while self.run.frames_sent < window[1]:
+        end = window[1]
+        while self.run.frames_sent < end:
             self.check_open()
-            await asyncio.sleep(POLL_S)
+            await self.run.until_frame(lambda: self.run.frames_sent >= end)
         self.run.result.lines.append(line)
 
     async def _register(self, text: str, window: tuple[int, int]) -> None:

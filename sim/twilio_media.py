@@ -15,11 +15,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from sim.speech_audio import speech_frame as sim_speech_frame
+from sim.speech_audio import speech_frame_b64 as sim_speech_frame_b64
 from sim.twilio_webhook import new_sid, sign_request
 
 FRAME_MS = 20
 FRAME_BYTES = 160
 SILENCE_BYTE = 0xFF
+SILENCE_B64 = base64.b64encode(bytes([SILENCE_BYTE]) * FRAME_BYTES).decode()
+"""``silence_frame()`` as a Media Streams payload."""
 
 
 def silence_frame() -> bytes:
@@ -43,6 +46,11 @@ def speech_frame(index: int) -> bytes:
     return sim_speech_frame(index)
 
 
+def speech_frame_b64(index: int) -> str:
+    """``speech_frame(index)`` base64-encoded (cached: no per-frame encoding)."""
+    return sim_speech_frame_b64(index)
+
+
 class MediaStreamSession:
     """One Media Streams WebSocket, as Twilio (the client). Numbering follows Twilio:
     ``connected`` has no sequenceNumber, ``start`` is "1", +1 per message after it of any
@@ -61,11 +69,20 @@ class MediaStreamSession:
         self.url = url
         self.account_sid = account_sid
         self.call_sid = call_sid
-        self.stream_sid = stream_sid
+        self.stream_sid = stream_sid  # also sets _sid_json
         self._seq = 0
         self._chunk = 0
         self._started_at: float | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def stream_sid(self) -> str:
+        return self._stream_sid
+
+    @stream_sid.setter
+    def stream_sid(self, value: str) -> None:
+        self._stream_sid = value
+        self._sid_json = json.dumps(value)  # as it appears in every media message
 
     # -- low level ---------------------------------------------------------------------
 
@@ -90,8 +107,11 @@ class MediaStreamSession:
         """Next server message parsed as JSON; None once the socket is closed. Non-JSON
         frames come back as ``{"event": "_invalid", "raw": ...}``. Raises TimeoutError."""
         try:
-            async with asyncio.timeout(timeout_s):
+            if timeout_s is None:
                 data = await self.ws.recv()
+            else:
+                async with asyncio.timeout(timeout_s):
+                    data = await self.ws.recv()
         except ConnectionClosed:
             return None
         if isinstance(data, bytes):
@@ -149,21 +169,24 @@ class MediaStreamSession:
 
     async def send_media_frame(self, payload: bytes, timestamp_ms: int | None = None) -> None:
         """One inbound ``media`` message (normally 160 bytes = 20 ms)."""
+        await self.send_media_payload(base64.b64encode(payload).decode(), timestamp_ms)
+
+    async def send_media_payload(self, payload_b64: str, timestamp_ms: int | None = None) -> None:
+        """``send_media_frame`` for audio already base64-encoded (``payload_b64`` must be
+        base64 text). The text is exactly ``json.dumps`` of the numbered message, written out
+        directly: callers send 50 of these per second each."""
         if timestamp_ms is None:
             started = self._started_at if self._started_at is not None else time.monotonic()
             timestamp_ms = int((time.monotonic() - started) * 1000)
         self._chunk += 1
-        await self._send_numbered(
-            {
-                "event": "media",
-                "media": {
-                    "track": "inbound",
-                    "chunk": str(self._chunk),
-                    "timestamp": str(timestamp_ms),
-                    "payload": base64.b64encode(payload).decode(),
-                },
-            }
-        )
+        chunk = self._chunk
+        async with self._lock:
+            self._seq += 1
+            await self.ws.send(
+                f'{{"event": "media", "sequenceNumber": "{self._seq}", "media": '
+                f'{{"track": "inbound", "chunk": "{chunk}", "timestamp": "{timestamp_ms}", '
+                f'"payload": "{payload_b64}"}}, "streamSid": {self._sid_json}}}'
+            )
 
     async def send_dtmf(self, digit: str) -> None:
         await self._send_numbered(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -11,7 +10,6 @@ from sim.twilio_call_runner import CallRun, OnEvent
 from sim.twilio_call_turns import CallError, CallTurns
 
 GOODBYE = "Great, thanks, bye."
-_POLL_S = 0.02  # one frame: callers speak on frame boundaries anyway
 CLEAR_WAIT_S = 5.0  # after a barge-in line, how long to wait for the agent to stop
 
 
@@ -76,7 +74,8 @@ class BenchCallRun(CallRun):
 
 class BenchTurns(CallTurns):
     """The bench script: like the caller simulator's, but a barge-in that gets no clear is
-    recorded (not an error), and waits poll once per frame."""
+    recorded (not an error), and waits are checked once per frame by the call's pacer
+    (`CallRun.until_frame`) instead of polling on timers of their own."""
 
     def __init__(self, run: BenchCallRun) -> None:
         super().__init__(run)
@@ -99,47 +98,72 @@ class BenchTurns(CallTurns):
         clear. Returns where the agent's next turn starts. Works without barge-in support:
         then the agent simply talks on and no clear is recorded."""
         await self._await_agent_audio(since)
-        played0 = self.run.playout.played_bytes
-        while self.run.playout.played_bytes - played0 < self.bench.barge_after_ms * 8:
+        run, playout = self.run, self.run.playout
+        played0 = playout.played_bytes
+        enough = self.bench.barge_after_ms * 8
+
+        def barge_now() -> bool:
+            return playout.played_bytes - played0 >= enough or playout.is_idle(run.now_ms())
+
+        while playout.played_bytes - played0 < enough:
             self.check_open()
-            if self.run.playout.is_idle(self.run.now_ms()):
+            if playout.is_idle(run.now_ms()):
                 break
-            await asyncio.sleep(_POLL_S)
-        playing = not self.run.playout.is_idle(self.run.now_ms())
-        self.bench.barges.append(((time.monotonic() - self.run.t0) * 1000, playing))
-        clears = self.run.result.clears
+            await run.until_frame(barge_now)
+        playing = not playout.is_idle(run.now_ms())
+        self.bench.barges.append(((time.monotonic() - run.t0) * 1000, playing))
+        clears = run.result.clears
         await self._say(line.text)
         deadline = time.monotonic() + CLEAR_WAIT_S
-        while self.run.result.clears == clears and playing and time.monotonic() < deadline:
+
+        def stop_waiting() -> bool:
+            return run.result.clears != clears or time.monotonic() >= deadline
+
+        while playing and not stop_waiting():
             self.check_open()
-            await asyncio.sleep(_POLL_S)
-        return len(self.run.received) if self.run.result.clears > clears else since
+            await run.until_frame(stop_waiting)
+        return len(run.received) if run.result.clears > clears else since
 
     async def _await_agent_audio(self, since_bytes: int) -> None:
-        start, limit = time.monotonic(), self.run.opts.answer_timeout_s
-        while len(self.run.received) <= since_bytes:
+        run = self.run
+        start, limit = time.monotonic(), run.opts.answer_timeout_s
+
+        def timed_out() -> bool:
+            return time.monotonic() - start > limit
+
+        def ready() -> bool:
+            return len(run.received) > since_bytes or timed_out()
+
+        while len(run.received) <= since_bytes:
             self.check_open()
-            if time.monotonic() - start > limit:
+            if timed_out():
                 raise CallError(f"agent did not start speaking within {limit}s")
-            await asyncio.sleep(_POLL_S)
+            await run.until_frame(ready)
 
     async def _await_agent_turn(self, since_bytes: int) -> None:
-        """As CallRun's, polling once per frame instead of every 5 ms (100 callers share
-        one event loop with the measurements)."""
+        """As CallRun's, checked once per frame (100 callers share one event loop with the
+        measurements)."""
         await self._await_agent_audio(since_bytes)
-        o = self.run.opts
+        run, playout, o = self.run, self.run.playout, self.run.opts
         pause = max(0, o.pause_before_speaking_ms - 5 * 20)
         start = time.monotonic()
+
+        def finished() -> bool:
+            now = run.now_ms()
+            drained = playout.drained_at_ms
+            return playout.is_idle(now) and drained is not None and now - drained >= pause
+
+        def timed_out() -> bool:
+            audio_s = (len(run.received) - since_bytes) / 8000
+            return time.monotonic() - start > o.answer_timeout_s + audio_s
+
         while True:
             self.check_open()
-            now = self.run.now_ms()
-            drained = self.run.playout.drained_at_ms
-            if self.run.playout.is_idle(now) and drained is not None and now - drained >= pause:
+            if finished():
                 return
-            audio_s = (len(self.run.received) - since_bytes) / 8000
-            if time.monotonic() - start > o.answer_timeout_s + audio_s:
+            if timed_out():
                 raise CallError(f"agent did not finish its turn within {o.answer_timeout_s}s")
-            await asyncio.sleep(_POLL_S)
+            await run.until_frame(lambda: finished() or timed_out())
 
 
 async def place_bench_call(

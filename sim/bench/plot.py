@@ -47,7 +47,8 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
 
     ax = axes[1][1]
     for name, s in series["processes"].items():
-        ax.plot(s["t_s"], s["rss_mb"], label=name, linewidth=1)
+        if s["rss_mb"]:  # the machine-wide series has CPU only
+            ax.plot(s["t_s"], s["rss_mb"], label=name, linewidth=1)
     ax.set_title("RSS (MB)")
     ax.set_xlabel("s")
     ax.legend(fontsize=7, loc="upper left")

@@ -103,11 +103,9 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     cpu = m["cpu_s_per_call_minute"]
     rss = m["rss_mb"]
     for name in cpu:
-        r = rss.get(name, {})
-        table.add_row(
-            f"  {name}: CPU s / call-min, RSS MB",
-            f"{cpu[name]}  |  {r.get('baseline_mb')} -> peak {r.get('peak_mb')}",
-        )
+        r = rss.get(name)
+        memory = f"  |  {r.get('baseline_mb')} -> peak {r.get('peak_mb')}" if r else ""
+        table.add_row(f"  {name}: CPU s / call-min, RSS MB", f"{cpu[name]}{memory}")
     console.print(table)
     verdicts = Table("target", "measured", "verdict")
     for t in report["targets"]:

@@ -43,8 +43,18 @@ def _group_usage(root: psutil.Process, with_children: bool) -> tuple[float, floa
     return cpu, rss / 2**20
 
 
+MACHINE = "machine (all processes)"
+"""Series of the whole box's busy CPU time (anything else running shows up here)."""
+
+
+def _machine_busy_s() -> float:
+    t = psutil.cpu_times()
+    return float(sum(t)) - t.idle - getattr(t, "iowait", 0.0)
+
+
 class ProcessSampler:
-    """Samples named PIDs every `interval_s` until stopped; `active()` is sampled too."""
+    """Samples named PIDs every `interval_s` until stopped; `active()` is sampled too, and
+    the busy CPU time of the whole machine (series `MACHINE`, no RSS)."""
 
     def __init__(
         self,
@@ -61,7 +71,10 @@ class ProcessSampler:
         self._thread = threading.Thread(target=self._loop, name="bench-sampler", daemon=True)
         self._t0 = time.monotonic()
         self.sampled = Sampled(
-            interval_s, {n: ProcessSeries(n) for n in pids}, active_t_s=[], active_calls=[]
+            interval_s,
+            {n: ProcessSeries(n) for n in [*pids, MACHINE]},
+            active_t_s=[],
+            active_calls=[],
         )
 
     def start(self) -> None:
@@ -84,6 +97,9 @@ class ProcessSampler:
             series.t_s.append(now)
             series.cpu_s.append(cpu)
             series.rss_mb.append(rss)
+        machine = self.sampled.series[MACHINE]
+        machine.t_s.append(now)
+        machine.cpu_s.append(_machine_busy_s())
         self.sampled.active_t_s.append(now)
         self.sampled.active_calls.append(self._active())
 
