@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     stt_model: str = Field("nova-3", description="Deepgram STT model.")
     stt_endpointing_ms: int = Field(300, description="Silence that ends an utterance.")
     stt_utterance_end_ms: int = Field(1000, description="UtteranceEnd gap (word timing).")
+    stt_quiet_batch_frames: int = Field(
+        5, ge=1, description="20 ms frames per STT write in long caller quiet (1: no batching)."
+    )
     tts_model: str = Field("aura-2-thalia-en", description="Default Deepgram Aura voice.")
     elevenlabs_api_key: str = Field("el-sim", description="ElevenLabs API key (xi-api-key).")
     elevenlabs_tts_url: str = Field(

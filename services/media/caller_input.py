@@ -22,6 +22,7 @@ from services.media.barge_in import (
     words_of,
 )
 from services.media.call_context import CallContext
+from services.media.quiet_audio import QuietBatching
 from services.media.stt_deepgram import (
     DeepgramStt,
     SttEvent,
@@ -62,7 +63,17 @@ class CallerInput:
         self.utterance: list[str] = []
         self.hearing = False  # an utterance is in progress (onset or interim seen)
         self.closing = False
-        self.feed = SttFeed(self.backlog, ctx.deps.inbound_forward_s)
+        settings = ctx.settings
+        self.feed = SttFeed(
+            self.backlog,
+            ctx.deps.inbound_forward_s,
+            QuietBatching(
+                frames=settings.stt_quiet_batch_frames,
+                after_ms=max(
+                    1200, settings.stt_utterance_end_ms + 200, settings.stt_endpointing_ms + 200
+                ),
+            ),
+        )
         self._barging: asyncio.Task[bool] | None = None
 
     @property
@@ -141,6 +152,7 @@ class CallerInput:
     async def close(self) -> None:
         """The call is over: stop feeding STT."""
         self.closing = True
+        await self.feed.flush()
         self.backlog.close()
 
     async def _provider_error(self, message: str) -> None:

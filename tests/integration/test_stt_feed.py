@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from websockets.asyncio.server import ServerConnection, serve
 
 from services.media.audio_backlog import AudioBacklog
+from services.media.quiet_audio import QuietBatching
 from services.media.stt_deepgram import DeepgramStt
 from services.media.stt_feed import SttFeed
 from shared.settings import Settings
@@ -31,7 +32,15 @@ class Listener:
                 got.append(message)
                 self.changed.set()
 
+    async def audio(self, socket: int, frames: int) -> bytes:
+        """The audio socket `socket` got, once it holds at least `frames` 20 ms frames."""
+        while len(self.sockets) <= socket or sum(map(len, self.sockets[socket])) < frames * 160:
+            self.changed.clear()
+            await within(self.changed.wait(), 10)
+        return b"".join(self.sockets[socket])
+
     async def until(self, socket: int, frames: int) -> list[bytes]:
+        """The messages socket `socket` got, once there are at least `frames` of them."""
         while len(self.sockets) <= socket or len(self.sockets[socket]) < frames:
             self.changed.clear()
             await within(self.changed.wait(), 10)
@@ -63,11 +72,11 @@ async def test_backlog_is_replayed_then_live_frames_follow_in_order() -> None:
             await feed.push(frame(i))
             if i % 7 == 0:
                 await asyncio.sleep(0)  # let the catch-up task interleave
-        assert await lis.until(0, 40) == [frame(i) for i in range(40)]
+        assert await lis.audio(0, 40) == b"".join(frame(i) for i in range(40))
         assert feed.frames_sent == 40
         await feed.push(frame(40))  # caught up: written by push itself, no task hop
         assert feed.frames_sent == 41
-        assert await lis.until(0, 41) == [frame(i) for i in range(41)]
+        assert await lis.audio(0, 41) == b"".join(frame(i) for i in range(41))
 
         # The socket drops: a new one is fed from the first unfinalized frame.
         task.cancel()
@@ -80,7 +89,7 @@ async def test_backlog_is_replayed_then_live_frames_follow_in_order() -> None:
         await stt2.open()
         task = asyncio.create_task(feed.feed(stt2, backlog.base))
         await feed.push(frame(42))
-        assert await lis.until(1, 28) == [frame(i) for i in range(15, 43)]
+        assert await lis.audio(1, 28) == b"".join(frame(i) for i in range(15, 43))
         assert feed.frames_sent == 41 + 28
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -104,3 +113,63 @@ async def test_a_failed_live_write_detaches_the_socket_without_raising() -> None
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+QUIET = bytes([0xFF]) * 160
+
+
+def loud(i: int) -> bytes:
+    return bytes([i % 64]) * 160  # µ-law codes 0..63: samples far above the quiet peak
+
+
+async def test_long_quiet_goes_out_in_batches_and_a_loud_frame_takes_the_batch_with_it() -> None:
+    async with listener() as (lis, settings):
+        backlog = AudioBacklog()
+        feed = SttFeed(backlog, None, QuietBatching(frames=5, after_ms=100))  # 5 quiet frames
+        stt = DeepgramStt(settings, "CA3")
+        await stt.open()
+        task = asyncio.create_task(feed.feed(stt, 0))
+        await feed.push(loud(0))
+        await lis.until(0, 1)  # caught up: from now on push writes
+        sent: list[bytes] = [loud(0)]
+        for _ in range(17):
+            await feed.push(QUIET)
+            sent.append(QUIET)
+        # 5 quiet frames one by one, then 2 batches of 5; 2 quiet frames wait
+        assert feed.frames_sent == 16 and feed.writes == 8
+        await feed.push(loud(1))  # a voice onset: sent at once, with the 2 held before it
+        sent.append(loud(1))
+        assert feed.frames_sent == 19 and feed.writes == 9
+        got = await lis.until(0, 9)
+        assert [len(m) // 160 for m in got] == [1, 1, 1, 1, 1, 1, 5, 5, 3]
+        assert b"".join(got) == b"".join(sent)  # the same audio, in order
+
+        for _ in range(8):
+            await feed.push(QUIET)  # the quiet run restarted: 5 single writes, then 3 held
+        assert feed.frames_sent == 24
+        await feed.flush()  # the call ends: what was held goes out
+        assert feed.frames_sent == 27 and backlog.end == 27
+        got = await lis.until(0, 15)
+        assert b"".join(got) == b"".join(sent) + QUIET * 8
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await stt.close()
+
+
+async def test_catch_up_after_a_reconnect_writes_batches() -> None:
+    async with listener() as (lis, settings):
+        backlog = AudioBacklog()
+        feed = SttFeed(backlog, None, QuietBatching(frames=4))
+        for i in range(10):
+            await feed.push(loud(i))  # no socket yet: they queue
+        stt = DeepgramStt(settings, "CA4")
+        await stt.open()
+        task = asyncio.create_task(feed.feed(stt, 0))
+        got = await lis.until(0, 3)
+        assert [len(m) // 160 for m in got] == [4, 4, 2]
+        assert b"".join(got) == b"".join(loud(i) for i in range(10))
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await stt.close()
