@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import signal
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import uvloop
@@ -45,3 +47,19 @@ def run_service(main: Coroutine[Any, Any, None]) -> None:
     """Run a service's main coroutine on uvloop, the event loop uvicorn gives media and the
     gateway (cheaper per socket read, timer and task switch than asyncio's default loop)."""
     uvloop.run(main)
+
+
+@contextmanager
+def profiled(settings: Settings, service: str) -> Iterator[None]:
+    """cProfile the block when `PROFILE_FILE` is set (read it with `python -m pstats`): py-spy
+    missed most of media's Python frames under uvloop (about 3 % of its busy time sampled)."""
+    if not settings.profile_file:
+        yield
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        profile.dump_stats(settings.profile_file.format(service=service))

@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     otel_file: str | None = Field(
         None, description="Append finished spans as JSON lines here ({service} is replaced)."
     )
+    profile_file: str = Field(
+        "", description="Write a cProfile of the process here at exit ({service}); empty: off."
+    )
 
 
 @lru_cache(maxsize=1)

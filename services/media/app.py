@@ -18,6 +18,7 @@ from services.media.greeting_cache import GreetingCache
 from services.media.provider_clients import ProviderClients
 from services.media.vad import load_vad_model
 from shared.bus import CallLog, connect
+from shared.runtime import profiled
 from shared.settings import Settings
 from shared.stream_mux import StreamMux
 
@@ -81,7 +82,8 @@ def create_app(settings: Settings) -> FastAPI:
             vad_model=load_vad_model() if settings.vad_enabled else None,
             clients=clients,
         )
-        yield
+        with profiled(settings, "media"):  # around serving: uvicorn re-raises SIGTERM after
+            yield
         await mux.close()
         await redis.aclose()
         await binary.aclose()

@@ -72,6 +72,7 @@ class CallerInput:
                 after_ms=max(
                     1200, settings.stt_utterance_end_ms + 200, settings.stt_endpointing_ms + 200
                 ),
+                settled_after_ms=max(400, settings.stt_endpointing_ms + 100),
             ),
         )
         self._barging: asyncio.Task[bool] | None = None
@@ -84,7 +85,7 @@ class CallerInput:
     # ---- audio in ------------------------------------------------------------------------
     async def on_frame(self, frame: bytes) -> None:
         """One 20 ms frame from Twilio (hot path: keep it cheap)."""
-        index = await self.feed.push(frame)
+        index = await self.feed.push(frame, settled=not self.hearing)
         self.ctx.frame_arrived(time.time())
         audio_ms = (index + 1) * FRAME_MS
         speaking = self.agent.speaking

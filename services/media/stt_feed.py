@@ -49,14 +49,15 @@ class SttFeed:
         self._catching_up = False
         self._last_send = time.monotonic()
 
-    async def push(self, frame: bytes) -> int:
+    async def push(self, frame: bytes, settled: bool = False) -> int:
         """A new caller frame: into the backlog, and onto the socket (with any quiet frames
-        held before it) if the socket is live and caught up and the frame need not wait. A
-        failed write only detaches the socket (its reader sees it die and reconnects)."""
+        held before it) if the socket is live and caught up and the frame need not wait
+        (`settled`: no utterance is in progress). A failed write only detaches the socket
+        (its reader sees it die and reconnects)."""
         index = self.backlog.append(frame)
         stt = self._stt
         live = stt is not None and not self._catching_up
-        if self._batcher.hold(frame, index - self._next if live else 0) and live:
+        if self._batcher.hold(frame, index - self._next if live else 0, settled) and live:
             return index
         if index % SAMPLE_EVERY == 0:
             self._samples[index] = time.perf_counter()

@@ -125,7 +125,9 @@ def loud(i: int) -> bytes:
 async def test_long_quiet_goes_out_in_batches_and_a_loud_frame_takes_the_batch_with_it() -> None:
     async with listener() as (lis, settings):
         backlog = AudioBacklog()
-        feed = SttFeed(backlog, None, QuietBatching(frames=5, after_ms=100))  # 5 quiet frames
+        feed = SttFeed(  # 5 quiet frames mid-utterance, 2 with none open
+            backlog, None, QuietBatching(frames=5, after_ms=100, settled_after_ms=40)
+        )
         stt = DeepgramStt(settings, "CA3")
         await stt.open()
         task = asyncio.create_task(feed.feed(stt, 0))
@@ -133,7 +135,7 @@ async def test_long_quiet_goes_out_in_batches_and_a_loud_frame_takes_the_batch_w
         await lis.until(0, 1)  # caught up: from now on push writes
         sent: list[bytes] = [loud(0)]
         for _ in range(17):
-            await feed.push(QUIET)
+            await feed.push(QUIET, settled=False)  # mid-utterance
             sent.append(QUIET)
         # 5 quiet frames one by one, then 2 batches of 5; 2 quiet frames wait
         assert feed.frames_sent == 16 and feed.writes == 8
@@ -145,12 +147,19 @@ async def test_long_quiet_goes_out_in_batches_and_a_loud_frame_takes_the_batch_w
         assert b"".join(got) == b"".join(sent)  # the same audio, in order
 
         for _ in range(8):
-            await feed.push(QUIET)  # the quiet run restarted: 5 single writes, then 3 held
+            await feed.push(QUIET, settled=False)  # the run restarted: 5 single writes, 3 held
         assert feed.frames_sent == 24
         await feed.flush()  # the call ends: what was held goes out
         assert feed.frames_sent == 27 and backlog.end == 27
         got = await lis.until(0, 15)
         assert b"".join(got) == b"".join(sent) + QUIET * 8
+
+        await feed.push(loud(2))
+        for _ in range(9):
+            await feed.push(QUIET, settled=True)  # the utterance was finalized: waits sooner
+        assert feed.frames_sent == 28 + 2 + 5  # 2 quiet frames at once, a batch of 5, 2 held
+        await feed.flush()
+        assert [len(m) // 160 for m in await lis.until(0, 20)][-5:] == [1, 1, 1, 5, 2]
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -42,16 +42,27 @@ def test_quiet_frames_wait_only_after_the_quiet_run_and_up_to_a_batch() -> None:
     held = 0
     decisions = []
     for _ in range(13):
-        wait = batcher.hold(SILENCE, held)
+        wait = batcher.hold(SILENCE, held, False)
         decisions.append(wait)
         held = held + 1 if wait else 0
     # 5 quiet frames go out one by one, then 3 wait and the 4th sends the batch of 4, twice
     assert decisions == [False] * 5 + [True, True, True, False] * 2
     # a loud frame never waits, and restarts the quiet run
-    assert batcher.hold(tone(0.5), held) is False
-    assert [batcher.hold(SILENCE, 0) for _ in range(6)] == [False] * 5 + [True]
+    assert batcher.hold(tone(0.5), held, False) is False
+    assert [batcher.hold(SILENCE, 0, False) for _ in range(6)] == [False] * 5 + [True]
 
 
 def test_one_frame_per_batch_never_holds() -> None:
-    batcher = QuietBatcher(QuietBatching(frames=1, after_ms=0))
-    assert not any(batcher.hold(SILENCE, 0) for _ in range(100))
+    batcher = QuietBatcher(QuietBatching(frames=1, after_ms=0, settled_after_ms=0))
+    assert not any(batcher.hold(SILENCE, 0, True) for _ in range(100))
+
+
+def test_with_no_utterance_in_progress_quiet_waits_sooner_but_loud_never_does() -> None:
+    batcher = QuietBatcher(QuietBatching(frames=3, after_ms=1000, settled_after_ms=60))
+    # 3 quiet frames (60 ms, past endpointing) go at once, then batches of 3
+    decisions = [batcher.hold(SILENCE, held, True) for held in (0, 0, 0, 0, 1, 2)]
+    assert decisions == [False, False, False, True, True, False]
+    assert batcher.hold(tone(0.5), 0, True) is False
+    # the quiet run restarts; mid-utterance the 4th quiet frame still goes at once
+    assert [batcher.hold(SILENCE, 0, s) for s in (True, True, True, False)] == [False] * 4
+    assert batcher.hold(SILENCE, 0, True) is True
