@@ -12,8 +12,9 @@ from deepgram.listen.v1.socket_client import AsyncV1SocketClient
 from deepgram.listen.v1.types.listen_v1results import ListenV1Results
 from deepgram.listen.v1.types.listen_v1speech_started import ListenV1SpeechStarted
 from deepgram.listen.v1.types.listen_v1utterance_end import ListenV1UtteranceEnd
+from websockets.asyncio.client import ClientConnection
 
-from services.media.deepgram_socket import open_deepgram_socket
+from services.media.deepgram_socket import open_deepgram_socket, send_binary_now
 from services.media.provider_clients import ProviderClients
 from shared.settings import Settings
 
@@ -102,6 +103,7 @@ class DeepgramStt:
         self.audio_offset_ms = audio_offset_ms
         self._stack = AsyncExitStack()
         self._conn: Any = None
+        self._ws: ClientConnection | None = None
 
     async def open(self) -> None:
         """Connect (µ-law 8 kHz, interim results, endpointing, VAD events)."""
@@ -134,10 +136,12 @@ class DeepgramStt:
         # The SDK types this as its legacy protocol; it only sends, receives and iterates,
         # which the asyncio ClientConnection does the same way.
         self._conn = AsyncV1SocketClient(websocket=ws)  # type: ignore[arg-type]
+        self._ws = ws
 
     async def send(self, audio: bytes) -> None:
-        """Forward caller audio unchanged."""
-        await self._conn.send_media(audio)
+        """Forward caller audio unchanged (straight to the socket when it can take it)."""
+        if self._ws is None or not send_binary_now(self._ws, audio):
+            await self._conn.send_media(audio)
 
     async def keep_alive(self) -> None:
         """Keep the socket open while no audio flows."""

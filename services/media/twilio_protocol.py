@@ -1,15 +1,17 @@
 """Twilio Media Streams wire protocol: text frames in, typed messages out (no I/O).
 
 Anything malformed raises ``ProtocolError`` whose message is the WebSocket close reason.
+JSON goes through orjson: a media frame is parsed 50 times a second per call.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 MAX_FRAME_CHARS = 64 * 1024
 """Largest inbound text frame accepted (a 20 ms media frame is ~300 chars)."""
@@ -97,8 +99,8 @@ def parse(frame: str | bytes) -> TwilioMessage:
     if len(frame) > MAX_FRAME_CHARS:
         raise ProtocolError("frame too large")
     try:
-        data = json.loads(frame)
-    except json.JSONDecodeError as exc:
+        data = orjson.loads(frame)
+    except orjson.JSONDecodeError as exc:
         raise ProtocolError("frame is not JSON") from exc
     if not isinstance(data, dict) or not isinstance(data.get("event"), str):
         raise ProtocolError("frame has no 'event'")
@@ -143,17 +145,21 @@ def parse(frame: str | bytes) -> TwilioMessage:
     return Unknown(event=event)
 
 
+def _dumps(message: dict[str, Any]) -> str:
+    return orjson.dumps(message).decode()
+
+
 def media_message(stream_sid: str, audio: bytes) -> str:
     """Outbound audio for Twilio to play."""
     payload = base64.b64encode(audio).decode("ascii")
-    return json.dumps({"event": "media", "streamSid": stream_sid, "media": {"payload": payload}})
+    return _dumps({"event": "media", "streamSid": stream_sid, "media": {"payload": payload}})
 
 
 def mark_message(stream_sid: str, name: str) -> str:
     """A mark Twilio echoes once the audio before it has played."""
-    return json.dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
+    return _dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
 
 
 def clear_message(stream_sid: str) -> str:
     """Drop Twilio's queued audio (barge-in)."""
-    return json.dumps({"event": "clear", "streamSid": stream_sid})
+    return _dumps({"event": "clear", "streamSid": stream_sid})

@@ -3,6 +3,7 @@ permessage-deflate offer (µ-law audio does not compress; deflate cost CPU on ev
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -11,9 +12,10 @@ from deepgram.environment import DeepgramClientEnvironment
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request
 
-from services.media.deepgram_socket import open_deepgram_socket
+from services.media.deepgram_socket import open_deepgram_socket, send_binary_now
 from services.media.provider_clients import ProviderClients
 from shared.settings import Settings
+from shared.waiting import within
 
 LISTEN = {
     "model": "nova-3",
@@ -76,3 +78,32 @@ async def test_listen_socket_matches_the_sdk_but_offers_no_compression() -> None
     assert "permessage-deflate" in sdk_request.headers.get("Sec-WebSocket-Extensions", "")
     assert "Sec-WebSocket-Extensions" not in ours.headers
     await clients.aclose()
+
+
+async def test_audio_written_at_once_arrives_as_one_binary_message_each() -> None:
+    got: list[bytes | str] = []
+    done = asyncio.Event()
+
+    async def collect(ws: ServerConnection) -> None:
+        async for message in ws:
+            got.append(message)
+        done.set()
+
+    settings = Settings(deepgram_api_key="k")
+    async with serve(collect, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with open_deepgram_socket(
+            ProviderClients(settings),
+            base=f"ws://127.0.0.1:{port}",
+            path="/v1/listen",
+            api_key="k",
+            params=LISTEN,
+            open_timeout_s=5,
+        ) as ws:
+            assert send_binary_now(ws, b"\x01" * 160)
+            await ws.send('{"type":"KeepAlive"}')  # the SDK's sends interleave in order
+            assert send_binary_now(ws, b"\x02" * 800)
+            await ws.close()
+            assert not send_binary_now(ws, b"\x03" * 160)  # closed: the caller must `send`
+        await within(done.wait(), 5)
+    assert got == [b"\x01" * 160, '{"type":"KeepAlive"}', b"\x02" * 800]
