@@ -97,13 +97,17 @@ class CallLog:
 
 
 def decode_entries(
-    raw: list[tuple[str, dict[Any, Any]]], skip: frozenset[str] = frozenset()
+    raw: list[tuple[str, dict[Any, Any]]],
+    skip: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
 ) -> list[tuple[str, Event]]:
     """Decode XRANGE/XREAD entries; unknown ones are skipped (newer writers may add types), and
-    so are the types in `skip`, without parsing their JSON (a reader's hot path)."""
+    so are the types in `skip` and, with `only`, the types not in it, without parsing their
+    JSON (a reader's hot path)."""
     out: list[tuple[str, Event]] = []
     for entry_id, fields in raw:
-        if skip and fields.get("type") in skip:
+        kind = fields.get("type")
+        if (skip and kind in skip) or (only is not None and kind not in only):
             continue
         try:
             out.append((entry_id, decode(fields)))

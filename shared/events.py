@@ -279,6 +279,11 @@ def decode(fields: dict[Any, Any]) -> Event:
     return event
 
 
+def type_of(cls: type[_Event]) -> str:
+    """The ``type`` discriminator of an event class."""
+    return str(cls.model_fields["type"].default)
+
+
 def event_type(event: _Event) -> str:
     """The ``type`` discriminator of an event."""
     value: Any = getattr(event, "type")  # noqa: B009

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from shared import keys
 from shared.bus import connect, connect_blocking, decode_entries, stream_id
-from shared.events import Event
+from shared.events import Event, event_type
 from shared.waiting import within
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,13 @@ class Subscription:
 
     key: str
     after: str
+    types: frozenset[str] | None = None
+    """Event types delivered (the others are not even parsed); None: all."""
     queue: asyncio.Queue[Entry | None] = field(default_factory=asyncio.Queue)
+
+    def wants(self, event: Event) -> bool:
+        """Whether this subscriber asked for events of this type."""
+        return self.types is None or event_type(event) in self.types
 
     def __aiter__(self) -> AsyncIterator[Entry]:
         return self._iter()
@@ -111,12 +117,23 @@ class _Lane:
                     if key not in self.last:
                         continue
                     self.last[key] = raw[-1][0]
-                    entries = decode_entries(raw)
-                    for sub in self.subs.get(key, []):
+                    subs = self.subs.get(key, [])
+                    entries = decode_entries(raw, only=_wanted(subs))
+                    for sub in subs:
                         floor = stream_id(sub.after)
                         for entry in entries:
-                            if stream_id(entry[0]) > floor:
+                            if stream_id(entry[0]) > floor and sub.wants(entry[1]):
                                 sub.queue.put_nowait(entry)
+
+
+def _wanted(subs: list[Subscription]) -> frozenset[str] | None:
+    """The event types any of `subs` wants (None: all types)."""
+    wanted: set[str] = set()
+    for sub in subs:
+        if sub.types is None:
+            return None
+        wanted |= sub.types
+    return frozenset(wanted)
 
 
 class StreamMux:
@@ -171,16 +188,19 @@ class StreamMux:
                 self._lanes[group] = lane
             return lane
 
-    async def subscribe(self, key: str, after: str = "0-0") -> Subscription:
-        """Deliver every entry of `key` with an id greater than `after`, live, in order."""
+    async def subscribe(
+        self, key: str, after: str = "0-0", types: frozenset[str] | None = None
+    ) -> Subscription:
+        """Deliver every entry of `key` with an id greater than `after` (and, with `types`, of
+        one of those event types), live, in order."""
         lane = await self._lane(key)
-        sub = Subscription(key=key, after=after)
+        sub = Subscription(key=key, after=after, types=types)
         async with lane.lock:
             if key in lane.last:
                 tracked = lane.last[key]
                 if stream_id(tracked) > stream_id(after):
                     raw: Any = await lane.redis.xrange(key, f"({after}", tracked)
-                    for entry in decode_entries(raw):
+                    for entry in decode_entries(raw, only=types):
                         sub.queue.put_nowait(entry)
                     sub.after = tracked
             else:

@@ -24,11 +24,24 @@ from shared.waiting import wait_event
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
+WATCHES = frozenset(
+    ev.type_of(t) for t in (ev.ToolResult, ev.BargeIn, ev.TurnRequested, ev.CallEnded)
+)
+"""The event types a running turn watches its call's log for."""
 
-NOT_FOR_HISTORY = frozenset({
-    "transcript.interim", "transcript.final", "latency.mark", "usage", "audio.segment_sent",
-    "caller.speech_started", "stream.started", "provider.error", "caller.dtmf",
-})
+NOT_FOR_HISTORY = frozenset(
+    {
+        "transcript.interim",
+        "transcript.final",
+        "latency.mark",
+        "usage",
+        "audio.segment_sent",
+        "caller.speech_started",
+        "stream.started",
+        "provider.error",
+        "caller.dtmf",
+    }
+)
 """Event types a turn never needs: skipped without parsing when the log is read."""
 
 SORRY = "Sorry, I'm having trouble right now. Could you say that again?"
@@ -88,7 +101,9 @@ class TurnRunner:
             attributes={"call.sid": self.call_sid, "turn.id": self.turn_id},
         ):
             messages = build_messages(entries, before_turn=self.turn_id)
-            sub = await self.deps.mux.subscribe(self.deps.log.key(self.call_sid), entries[-1][0])
+            sub = await self.deps.mux.subscribe(
+                self.deps.log.key(self.call_sid), entries[-1][0], types=WATCHES
+            )
             watcher = asyncio.create_task(self._watch(sub))
             converse = asyncio.create_task(self._converse(messages))
             stop = asyncio.create_task(self.interrupted.wait())
@@ -114,7 +129,7 @@ class TurnRunner:
                 ev.AgentTurnDone(call_sid=self.call_sid, turn_id=self.turn_id, chunks=self.seq)
             )
 
-    async def _watch(self, sub: Subscription) -> None:
+    async def _watch(self, sub: Subscription) -> None:  # subscribed to WATCHES
         """Collect tool results; notice when the caller interrupts or moves on."""
         async for _, event in sub:
             if isinstance(event, ev.ToolResult):
@@ -243,9 +258,11 @@ class TurnRunner:
     async def _flush_marks(self) -> None:
         marks, self.pending_marks = self.pending_marks, []
         for stage, at in marks:
-            await self._append(ev.LatencyMark(
-                call_sid=self.call_sid, turn_id=self.turn_id, stage=stage, stage_at=at
-            ))
+            await self._append(
+                ev.LatencyMark(
+                    call_sid=self.call_sid, turn_id=self.turn_id, stage=stage, stage_at=at
+                )
+            )
 
     async def _usage(self, usage: TokenUsage) -> None:
         # One unit price per metric: prompt_tokens are the uncached ones, cached ones apart.

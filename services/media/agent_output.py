@@ -102,6 +102,9 @@ class AgentOutput:
         await self.ctx.append(ev.AgentTurnDone(call_sid=sid, turn_id=0, chunks=1))
 
     # ---- log -> TTS ----------------------------------------------------------------------
+    FOLLOWS = frozenset(ev.type_of(t) for t in (ev.AgentText, ev.AgentTurnDone, ev.CallIntent))
+    """The event types `follow` acts on (its subscription asks for these only)."""
+
     async def follow(self, sub: Subscription) -> None:
         """Speak agent text as the brain writes it; note intents and finished turns."""
         async for _, event in sub:

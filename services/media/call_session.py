@@ -204,7 +204,9 @@ class CallSession:
                 min_speech_ms=ctx.knobs.barge_in_min_speech_ms,
             ),
         )
-        sub = await self.deps.mux.subscribe(self.deps.log.key(ctx.call_sid), after=history[-1][0])
+        sub = await self.deps.mux.subscribe(
+            self.deps.log.key(ctx.call_sid), after=history[-1][0], types=AgentOutput.FOLLOWS
+        )
         tasks: list[asyncio.Task[None]] = []
         inbound: asyncio.Task[None] | None = None
         try:

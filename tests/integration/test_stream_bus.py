@@ -100,6 +100,40 @@ async def test_second_subscriber_catches_up_from_its_own_position(
         await mux.close()
 
 
+async def test_a_typed_subscription_gets_only_its_types_live_and_catching_up(
+    infra: Infra, call_log: CallLog
+) -> None:
+    mux = StreamMux.from_url(infra.redis_url, block_ms=60_000)
+    sid = new_sid("CA")
+    dtmf_only = frozenset({ev.type_of(ev.Dtmf)})
+    try:
+        everything = await mux.subscribe(call_log.key(sid))
+        digits = await mux.subscribe(call_log.key(sid), types=dtmf_only)
+        await call_log.append(ev.Dtmf(call_sid=sid, digit="1"))
+        await call_log.append(ev.TurnRequested(call_sid=sid, turn_id=1, text="hi"))
+        await call_log.append(ev.Dtmf(call_sid=sid, digit="2"))
+        got_all = [await everything.next(timeout=10) for _ in range(3)]
+        assert [type(item[1]) for item in got_all if item] == [ev.Dtmf, ev.TurnRequested, ev.Dtmf]
+        got = [await digits.next(timeout=10) for _ in range(2)]
+        assert [item[1].digit for item in got if item and isinstance(item[1], ev.Dtmf)] == [
+            "1",
+            "2",
+        ]
+        late = await mux.subscribe(call_log.key(sid), after="0-0", types=dtmf_only)
+        await call_log.append(ev.Dtmf(call_sid=sid, digit="3"))
+        caught = [await late.next(timeout=10) for _ in range(3)]
+        assert [item[1].digit for item in caught if item and isinstance(item[1], ev.Dtmf)] == [
+            "1",
+            "2",
+            "3",
+        ]
+        last = await digits.next(timeout=10)
+        assert last is not None and isinstance(last[1], ev.Dtmf) and last[1].digit == "3"
+        assert digits.queue.empty() and late.queue.empty()  # the turn never reached them
+    finally:
+        await mux.close()
+
+
 async def test_unsubscribe_ends_the_iterator(infra: Infra, redis: Redis) -> None:
     mux = StreamMux.from_url(infra.redis_url, block_ms=60_000)
     try:
@@ -113,8 +147,9 @@ async def test_unsubscribe_ends_the_iterator(infra: Infra, redis: Redis) -> None
 async def test_readers_can_skip_event_types_without_parsing(call_log: CallLog) -> None:
     sid = new_sid("CA")
     await call_log.append(ev.TurnRequested(call_sid=sid, turn_id=1, text="hi"))
-    await call_log.append(ev.TranscriptInterim(call_sid=sid, text="h", audio_start_ms=0,
-                                               audio_end_ms=20))
+    await call_log.append(
+        ev.TranscriptInterim(call_sid=sid, text="h", audio_start_ms=0, audio_end_ms=20)
+    )
     await call_log.append(ev.Dtmf(call_sid=sid, digit="1"))
     kept = await call_log.entries(sid, skip=frozenset({"transcript.interim", "caller.dtmf"}))
     assert [type(e) for _, e in kept] == [ev.TurnRequested]
