@@ -55,6 +55,14 @@ async def listener() -> AsyncIterator[tuple[Listener, Settings]]:
         yield lis, Settings(deepgram_stt_url=f"ws://127.0.0.1:{port}", deepgram_api_key="k")
 
 
+async def stop_feeding(task: asyncio.Task[None], stt: DeepgramStt) -> None:
+    """End a feed task and close its socket (what CallerInput does when a socket ends)."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await stt.close()
+
+
 def frame(i: int) -> bytes:
     return bytes([i % 256]) * 160
 
@@ -79,10 +87,7 @@ async def test_backlog_is_replayed_then_live_frames_follow_in_order() -> None:
         assert await lis.audio(0, 41) == b"".join(frame(i) for i in range(41))
 
         # The socket drops: a new one is fed from the first unfinalized frame.
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await stt.close()
+        await stop_feeding(task, stt)
         backlog.finalized_until(15 * 20)  # STT finalized the first 15 frames
         await feed.push(frame(41))  # no socket: queues
         stt2 = DeepgramStt(settings, "CA1", audio_offset_ms=backlog.base * 20)
@@ -91,10 +96,7 @@ async def test_backlog_is_replayed_then_live_frames_follow_in_order() -> None:
         await feed.push(frame(42))
         assert await lis.audio(1, 28) == b"".join(frame(i) for i in range(15, 43))
         assert feed.frames_sent == 41 + 28
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await stt2.close()
+        await stop_feeding(task, stt2)
 
 
 async def test_a_failed_live_write_detaches_the_socket_without_raising() -> None:
@@ -160,10 +162,7 @@ async def test_long_quiet_goes_out_in_batches_and_a_loud_frame_takes_the_batch_w
         assert feed.frames_sent == 28 + 2 + 5  # 2 quiet frames at once, a batch of 5, 2 held
         await feed.flush()
         assert [len(m) // 160 for m in await lis.until(0, 20)][-5:] == [1, 1, 1, 5, 2]
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await stt.close()
+        await stop_feeding(task, stt)
 
 
 async def test_catch_up_after_a_reconnect_writes_batches() -> None:
@@ -178,7 +177,4 @@ async def test_catch_up_after_a_reconnect_writes_batches() -> None:
         got = await lis.until(0, 3)
         assert [len(m) // 160 for m in got] == [4, 4, 2]
         assert b"".join(got) == b"".join(loud(i) for i in range(10))
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await stt.close()
+        await stop_feeding(task, stt)
