@@ -15,8 +15,8 @@ test: setup
 	$(RUN) pytest -q
 
 lint: setup
-	$(RUN) ruff check shared services sim tests
-	$(RUN) mypy shared services
+	$(RUN) ruff check shared services sim tests frontdesk
+	$(RUN) mypy shared services frontdesk
 
 up: setup
 	$(RUN) frontdesk up

@@ -68,7 +68,7 @@ async def serve(args: argparse.Namespace) -> None:
 def _twilio_rest_server(port: int, stt_port: int) -> uvicorn.Server:
     """Twilio REST (outbound calls): it dials the restaurant host, whose words go to the STT
     simulator; account and auth token are the platform's (TWILIO_ACCOUNT_SID/AUTH_TOKEN)."""
-    from shared.settings import Settings
+    from shared.runtime.settings import Settings
     from sim.twilio_rest_server import TwilioRestSimOptions
     from sim.twilio_rest_server import create_app as twilio_app
 

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from shared.waiting import within
+from shared.bus.waiting import within
 from sim.deepgram_agent_settings import AgentSettings
 from sim.deepgram_tts_audio import synthesize
 from sim.llm_policy import Policy, TextDecision, ToolCallDecision, decide

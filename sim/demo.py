@@ -11,16 +11,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from shared import events as ev
-from shared.bus import CallLog, connect
-from shared.call_records import CallRecord, load_call_record
+from frontdesk.supervisor import Ports, Stack, service_env, start_services, start_sims
+from shared.bus.mux import StreamMux
+from shared.bus.streams import CallLog, connect
+from shared.contract import events as ev
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
-from shared.embedded import child_env, ensure
-from shared.settings import get_settings
-from shared.stream_mux import StreamMux
-from shared.supervisor import Ports, Stack, service_env, start_services, start_sims
-from shared.tenant_apply import apply, load_spec
+from shared.runtime.embedded import child_env, ensure
+from shared.runtime.settings import get_settings
+from shared.tenancy.call_records import CallRecord, load_call_record
+from shared.tenancy.tenant_apply import apply, load_spec
 from sim.twilio_caller import CallScript, TwilioCallerOptions, place_call
 from sim.twilio_webhook import new_sid
 

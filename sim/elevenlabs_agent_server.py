@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from shared.tool_specs import SPECS
+from shared.tenancy.tool_specs import SPECS
 from sim.elevenlabs_agent_session import AgentConfig, ConvaiSession, Conversation
 from sim.llm_policy import DEFAULT_POLICY, Policy
 

@@ -32,9 +32,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from frontdesk.supervisor import Ports, Stack, free_port, wait_http
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import Booking, CalendarConnection, Customer, Resource, Service, Tenant
-from shared.supervisor import Ports, Stack, free_port, wait_http
 from sim.google_calendar_server import GoogleCalendarSimOptions, create_app
 from tests.conftest import Infra
 

@@ -22,12 +22,12 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from shared.bus import CallLog, connect
+from frontdesk.supervisor import Ports, Stack, service_env, start_services, start_sims
+from shared.bus.streams import CallLog, connect
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
-from shared.embedded import Embedded, child_env, ensure
-from shared.supervisor import Ports, Stack, service_env, start_services, start_sims
-from shared.tenant_apply import apply, load_spec
+from shared.runtime.embedded import Embedded, child_env, ensure
+from shared.tenancy.tenant_apply import apply, load_spec
 
 pytest_plugins = ["tests.calendar_servers"]
 

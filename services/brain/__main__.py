@@ -6,9 +6,9 @@ from contextlib import AsyncExitStack
 
 from services.brain.llm import make_client
 from services.brain.turn_runner import BrainDeps, TurnRunner
-from shared import keys
-from shared.runtime import run_service, service_settings
-from shared.worker_service import consume, open_resources
+from shared.contract import keys
+from shared.runtime.process import run_service, service_settings
+from shared.runtime.worker_service import consume, open_resources
 
 
 async def serve() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import events as ev
+from shared.contract import events as ev
 
 Message = dict[str, Any]
 

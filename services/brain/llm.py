@@ -8,7 +8,7 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 
 @dataclass(frozen=True)

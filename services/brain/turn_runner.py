@@ -13,14 +13,14 @@ from openai import AsyncOpenAI, OpenAIError
 from services.brain.history import Message, build_messages
 from services.brain.llm import TextDelta, TokenUsage, ToolCall, stream_reply
 from services.brain.speakable import SpeakableChunker
-from shared import events as ev
-from shared import keys
-from shared.bus import CallLog
-from shared.settings import Settings
-from shared.stream_mux import StreamMux, Subscription
-from shared.telemetry import context_from, tracer
-from shared.tool_specs import openai_tools
-from shared.waiting import wait_event
+from shared.bus.mux import StreamMux, Subscription
+from shared.bus.streams import CallLog
+from shared.bus.waiting import wait_event
+from shared.contract import events as ev
+from shared.contract import keys
+from shared.runtime.settings import Settings
+from shared.runtime.telemetry import context_from, tracer
+from shared.tenancy.tool_specs import openai_tools
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from shared import events as ev
+from shared.contract import events as ev
 
 Action = Literal["hangup", "transfer", "reconnect", "apologize"]
 

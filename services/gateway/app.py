@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from services.gateway import admin, calls_api, outbound, twilio_routes, twilio_status
-from shared.bus import CallLog, connect
+from shared.bus.streams import CallLog, connect
 from shared.db.engine import make_engine, make_sessions
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 ROUTERS: list[APIRouter] = [
     twilio_routes.router,

@@ -9,13 +9,13 @@ from services.gateway import twiml
 from services.gateway.after_stream import decide
 from services.gateway.outbound.voice import outbound_voice
 from services.gateway.signature import validated_form
-from shared import keys, stream_token
-from shared.bus import CallLog
-from shared.events import CallStarted, Event
-from shared.prompting import build_system_prompt
-from shared.settings import Settings
-from shared.telemetry import tracer
-from shared.tenant_directory import TenantProfile, find_by_number
+from shared.bus.streams import CallLog
+from shared.contract import keys, stream_token
+from shared.contract.events import CallStarted, Event
+from shared.runtime.settings import Settings
+from shared.runtime.telemetry import tracer
+from shared.tenancy.prompting import build_system_prompt
+from shared.tenancy.tenant_directory import TenantProfile, find_by_number
 
 router = APIRouter(prefix="/twilio", tags=["twilio"], include_in_schema=False)
 _tracer = tracer(__name__)

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.gateway.signature import validated_form
-from shared import keys
-from shared.bus import CallLog
+from shared.bus.streams import CallLog
+from shared.contract import keys
 from shared.db.models import Call, PhoneNumber, UsageRecord
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 router = APIRouter(prefix="/twilio", tags=["twilio"], include_in_schema=False)
 

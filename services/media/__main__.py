@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from services.media.app import create_app
-from shared.runtime import service_settings
+from shared.runtime.process import service_settings
 
 
 def main() -> None:

@@ -13,14 +13,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from redis.asyncio import Redis
 from twilio.request_validator import RequestValidator
 
+from services.media.agent_speech.greeting_cache import GreetingCache
 from services.media.call_session import CallSession, MediaDeps
-from services.media.greeting_cache import GreetingCache
+from services.media.caller.vad import load_vad_model
 from services.media.provider_clients import ProviderClients
-from services.media.vad import load_vad_model
-from shared.bus import CallLog, connect
-from shared.runtime import profiled
-from shared.settings import Settings
-from shared.stream_mux import StreamMux
+from shared.bus.mux import StreamMux
+from shared.bus.streams import CallLog, connect
+from shared.runtime.process import profiled
+from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

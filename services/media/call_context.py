@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from prometheus_client import Histogram
 
 from services.media.provider_clients import ProviderClients
-from shared import events as ev
-from shared.bus import CallLog
-from shared.conversation_knobs import EffectiveKnobs, effective
-from shared.settings import Settings
-from shared.stream_mux import StreamMux
+from shared.bus.mux import StreamMux
+from shared.bus.streams import CallLog
+from shared.contract import events as ev
+from shared.contract.conversation_knobs import EffectiveKnobs, effective
+from shared.runtime.settings import Settings
 
 FRAME_MS = 20
 FRAME_TIMES_KEPT = 500

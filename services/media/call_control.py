@@ -8,10 +8,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from services.media.agent_output import AgentOutput
+from services.media.agent_speech.output import AgentOutput
 from services.media.call_context import CallContext
-from shared import events as ev
-from shared.waiting import wait_event
+from shared.bus.waiting import wait_event
+from shared.contract import events as ev
 
 log = logging.getLogger(__name__)
 

@@ -15,22 +15,23 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from services.media import twilio_protocol as tw
-from services.media.agent_output import AgentOutput
-from services.media.audio_backlog import FRAME_MS
-from services.media.barge_in import BargeInOptions
+from services.media.agent_speech.greeting_cache import GreetingCache
+from services.media.agent_speech.output import AgentOutput
+from services.media.agent_speech.tts_factory import make_tts
+from services.media.agent_speech.tts_protocol import split_voice
 from services.media.call_context import CallContext, MediaDeps
 from services.media.call_control import CallControl
-from services.media.caller_input import CallerInput
-from services.media.greeting_cache import GreetingCache
+from services.media.caller.backlog import FRAME_MS
+from services.media.caller.barge_in import BargeInOptions
+from services.media.caller.input import CallerInput
+from services.media.caller.vad import VadModel
 from services.media.pipelines import CASCADE, agent_runners
-from services.media.tts_protocol import make_tts, split_voice
-from services.media.twilio_link import TwilioLink
-from services.media.vad import VadModel
-from shared import events as ev
-from shared import keys, stream_token
-from shared.logs import call_sid_var
-from shared.telemetry import context_from, tracer
+from services.media.twilio import protocol as tw
+from services.media.twilio.link import TwilioLink
+from shared.contract import events as ev
+from shared.contract import keys, stream_token
+from shared.runtime.logs import call_sid_var
+from shared.runtime.telemetry import context_from, tracer
 
 __all__ = ["CallSession", "MediaDeps"]
 

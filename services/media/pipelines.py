@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from services.media.call_context import CallContext
-from services.media.twilio_link import TwilioLink
-from shared import events as ev
+from services.media.twilio.link import TwilioLink
+from shared.contract import events as ev
 
 AgentRunner = Callable[[CallContext, TwilioLink, list[tuple[str, ev.Event]]], Awaitable[str]]
 """(call context, Twilio socket, call log so far) -> end reason. It reads Twilio frames via
@@ -31,7 +31,7 @@ def agent_runners() -> dict[str, AgentRunner]:
 async def _elevenlabs_agent(
     ctx: CallContext, link: TwilioLink, history: list[tuple[str, ev.Event]]
 ) -> str:
-    from services.media.agent_elevenlabs import run_elevenlabs_agent
+    from services.media.voice_agents.elevenlabs import run_elevenlabs_agent
 
     return await run_elevenlabs_agent(ctx, link, history)
 
@@ -39,6 +39,6 @@ async def _elevenlabs_agent(
 async def _deepgram_agent(
     ctx: CallContext, link: TwilioLink, history: list[tuple[str, ev.Event]]
 ) -> str:
-    from services.media.agent_deepgram import run_deepgram_agent
+    from services.media.voice_agents.deepgram import run_deepgram_agent
 
     return await run_deepgram_agent(ctx, link, history)

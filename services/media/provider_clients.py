@@ -16,7 +16,7 @@ import httpx
 from deepgram import AsyncDeepgramClient
 from deepgram.environment import DeepgramClientEnvironment
 
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 REST_TIMEOUT_S = 30.0
 

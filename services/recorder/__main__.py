@@ -12,11 +12,11 @@ from openai import AsyncOpenAI
 
 from services.recorder.follower import RecorderDeps, catch_up, record_call
 from services.recorder.postcall import PostCallDeps, recost
-from services.recorder.webhooks import Deliverer, RetryPolicy
-from shared import keys
-from shared.pricing import load_price_table
-from shared.runtime import run_service, service_settings
-from shared.worker_service import consume, open_resources
+from services.recorder.webhooks.delivery import Deliverer, RetryPolicy
+from shared.contract import keys
+from shared.runtime.process import run_service, service_settings
+from shared.runtime.worker_service import consume, open_resources
+from shared.tenancy.pricing import load_price_table
 
 TELEPHONY_USAGE = "usage.telephony"
 """`fd:calls` work item the gateway adds when Twilio reports a call's duration."""

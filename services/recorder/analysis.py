@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.recorder.analysis_fields import check_fields
 from shared.db.models import CallAnalysis, TenantAnalysisSchema, TranscriptLine, UsageRecord
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.models import Call, CallCost, CostLineItem, UsageRecord
-from shared.pricing import PriceTable, line_amount
+from shared.tenancy.pricing import PriceTable, line_amount
 
 TELEPHONY_METRIC = "telephony_minutes"
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.recorder.memory import LogMemory, ts
 from services.recorder.turn_writes import TurnWrites
 from services.recorder.writes import Write, execute
-from shared import events as ev
+from shared.contract import events as ev
 from shared.db.models import BargeInRecord, DtmfPress, ToolInvocation
 
 STAGE_COLUMNS: dict[str, str] = {

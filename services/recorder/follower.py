@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.recorder.memory import LogMemory
 from services.recorder.persist import persist
 from services.recorder.postcall import PostCallDeps, run_postcall
-from shared import events as ev
-from shared.bus import CallLog
+from shared.bus.mux import Entry, StreamMux, Subscription
+from shared.bus.streams import CallLog
+from shared.bus.waiting import within
+from shared.contract import events as ev
 from shared.db.models import Call
-from shared.settings import Settings
-from shared.stream_mux import Entry, StreamMux, Subscription
-from shared.waiting import within
+from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

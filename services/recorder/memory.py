@@ -22,8 +22,8 @@ from sqlalchemy import BigInteger, ColumnElement, cast, func, literal, select, t
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from shared import events as ev
-from shared.bus import stream_id
+from shared.bus.streams import stream_id
+from shared.contract import events as ev
 from shared.db.models import Call, CallEvent
 
 

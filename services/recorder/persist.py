@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.recorder.derive import Derivation
 from services.recorder.memory import LogMemory, ts
-from shared import events as ev
-from shared.bus import stream_id
+from shared.bus.streams import stream_id
+from shared.contract import events as ev
 from shared.db.models import Call
 
 INSERT_EVENTS = text(

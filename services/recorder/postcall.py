@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.recorder.analysis import analyse_call
 from services.recorder.costing import compute_call_cost
-from services.recorder.webhook_payload import CALL_COMPLETED, call_completed_payload
-from services.recorder.webhook_signing import event_id_for
-from services.recorder.webhooks import Deliverer, enqueue
+from services.recorder.webhooks.delivery import Deliverer, enqueue
+from services.recorder.webhooks.payload import CALL_COMPLETED, call_completed_payload
+from services.recorder.webhooks.signing import event_id_for
 from shared.db.models import Call
-from shared.pricing import PriceTable
-from shared.settings import Settings
+from shared.runtime.settings import Settings
+from shared.tenancy.pricing import PriceTable
 
 
 @dataclass

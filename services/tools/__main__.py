@@ -5,9 +5,9 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 from services.tools.executor import ToolsDeps, execute
-from shared import keys
-from shared.runtime import run_service, service_settings
-from shared.worker_service import consume, open_resources
+from shared.contract import keys
+from shared.runtime.process import run_service, service_settings
+from shared.runtime.worker_service import consume, open_resources
 
 
 async def serve() -> None:

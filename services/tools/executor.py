@@ -22,11 +22,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.tools.handlers import HANDLERS, ToolContext, ToolError
-from shared import events as ev
-from shared.bus import CallLog, decode_entries
+from shared.bus.streams import CallLog, decode_entries
+from shared.contract import events as ev
 from shared.db.models import ToolInvocation
-from shared.telemetry import context_from, tracer
-from shared.tool_specs import INTENT_TOOLS, SPECS, normalize_phone
+from shared.runtime.telemetry import context_from, tracer
+from shared.tenancy.tool_specs import INTENT_TOOLS, SPECS, normalize_phone
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)

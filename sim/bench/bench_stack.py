@@ -10,12 +10,12 @@ from typing import Any
 
 import psutil
 
-from shared.bus import connect
+from frontdesk.supervisor import Ports, Stack, service_env, start_services, wait_http
+from shared.bus.streams import connect
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
-from shared.embedded import Embedded, child_env, ensure
-from shared.supervisor import Ports, Stack, service_env, start_services, wait_http
-from shared.tenant_apply import apply, load_spec
+from shared.runtime.embedded import Embedded, child_env, ensure
+from shared.tenancy.tenant_apply import apply, load_spec
 from sim.bench.profiles import LatencyProfile
 
 ROOT = Path(__file__).resolve().parents[2]

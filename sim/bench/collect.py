@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from shared.bus import connect
-from shared.settings import get_settings
+from shared.bus.streams import connect
+from shared.runtime.settings import get_settings
 from sim.bench import caller_metrics as cm
 from sim.bench import log_metrics as lm
 from sim.bench.bench_stack import BenchStack

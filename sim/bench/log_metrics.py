@@ -8,8 +8,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from services.brain.speakable import SpeakableChunker
-from shared import events as ev
-from shared import keys
+from shared.contract import events as ev
+from shared.contract import keys
 from sim.bench.profiles import LatencyProfile
 from sim.llm_policy import split_arguments, split_text
 from sim.openai_server import OpenAISimOptions

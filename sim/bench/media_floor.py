@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from shared.settings import get_settings
+from shared.runtime.settings import get_settings
 from sim.bench.bench_stack import start_bench_stack
 from sim.bench.profiles import profile_named
 from sim.twilio_call_model import CallResult, CallScript, Silence, TwilioCallerOptions

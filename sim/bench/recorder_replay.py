@@ -39,13 +39,13 @@ from sqlalchemy import event
 
 from services.recorder.follower import RecorderDeps, record_call
 from services.recorder.postcall import PostCallDeps
-from shared import events as ev
-from shared.bus import CallLog, connect
+from shared.bus.mux import StreamMux
+from shared.bus.streams import CallLog, connect
+from shared.contract import events as ev
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
-from shared.pricing import EXAMPLE_PRICES
-from shared.settings import Settings
-from shared.stream_mux import StreamMux
+from shared.runtime.settings import Settings
+from shared.tenancy.pricing import EXAMPLE_PRICES
 
 SELF = resource.RUSAGE_SELF
 Step = tuple[float, str, dict[str, Any]]

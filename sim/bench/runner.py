@@ -14,8 +14,8 @@ import uvloop
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shared.bus import connect
-from shared.settings import get_settings
+from shared.bus.streams import connect
+from shared.runtime.settings import get_settings
 from sim.bench.bench_stack import ROOT, BenchStack, infra_pids, start_bench_stack
 from sim.bench.caller import BenchCall, BenchLine, bench_lines, place_bench_call
 from sim.bench.collect import collect_metrics

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.settings import get_settings
+from shared.runtime.settings import get_settings
 
 STAGES = (
     ("stt_final_at", "llm_request_at", "stt_final -> llm_request"),

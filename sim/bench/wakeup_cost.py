@@ -6,7 +6,7 @@ A reader process blocks in recv on loopback TCP; the writer sends 200 bytes, the
 (so the reader is asleep again at the next write). The writer's CPU per round, with and
 without the send, shows what a write that wakes another process costs on this machine: on a
 VM, waking a sleeping process on another vCPU is far dearer than the copy. That is why media
-batches quiet caller audio for STT (`services/media/quiet_audio.py`).
+batches quiet caller audio for STT (`services/media/caller/quiet_audio.py`).
 """
 
 from __future__ import annotations

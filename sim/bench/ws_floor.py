@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from services.media import twilio_protocol as tw
+from services.media.twilio import protocol as tw
 
 
 def _serve(port: int, parse: bool) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import Call, CallCost, CallEvent, CostLineItem, UsageRecord
-from shared.pricing import EXAMPLE_PRICES, line_amount
+from shared.tenancy.pricing import EXAMPLE_PRICES, line_amount
 from sim.llm_policy import Policy, Rule, load_policy
 from sim.twilio_webhook import sign_request
 from tests.conftest import ROOT, Platform

@@ -9,9 +9,9 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from shared.call_records import CallRecord, load_call_record
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import CallEvent, ToolInvocation, Turn
+from shared.tenancy.call_records import CallRecord, load_call_record
 from sim.deepgram_tts_audio import audio_bytes_for_text
 from sim.twilio_caller import CallResult, CallScript, TwilioCallerOptions, place_call
 from sim.twilio_webhook import new_sid

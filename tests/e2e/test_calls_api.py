@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from shared import api_keys
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import Tenant
+from shared.tenancy import api_keys
 from tests.conftest import Platform
 from tests.e2e.test_call_cost import analysing_llm  # noqa: F401  (fixture)
 from tests.e2e.test_call_end_to_end import LINES, run_scripted_call

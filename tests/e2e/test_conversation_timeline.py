@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared import events as ev
-from shared.bus import CallLog, connect
+from shared.bus.streams import CallLog, connect
+from shared.contract import events as ev
 from sim.twilio_caller import CallResult, CallScript, Dtmf, Silence, SpeakOver, place_call
 from tests.conftest import Platform
 from tests.e2e.test_call_end_to_end import caller_options, wait_for_record

@@ -9,8 +9,8 @@ import time
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from shared import events as ev
-from shared.bus import CallLog, connect
+from shared.bus.streams import CallLog, connect
+from shared.contract import events as ev
 from sim.twilio_media import MediaStreamSession, open_media_stream, silence_frame
 from sim.twilio_webhook import inbound_call_params, new_sid, post_voice_webhook
 from tests.conftest import Platform

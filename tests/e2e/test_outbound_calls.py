@@ -21,7 +21,6 @@ import pytest_asyncio
 import yaml
 from sqlalchemy import select
 
-from shared import api_keys
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import (
     ApiKey,
@@ -31,6 +30,7 @@ from shared.db.models import (
     ToolInvocation,
     TranscriptLine,
 )
+from shared.tenancy import api_keys
 from tests.conftest import Platform
 from tests.integration.test_webhooks import Receiver, receiver, verify
 

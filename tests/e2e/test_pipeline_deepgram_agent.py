@@ -20,10 +20,10 @@ import pytest_asyncio
 import yaml
 from sqlalchemy import select
 
-from shared.call_records import CallRecord
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import Booking, CallEvent, PhoneNumber, Resource, Tenant, UsageRecord
-from shared.settings import Settings
+from shared.runtime.settings import Settings
+from shared.tenancy.call_records import CallRecord
 from sim.twilio_caller import CallResult, CallScript, SpeakOver, TwilioCallerOptions, place_call
 from sim.twilio_webhook import new_sid
 from tests.conftest import ROOT, Platform

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from shared.call_records import CallRecord
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import Booking, CallEvent, Customer, Resource
+from shared.tenancy.call_records import CallRecord
 from sim.twilio_caller import CallResult, CallScript, SpeakOver, TwilioCallerOptions, place_call
 from sim.twilio_webhook import new_sid
 from tests.conftest import ROOT, Platform

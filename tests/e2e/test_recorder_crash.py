@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from shared.bus import CallLog, connect
+from shared.bus.streams import CallLog, connect
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import Call, CallEvent, TranscriptLine
 from sim.twilio_caller import CallScript, place_call

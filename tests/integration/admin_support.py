@@ -13,7 +13,6 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import api_keys
 from shared.db.base import Base
 from shared.db.models import (
     ApiKey,
@@ -29,6 +28,7 @@ from shared.db.models import (
     Service,
     Tenant,
 )
+from shared.tenancy import api_keys
 
 Sessions = async_sessionmaker[AsyncSession]
 

@@ -15,7 +15,6 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import delete
 
-from shared import api_keys
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import (
     ApiKey,
@@ -23,6 +22,7 @@ from shared.db.models import (
     PhoneNumber,
     Tenant,
 )
+from shared.tenancy import api_keys
 from tests.conftest import Platform
 from tests.integration.admin_support import (
     Ctx,
@@ -133,7 +133,7 @@ async def _frontdesk(platform: Platform, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "shared.cli",
+        "frontdesk.cli",
         *args,
         env=env,
         cwd=ROOT,

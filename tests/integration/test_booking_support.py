@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.tools.executor import ToolsDeps, execute
-from shared import events as ev
-from shared.bus import CallLog
+from shared.bus.streams import CallLog
+from shared.contract import events as ev
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import (
     Booking,

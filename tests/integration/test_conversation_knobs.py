@@ -11,13 +11,13 @@ import pytest_asyncio
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import events as ev
-from shared.conversation_knobs import ConversationKnobs, effective
+from shared.contract import events as ev
+from shared.contract.conversation_knobs import ConversationKnobs, effective
 from shared.db.engine import make_engine, make_sessions
-from shared.settings import Settings
-from shared.tenant_apply import apply, load_spec
-from shared.tenant_directory import find_by_number
-from shared.tenant_spec import TenantSpec
+from shared.runtime.settings import Settings
+from shared.tenancy.tenant_apply import apply, load_spec
+from shared.tenancy.tenant_directory import find_by_number
+from shared.tenancy.tenant_spec import TenantSpec
 from tests.conftest import Infra
 
 DAVES = Path(__file__).resolve().parents[2] / "deploy" / "tenants" / "daves-barbershop.yaml"

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.recorder.follower import record_call
 from services.recorder.postcall import recost
-from shared.bus import CallLog
+from shared.bus.streams import CallLog
 from shared.db.models import CallCost, CostLineItem, UsageRecord
-from shared.pricing import PriceTableError, load_price_table
+from shared.tenancy.pricing import PriceTableError, load_price_table
 from sim.twilio_webhook import new_sid
 from tests.conftest import Infra
 from tests.integration.test_recorder_persistence import make_tenant, recorder, scripted_call

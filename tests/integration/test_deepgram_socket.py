@@ -14,8 +14,8 @@ from websockets.http11 import Request
 
 from services.media.deepgram_socket import open_deepgram_socket, send_binary_now
 from services.media.provider_clients import ProviderClients
-from shared.settings import Settings
-from shared.waiting import within
+from shared.bus.waiting import within
+from shared.runtime.settings import Settings
 
 LISTEN = {
     "model": "nova-3",

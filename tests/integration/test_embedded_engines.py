@@ -7,9 +7,9 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.bus import connect
+from shared.bus.streams import connect
 from shared.db.migrate import upgrade
-from shared.embedded import ensure
+from shared.runtime.embedded import ensure
 from tests.conftest import server_dir
 
 

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.recorder.follower import record_call
 from services.recorder.memory import LogMemory
 from services.recorder.persist import persist
-from shared import events as ev
-from shared.bus import CallLog
+from shared.bus.streams import CallLog
+from shared.bus.waiting import within
+from shared.contract import events as ev
 from shared.db.models import (
     BargeInRecord,
     Call,
@@ -27,7 +28,6 @@ from shared.db.models import (
     Turn,
     UsageRecord,
 )
-from shared.waiting import within
 from sim.twilio_webhook import new_sid
 from tests.conftest import Infra
 from tests.integration.test_recorder_persistence import recorder

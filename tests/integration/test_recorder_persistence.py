@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.recorder.follower import RecorderDeps, record_call
 from services.recorder.persist import persist
 from services.recorder.postcall import PostCallDeps
-from shared import events as ev
-from shared.bus import CallLog
+from shared.bus.mux import StreamMux
+from shared.bus.streams import CallLog
+from shared.contract import events as ev
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import (
     BargeInRecord,
@@ -30,9 +31,8 @@ from shared.db.models import (
     Turn,
     UsageRecord,
 )
-from shared.pricing import EXAMPLE_PRICES, PriceTable
-from shared.settings import Settings
-from shared.stream_mux import StreamMux
+from shared.runtime.settings import Settings
+from shared.tenancy.pricing import EXAMPLE_PRICES, PriceTable
 from sim.twilio_webhook import new_sid
 from tests.conftest import Infra
 

@@ -7,11 +7,11 @@ import asyncio
 from opentelemetry import trace
 from redis.asyncio import Redis
 
-from shared import events as ev
-from shared import keys
-from shared.bus import CallLog
-from shared.stream_mux import StreamMux
-from shared.telemetry import context_from, setup_tracing, tracer
+from shared.bus.mux import StreamMux
+from shared.bus.streams import CallLog
+from shared.contract import events as ev
+from shared.contract import keys
+from shared.runtime.telemetry import context_from, setup_tracing, tracer
 from sim.twilio_webhook import new_sid
 from tests.conftest import Infra
 

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 
 from websockets.asyncio.server import ServerConnection, serve
 
-from services.media.audio_backlog import AudioBacklog
-from services.media.quiet_audio import QuietBatching
-from services.media.stt_deepgram import DeepgramStt
-from services.media.stt_feed import SttFeed
-from shared.settings import Settings
-from shared.waiting import within
+from services.media.caller.backlog import AudioBacklog
+from services.media.caller.quiet_audio import QuietBatching
+from services.media.caller.stt_deepgram import DeepgramStt
+from services.media.caller.stt_feed import SttFeed
+from shared.bus.waiting import within
+from shared.runtime.settings import Settings
 
 
 class Listener:

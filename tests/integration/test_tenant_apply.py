@@ -30,10 +30,16 @@ from shared.db.models import (
     Service,
     Tenant,
 )
-from shared.prompting import build_system_prompt
-from shared.tenant_apply import apply, load_spec
-from shared.tenant_directory import find_by_number
-from shared.tenant_spec import CalendarSpec, ClosureSpec, NumberSpec, ServiceSpec, TenantSpec
+from shared.tenancy.prompting import build_system_prompt
+from shared.tenancy.tenant_apply import apply, load_spec
+from shared.tenancy.tenant_directory import find_by_number
+from shared.tenancy.tenant_spec import (
+    CalendarSpec,
+    ClosureSpec,
+    NumberSpec,
+    ServiceSpec,
+    TenantSpec,
+)
 from tests.conftest import ROOT, Infra
 
 TENANTS = ROOT / "deploy" / "tenants"

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.media.tts_protocol import TtsCleared, TtsEvent, TtsFlushed, make_tts
-from shared.settings import Settings
-from shared.waiting import within
+from services.media.agent_speech.tts_factory import make_tts
+from services.media.agent_speech.tts_protocol import TtsCleared, TtsEvent, TtsFlushed
+from shared.bus.waiting import within
+from shared.runtime.settings import Settings
 from sim.deepgram_tts_server import DeepgramTtsSimOptions, create_app
 from tests.servers import serve_app
 

@@ -16,9 +16,9 @@ import pytest_asyncio
 from elevenlabs.client import ElevenLabs
 from elevenlabs.core.api_error import ApiError
 
-from services.media.tts_elevenlabs import ElevenLabsTts, TtsProviderError
-from services.media.tts_protocol import TtsCleared, TtsEvent, TtsFlushed, TtsStream
-from shared.settings import Settings
+from services.media.agent_speech.tts_elevenlabs import ElevenLabsTts, TtsProviderError
+from services.media.agent_speech.tts_protocol import TtsCleared, TtsEvent, TtsFlushed, TtsStream
+from shared.runtime.settings import Settings
 from sim import elevenlabs_tts_server as el_srv
 from sim.deepgram_tts_audio import synthesize
 from sim.tls import TlsFiles, make_tls_files

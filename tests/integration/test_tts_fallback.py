@@ -9,14 +9,14 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from services.media.tts_protocol import (
+from services.media.agent_speech.tts_factory import make_tts
+from services.media.agent_speech.tts_protocol import (
     TtsCleared,
     TtsFlushed,
     UnknownTtsProvider,
-    make_tts,
 )
-from services.media.tts_rest_fallback import FallbackTts
-from shared.settings import Settings
+from services.media.agent_speech.tts_rest_fallback import FallbackTts
+from shared.runtime.settings import Settings
 from sim import deepgram_tts_server as dg_srv
 from sim import elevenlabs_tts_server as el_srv
 from sim.deepgram_tts_audio import synthesize

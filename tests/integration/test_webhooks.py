@@ -22,8 +22,8 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.recorder.webhook_signing import event_id_for
-from services.recorder.webhooks import Deliverer, RetryPolicy, enqueue
+from services.recorder.webhooks.delivery import Deliverer, RetryPolicy, enqueue
+from services.recorder.webhooks.signing import event_id_for
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tests.conftest import Infra

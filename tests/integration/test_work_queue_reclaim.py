@@ -11,15 +11,15 @@ import textwrap
 
 from redis.asyncio import Redis
 
-from shared.bus import connect
-from shared.work_queue import WorkQueue, run_workers
+from shared.bus.streams import connect
+from shared.bus.work_queue import WorkQueue, run_workers
 from sim.twilio_webhook import new_sid
 from tests.conftest import Infra
 
 DOOMED = textwrap.dedent("""
     import asyncio, sys
-    from shared.bus import connect
-    from shared.work_queue import WorkQueue
+    from shared.bus.streams import connect
+    from shared.bus.work_queue import WorkQueue
 
     async def main() -> None:
         q = WorkQueue(connect(sys.argv[1]), sys.argv[2], "g", "doomed", claim_idle_ms=60_000)

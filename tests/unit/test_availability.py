@@ -18,7 +18,7 @@ from services.tools.scheduling.availability import (
     find_slots,
     slots_on,
 )
-from shared.tool_specs import normalize_phone
+from shared.tenancy.tool_specs import normalize_phone
 
 LONDON = ZoneInfo("Europe/London")
 WEEKDAYS_9_TO_5 = {d: [(time(9), time(17))] for d in range(5)}

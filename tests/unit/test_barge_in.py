@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.media.barge_in import (
+from services.media.caller.barge_in import (
     DEFAULT_BACKCHANNELS,
     BargeInDetector,
     BargeInOptions,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from services.media.call_context import FRAME_TIMES_KEPT, CallContext, MediaDeps
-from shared import events as ev
-from shared.settings import Settings
+from shared.contract import events as ev
+from shared.runtime.settings import Settings
 
 
 def test_frame_arrival_window_is_bounded_and_maps_audio_time() -> None:

@@ -7,7 +7,7 @@ import typing
 
 import pytest
 
-from shared import events as ev
+from shared.contract import events as ev
 
 TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 BASE = {"call_sid": "CA123", "tenant_id": "acme", "at": 1700000000.125, "mono_ns": 42}

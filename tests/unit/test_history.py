@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.brain.history import build_messages
-from shared import events as ev
+from shared.contract import events as ev
 
 SID = "CA1"
 Entries = list[tuple[str, ev.Event]]

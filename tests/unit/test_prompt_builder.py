@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.prompting import (
+from shared.tenancy.prompting import (
     build_system_prompt,
     clock,
     closure_words,
@@ -17,7 +17,7 @@ from shared.prompting import (
     places_in_words,
     staff_in_words,
 )
-from shared.tenant_directory import (
+from shared.tenancy.tenant_directory import (
     ClosureInfo,
     ServiceInfo,
     StaffInfo,

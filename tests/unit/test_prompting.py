@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.prompting import build_system_prompt, clock, date_words
-from shared.tenant_directory import ServiceInfo, TenantProfile
+from shared.tenancy.prompting import build_system_prompt, clock, date_words
+from shared.tenancy.tenant_directory import ServiceInfo, TenantProfile
 
 # 23:30 UTC on Tuesday 30 June 2026 is already Wednesday 1 July in Tokyo, 00:30 BST in London.
 NOW = datetime(2026, 6, 30, 23, 30, tzinfo=UTC)

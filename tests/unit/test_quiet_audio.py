@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.media.quiet_audio import QuietBatcher, QuietBatching, quiet_codes
+from services.media.caller.quiet_audio import QuietBatcher, QuietBatching, quiet_codes
 from shared.codecs import ULAW_SILENCE, pcm16_to_ulaw, ulaw_to_pcm16
 
 SILENCE = bytes([ULAW_SILENCE]) * 160

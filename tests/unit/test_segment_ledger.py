@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.media.segment_ledger import Segment, SegmentLedger
+from services.media.agent_speech.segment_ledger import Segment, SegmentLedger
 
 
 def test_mark_name() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared import stream_token as st
+from shared.contract import stream_token as st
 
 SECRET = "s3cret"
 SID = "CA33333333333333333333333333333333"

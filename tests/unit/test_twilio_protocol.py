@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from services.media import twilio_protocol as tw
+from services.media.twilio import protocol as tw
 
 ACCOUNT = "AC11111111111111111111111111111111"
 STREAM = "MZ22222222222222222222222222222222"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from services.gateway import twiml
-from shared.tool_specs import SPECS, openai_tools
+from shared.tenancy.tool_specs import SPECS, openai_tools
 
 
 def test_connect_stream() -> None:

@@ -7,8 +7,8 @@ import numpy.typing as npt
 import pytest
 from pydantic import ValidationError
 
-from services.media import vad as vad_mod
-from services.media.vad import (
+from services.media.caller import vad as vad_mod
+from services.media.caller.vad import (
     SileroVad,
     VadModel,
     VadOptions,

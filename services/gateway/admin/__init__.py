@@ -5,25 +5,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.gateway.admin import (
-    booking_routes,
-    catalog_routes,
-    hours_routes,
-    knowledge_routes,
-    message_routes,
-    numbers_routes,
-    tenant_routes,
+from services.gateway.admin.routes import (
+    bookings,
+    catalog,
+    hours,
+    knowledge,
+    messages,
+    numbers,
+    tenant,
 )
 
 ROUTERS: list[APIRouter] = [
-    tenant_routes.router,
-    numbers_routes.router,
-    catalog_routes.services_router,
-    catalog_routes.staff_router,
-    hours_routes.hours_router,
-    hours_routes.closures_router,
-    knowledge_routes.router,
-    booking_routes.router,
-    message_routes.router,
+    tenant.router,
+    numbers.router,
+    catalog.services_router,
+    catalog.staff_router,
+    hours.hours_router,
+    hours.closures_router,
+    knowledge.router,
+    bookings.router,
+    messages.router,
 ]
 """The admin API's routers, in the order the docs list them."""

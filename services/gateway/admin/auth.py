@@ -8,7 +8,7 @@ from fastapi import Depends, HTTPException, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.admin.store import Session
-from shared import api_keys
+from shared.tenancy import api_keys
 
 bearer = HTTPBearer(
     scheme_name="ApiKey",

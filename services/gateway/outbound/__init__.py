@@ -18,7 +18,7 @@ from services.gateway.outbound import api_routes, callbacks
 from services.gateway.outbound.dialer import Dialer
 from services.gateway.outbound.twilio_calls import TwilioCalls
 from services.gateway.outbound.voice import outbound_voice
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 
 @asynccontextmanager

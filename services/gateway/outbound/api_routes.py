@@ -22,7 +22,7 @@ from services.gateway.admin.auth import TenantId
 from services.gateway.admin.store import Session, get_owned, invalid_body
 from services.gateway.outbound.schemas import OutboundCallCreate, OutboundCallView
 from shared.db.models import OutboundCallRequest, PhoneNumber, Tenant
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 router = APIRouter(prefix="/v1/outbound-calls", tags=["outbound calls"])
 

@@ -21,12 +21,12 @@ from services.gateway import twilio_status
 from services.gateway.outbound.outcome import finish, retry_or_finish
 from services.gateway.outbound.twilio_calls import DialError, TwilioCalls
 from services.gateway.signature import validated_form
-from shared import events as ev
-from shared import keys
-from shared.bus import CallLog
+from shared.bus.streams import CallLog
+from shared.contract import events as ev
+from shared.contract import keys
 from shared.db.models import OutboundCallRequest
-from shared.outbound_prompt import VOICEMAIL_CUE
-from shared.settings import Settings
+from shared.runtime.settings import Settings
+from shared.tenancy.outbound_prompt import VOICEMAIL_CUE
 
 router = APIRouter(prefix="/twilio", tags=["twilio"], include_in_schema=False)
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.gateway.outbound.outcome import finish, retry_or_finish
 from services.gateway.outbound.twilio_calls import DialError, DialRequest, TwilioCalls
 from shared.db.models import OutboundCallRequest
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

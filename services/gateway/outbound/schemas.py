@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.db.models import OutboundCallRequest
-from shared.outbound_prompt import Purpose, ReservationDetails
+from shared.tenancy.outbound_prompt import Purpose, ReservationDetails
 
 
 class OutboundCallCreate(BaseModel):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 

@@ -12,13 +12,13 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from services.gateway import twiml
-from shared import keys, stream_token
-from shared.bus import CallLog
+from shared.bus.streams import CallLog
+from shared.contract import keys, stream_token
+from shared.contract.events import CallStarted
 from shared.db.models import OutboundCallRequest
-from shared.events import CallStarted
-from shared.outbound_prompt import ReservationDetails, opening_line, outbound_system_prompt
-from shared.settings import Settings
-from shared.tenant_directory import find_by_number
+from shared.runtime.settings import Settings
+from shared.tenancy.outbound_prompt import ReservationDetails, opening_line, outbound_system_prompt
+from shared.tenancy.tenant_directory import find_by_number
 
 
 def _xml(body: str) -> Response:

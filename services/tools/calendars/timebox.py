@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 import httpx
 
 from services.tools.calendars.model import CalendarError
-from shared.waiting import within
+from shared.bus.waiting import within
 
 log = logging.getLogger("tools.calendars")
 

@@ -1,5 +1,5 @@
-"""Implementations of the tools in ``shared.tool_specs``: `HANDLERS` maps each tool name to an
-async function of (session, context, validated arguments) returning a JSON-able dict.
+"""Implementations of the tools in ``shared.tenancy.tool_specs``: `HANDLERS` maps each tool name to
+an async function of (session, context, validated arguments) returning a JSON-able dict.
 
 Handlers only use the session they are given and never commit: the executor commits their
 writes together with the tool invocation record, so a tool call takes effect exactly once."""
@@ -24,7 +24,7 @@ from services.tools.handlers.my_bookings import (
     reschedule_appointment,
 )
 from services.tools.handlers.outbound import report_outcome
-from shared.tool_specs import (
+from shared.tenancy.tool_specs import (
     BookAppointmentArgs,
     BookingRef,
     CheckAvailabilityArgs,

@@ -17,7 +17,7 @@ from services.tools.handlers.slot_search import (
 )
 from services.tools.scheduling import spoken
 from services.tools.scheduling.local_time import today
-from shared.tool_specs import CheckAvailabilityArgs
+from shared.tenancy.tool_specs import CheckAvailabilityArgs
 
 DEFAULT_SLOTS = 5
 

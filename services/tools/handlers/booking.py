@@ -28,7 +28,7 @@ from services.tools.scheduling.booking_store import (
     upsert_customer,
 )
 from shared.db.models import Booking
-from shared.tool_specs import BookAppointmentArgs
+from shared.tenancy.tool_specs import BookAppointmentArgs
 
 log = logging.getLogger(__name__)
 

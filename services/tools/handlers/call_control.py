@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tools.handlers.context import ToolContext, ToolError
-from shared.tool_specs import EndCallArgs, TransferArgs
+from shared.tenancy.tool_specs import EndCallArgs, TransferArgs
 
 
 async def end_call(session: AsyncSession, ctx: ToolContext, args: EndCallArgs) -> dict[str, Any]:

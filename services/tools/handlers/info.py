@@ -10,8 +10,8 @@ from services.tools.handlers.context import ToolContext, ToolError
 from services.tools.handlers.lookup import tenant_of
 from services.tools.scheduling import spoken
 from services.tools.scheduling.calendar_data import services_of
-from shared.tenant_directory import load_tenant
-from shared.tool_specs import NoArgs
+from shared.tenancy.tenant_directory import load_tenant
+from shared.tenancy.tool_specs import NoArgs
 
 
 async def get_business_info(

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.tools.handlers.context import ToolContext, ToolError
 from services.tools.handlers.lookup import tenant_of
 from services.tools.scheduling.booking_store import save_message
-from shared.tool_specs import TakeMessageArgs
+from shared.tenancy.tool_specs import TakeMessageArgs
 
 
 async def take_message(

@@ -35,7 +35,7 @@ from services.tools.scheduling.booking_store import (
 )
 from services.tools.scheduling.calendar_data import tenant_zone
 from services.tools.scheduling.local_time import utc_to_local
-from shared.tool_specs import BookingRef, NoArgs, RescheduleArgs
+from shared.tenancy.tool_specs import BookingRef, NoArgs, RescheduleArgs
 
 NOT_FOUND = "I couldn't find that booking under your number."
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")

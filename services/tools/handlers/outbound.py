@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tools.handlers.context import ToolContext, ToolError
 from shared.db.models import OutboundCallRequest
-from shared.outbound_prompt import ReservationDetails, closing_line
-from shared.tool_specs import ReportOutcomeArgs
+from shared.tenancy.outbound_prompt import ReservationDetails, closing_line
+from shared.tenancy.tool_specs import ReportOutcomeArgs
 
 
 async def report_outcome(

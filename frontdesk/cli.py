@@ -1,0 +1,173 @@
+"""`frontdesk`: operate the platform (migrate, apply tenants, run everything, the demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import typer
+
+from frontdesk.supervisor import Ports, Stack, service_env, start_services, start_sims
+from shared.db.engine import make_engine, make_sessions
+from shared.db.migrate import upgrade
+from shared.runtime.embedded import child_env, ensure
+from shared.runtime.settings import get_settings
+from shared.tenancy.tenant_apply import apply, load_spec
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+app = typer.Typer(help="FrontDesk: AI phone receptionist platform.", no_args_is_help=True)
+tenant = typer.Typer(help="Manage businesses.", no_args_is_help=True)
+app.add_typer(tenant, name="tenant")
+apikey = typer.Typer(help="Manage admin API keys.", no_args_is_help=True)
+app.add_typer(apikey, name="apikey")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (DATABASE_URL, or the embedded Postgres)."""
+    settings = get_settings()
+    embedded = ensure(settings.redis_url or "unused", settings.database_url, settings.embedded_dir)
+    try:
+        upgrade(embedded.database_url)
+        typer.echo("migrated")
+    finally:
+        embedded.stop()
+
+
+@tenant.command("apply")
+def tenant_apply(file: Path) -> None:
+    """Create or update a whole business from a YAML file."""
+    settings = get_settings()
+    embedded = ensure(settings.redis_url or "unused", settings.database_url, settings.embedded_dir)
+
+    async def run() -> str:
+        engine = make_engine(embedded.database_url)
+        try:
+            async with make_sessions(engine)() as session:
+                return await apply(session, load_spec(file))
+        finally:
+            await engine.dispose()
+
+    try:
+        upgrade(embedded.database_url)
+        typer.echo(f"applied {file} -> tenant {asyncio.run(run())}")
+    except (OSError, ValueError) as exc:  # unreadable file, invalid spec, refused change
+        typer.echo(f"cannot apply {file}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        embedded.stop()
+
+
+@apikey.command("create")
+def apikey_create(
+    tenant_slug: str = typer.Option(..., "--tenant", help="Slug of the tenant the key is for."),
+    name: str = typer.Option("default", "--name", help="Label to tell keys apart."),
+) -> None:
+    """Create an admin API key for one tenant and print it (it is shown only this once)."""
+    from shared.tenancy.api_keys import UnknownTenantError, create_for_tenant
+
+    settings = get_settings()
+    embedded = ensure(settings.redis_url or "unused", settings.database_url, settings.embedded_dir)
+
+    async def run() -> str:
+        engine = make_engine(embedded.database_url)
+        try:
+            async with make_sessions(engine)() as session:
+                return await create_for_tenant(session, tenant_slug, name)
+        finally:
+            await engine.dispose()
+
+    try:
+        upgrade(embedded.database_url)
+        typer.echo(asyncio.run(run()))
+    except (UnknownTenantError, ValueError) as exc:
+        typer.echo(f"cannot create key: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        embedded.stop()
+
+
+@app.command()
+def up(
+    sims: bool = typer.Option(True, help="Also start the provider simulators."),
+    tenants: list[Path] = typer.Option(  # noqa: B008
+        [
+            Path("deploy/tenants/daves-barbershop.yaml"),
+            Path("deploy/tenants/sunrise-dental.yaml"),
+            Path("deploy/tenants/luigis-trattoria.yaml"),
+        ],
+        help="Tenant YAML files to apply.",
+    ),
+) -> None:
+    """Run all five services (and the simulators) until Ctrl-C."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # so sigwait, not death, gets them
+    settings = get_settings()
+    embedded = ensure(settings.redis_url, settings.database_url, settings.embedded_dir)
+    stack = Stack(
+        ports=Ports(gateway=settings.gateway_port, media=settings.media_port),
+        log_dir=Path(settings.embedded_dir) / "logs",
+    )
+    try:
+        upgrade(embedded.database_url)
+        for file in tenants:
+            tenant_apply_inline(embedded.database_url, file)
+        env = child_env(embedded, service_env(stack.ports, with_sims=sims))
+        if sims:
+            start_sims(stack, env, policy="sim/policies/daves_barbershop.yaml")
+        start_services(stack, env)
+        typer.echo(f"gateway: http://127.0.0.1:{stack.ports.gateway}/twilio/voice")
+        typer.echo(f"media:   ws://127.0.0.1:{stack.ports.media}/twilio/stream")
+        typer.echo(f"TWILIO_AUTH_TOKEN={env.get('TWILIO_AUTH_TOKEN', settings.twilio_auth_token)}")
+        if sims:
+            typer.echo(f"STT sim control: http://127.0.0.1:{stack.ports.stt}/sim/listen/script")
+        typer.echo(f"logs: {stack.log_dir}  (Ctrl-C to stop)")
+        signal.sigwait(STOP_SIGNALS)
+    finally:
+        stack.stop()
+        embedded.stop()
+
+
+def tenant_apply_inline(database_url: str, file: Path) -> None:
+    """Apply one tenant file against a database URL."""
+
+    async def run() -> None:
+        engine = make_engine(database_url)
+        try:
+            async with make_sessions(engine)() as session:
+                await apply(session, load_spec(file))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@app.command()
+def demo() -> None:
+    """One simulated call to Dave's Barbershop through the whole platform."""
+    from sim.demo import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo()))
+
+
+@app.command()
+def bench(
+    calls: int = typer.Option(100, help="Concurrent simulated calls (1..500)."),
+    profile: str = typer.Option("zero", help="Provider latency profile: zero, realistic, slow."),
+    turns: int = typer.Option(4, help="Caller turns per call (>= 3)."),
+    out: Path = typer.Option(Path("bench/results"), help="Directory for the JSON and PNG."),  # noqa: B008
+) -> None:
+    """Benchmark: many concurrent simulated calls through the whole platform, measured."""
+    from sim.bench.runner import BenchOptions, run_bench
+
+    opts = BenchOptions(calls=calls, profile=profile, turns=turns, out_dir=out)
+    try:
+        opts.validate()
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    run_bench(opts)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Per-tenant admin routes, one module per resource."""

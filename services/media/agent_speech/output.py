@@ -1,0 +1,240 @@
+"""The agent's voice: agent text from the call log -> TTS -> Twilio, with a mark per segment.
+
+Only text of live turns is spoken (not of a turn the caller interrupted or a turn older than
+the caller's latest utterance); a barge-in clears Twilio's buffer and the TTS queue and logs
+exactly what the caller had heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from services.media.agent_speech.greeting_cache import GreetingCache
+from services.media.agent_speech.segment_ledger import Segment, SegmentLedger
+from services.media.agent_speech.tts_protocol import TtsCleared, TtsFlushed, TtsStream
+from services.media.call_context import CallContext
+from services.media.twilio.link import TwilioLink
+from shared.bus.mux import Subscription
+from shared.contract import events as ev
+
+log = logging.getLogger(__name__)
+
+CLEARED_WAIT_S = 2.0
+"""Longest we drop TTS audio waiting for the provider to confirm a clear."""
+
+
+class AgentOutput:
+    """Speaks for one call and knows whether the agent is talking right now."""
+
+    def __init__(
+        self,
+        ctx: CallContext,
+        link: TwilioLink,
+        tts: TtsStream,
+        greetings: GreetingCache | None,
+    ) -> None:
+        self.ctx = ctx
+        self.link = link
+        self.tts = tts
+        self.greetings = greetings
+        self.ledger = SegmentLedger()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.idle_since = time.monotonic()
+        self.turns_done: set[int] = set()
+        self.intent: ev.CallIntent | None = None
+        self.changed = asyncio.Event()  # something the call controller waits on happened
+        self._handled: set[tuple[int, int]] = set()
+        self._interrupted: set[int] = set()
+        self._dropping_until: float = 0.0
+        self._greeting_audio: bytearray | None = None
+        self._cached_marks: set[str] = set()
+        self.characters_synthesized = 0  # text sent to TTS (a cached greeting costs nothing)
+
+    @property
+    def speaking(self) -> bool:
+        """Audio is being made or is still queued at Twilio."""
+        return self.ledger.busy
+
+    def _update_idle(self) -> None:
+        if self.ledger.busy:
+            self.idle.clear()
+        elif not self.idle.is_set():
+            self.idle.set()
+            self.idle_since = time.monotonic()
+            self.changed.set()
+
+    # ---- greeting ------------------------------------------------------------------------
+    async def greet_from_cache(self, already_greeted: bool) -> bool:
+        """Send the cached greeting audio now (before any provider socket is open); False
+        when there is nothing to greet with or it is not cached yet."""
+        text = self.ctx.started.greeting
+        if already_greeted or not text or self.greetings is None:
+            return already_greeted or not text
+        voice = self.ctx.started.voice or self.ctx.settings.tts_model
+        cached = await self.greetings.get(voice, text)
+        if cached is None:
+            return False
+        self._handled.add((0, 0))
+        segment = self.ledger.queue(0, 0, text)
+        self._cached_marks.add(segment.mark)
+        self.idle.clear()
+        self.ledger.audio(len(cached))
+        await self.link.send_media(cached)
+        await self._first_audio_sent(0)
+        await self._log_greeting(text)
+        await self._segment_done(self.ledger.flushed() or segment)
+        return True
+
+    async def greet_with_tts(self) -> None:
+        """Synthesize the greeting (the TTS socket must be open); its audio is cached."""
+        text = self.ctx.started.greeting
+        self._handled.add((0, 0))
+        self._greeting_audio = bytearray()
+        await self._speak(0, 0, text)
+        await self._log_greeting(text)
+
+    async def _log_greeting(self, text: str) -> None:
+        sid = self.ctx.call_sid
+        await self.ctx.append(ev.AgentText(call_sid=sid, turn_id=0, seq=0, text=text))
+        await self.ctx.append(ev.AgentTurnDone(call_sid=sid, turn_id=0, chunks=1))
+
+    # ---- log -> TTS ----------------------------------------------------------------------
+    FOLLOWS = frozenset(ev.type_of(t) for t in (ev.AgentText, ev.AgentTurnDone, ev.CallIntent))
+    """The event types `follow` acts on (its subscription asks for these only)."""
+
+    async def follow(self, sub: Subscription) -> None:
+        """Speak agent text as the brain writes it; note intents and finished turns."""
+        async for _, event in sub:
+            if isinstance(event, ev.AgentText):
+                key = (event.turn_id, event.seq)
+                if key in self._handled or not event.text.strip() or self._stale(event.turn_id):
+                    continue
+                self._handled.add(key)
+                await self._speak(event.turn_id, event.seq, event.text)
+            elif isinstance(event, ev.AgentTurnDone):
+                self.turns_done.add(event.turn_id)
+                self.changed.set()
+            elif isinstance(event, ev.CallIntent) and self.intent is None:
+                self.intent = event
+                self.changed.set()
+
+    def _stale(self, turn_id: int) -> bool:
+        return turn_id in self._interrupted or (0 < turn_id < self.ctx.latest_caller_turn)
+
+    async def _speak(self, turn_id: int, seq: int, text: str) -> None:
+        self.ledger.queue(turn_id, seq, text)
+        self.idle.clear()
+        self.characters_synthesized += len(text)
+        await self.tts.speak(text)
+
+    async def say(self, text: str) -> int:
+        """An agent-initiated turn (reprompt, goodbye): logged like any reply; returns its id."""
+        turn_id = self.ctx.next_turn()
+        await self.ctx.append(
+            ev.AgentText(call_sid=self.ctx.call_sid, turn_id=turn_id, seq=0, text=text)
+        )
+        await self.ctx.append(
+            ev.AgentTurnDone(call_sid=self.ctx.call_sid, turn_id=turn_id, chunks=1)
+        )
+        return turn_id
+
+    # ---- TTS -> Twilio -------------------------------------------------------------------
+    async def pump(self) -> None:
+        """Forward TTS audio to Twilio; a mark after each segment."""
+        metric = self.ctx.deps.outbound_forward_s
+        async for item in self.tts.events():
+            if isinstance(item, bytes):
+                received = time.perf_counter()
+                if self._dropping_until and time.monotonic() < self._dropping_until:
+                    continue  # audio of a cleared segment still in flight
+                segment, first = self.ledger.audio(len(item))
+                if segment is None:
+                    continue
+                first_byte_at = time.time() if first else 0.0
+                await self.link.send_media(item)  # audio first; bookkeeping after
+                if metric is not None:
+                    metric.observe(time.perf_counter() - received)
+                if first:
+                    sent_at = time.time()
+                    await self.ctx.latency(segment.turn_id, "tts_first_byte", first_byte_at)
+                    await self._first_audio_sent(segment.turn_id, sent_at)
+                if self._greeting_audio is not None and (segment.turn_id, segment.seq) == (0, 0):
+                    self._greeting_audio.extend(item)
+            elif isinstance(item, TtsFlushed):
+                done = self.ledger.flushed()
+                if done is not None:
+                    await self._segment_done(done)
+            elif isinstance(item, TtsCleared):
+                self._dropping_until = 0.0
+        raise ConnectionError("TTS socket closed")
+
+    async def _segment_done(self, segment: Segment) -> None:
+        await self.ctx.append(
+            ev.SegmentSent(
+                call_sid=self.ctx.call_sid,
+                turn_id=segment.turn_id,
+                seq=segment.seq,
+                mark=segment.mark,
+                text=segment.text,
+                audio_bytes=segment.audio_bytes,
+                cached=segment.mark in self._cached_marks,
+            )
+        )
+        await self.link.send_mark(segment.mark)
+        if self._greeting_audio is not None and (segment.turn_id, segment.seq) == (0, 0):
+            audio, self._greeting_audio = bytes(self._greeting_audio), None
+            if self.greetings is not None:
+                voice = self.ctx.started.voice or self.ctx.settings.tts_model
+                await self.greetings.put(voice, segment.text, audio)
+
+    async def _first_audio_sent(self, turn_id: int, at: float | None = None) -> None:
+        now = time.time() if at is None else at
+        await self.ctx.latency(turn_id, "first_audio_sent", now)
+        if turn_id == 0:
+            log.info(
+                "greeting first frame sent %.1f ms after start",
+                (now - self.ctx.start_received_at) * 1000,
+                extra={"greeting_ms": round((now - self.ctx.start_received_at) * 1000, 1)},
+            )
+
+    async def on_mark(self, name: str) -> None:
+        """Twilio echoed a mark: that segment was heard (or dropped by a clear)."""
+        segment = self.ledger.played(name)
+        if segment is not None:
+            await self.ctx.append(
+                ev.SegmentPlayed(
+                    call_sid=self.ctx.call_sid,
+                    turn_id=segment.turn_id,
+                    seq=segment.seq,
+                    mark=name,
+                    cleared=segment.cleared,
+                )
+            )
+        self._update_idle()
+
+    # ---- barge-in ------------------------------------------------------------------------
+    async def barge_in(self, trigger: str, trigger_at: float) -> bool:
+        """Stop talking now; False if the agent was not talking."""
+        if not self.ledger.busy:
+            return False
+        await self.link.send_clear()
+        cut = self.ledger.clear()
+        self._dropping_until = time.monotonic() + CLEARED_WAIT_S
+        if cut.turn_id is not None:
+            self._interrupted.add(cut.turn_id)
+        await self.tts.clear()
+        await self.ctx.append(
+            ev.BargeIn(
+                call_sid=self.ctx.call_sid,
+                turn_id=cut.turn_id if cut.turn_id is not None else -1,
+                trigger=trigger,
+                trigger_at=trigger_at,
+                heard_text=cut.heard_text,
+                cleared_marks=cut.cleared_marks,
+            )
+        )
+        self._update_idle()
+        return True

@@ -1,0 +1,224 @@
+"""The caller's side of a call: audio -> STT (reconnecting without losing words), transcripts
+and turns into the log, and barge-in decisions while the agent is talking."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from deepgram.core.api_error import ApiError
+from websockets.exceptions import WebSocketException
+
+from services.media.agent_speech.output import AgentOutput
+from services.media.call_context import CallContext
+from services.media.caller.backlog import FRAME_MS, AudioBacklog
+from services.media.caller.barge_in import (
+    BargeInDetector,
+    BargeInOptions,
+    Interrupt,
+    only_backchannels,
+    words_of,
+)
+from services.media.caller.quiet_audio import QuietBatching
+from services.media.caller.stt_deepgram import (
+    DeepgramStt,
+    SttEvent,
+    SttSpeechStarted,
+    SttTranscript,
+    SttUtteranceEnd,
+)
+from services.media.caller.stt_feed import SttFeed
+from services.media.caller.vad import SileroVad, VadModel, VoiceStarted, VoiceStopped
+from shared.contract import events as ev
+from shared.contract import keys
+
+log = logging.getLogger(__name__)
+
+MAX_STT_RETRIES = 5
+LEAD_IN_MS = 1000
+"""Unfinalized audio older than this is forgotten while nobody is talking."""
+
+
+class CallerInput:
+    """Feeds STT, writes transcripts and turns, and decides barge-ins."""
+
+    def __init__(
+        self,
+        ctx: CallContext,
+        agent: AgentOutput,
+        on_activity: Callable[[], None],
+        vad_model: VadModel | None,
+        barge_options: BargeInOptions,
+    ) -> None:
+        self.ctx = ctx
+        self.agent = agent
+        self.on_activity = on_activity
+        self.backlog = AudioBacklog()
+        self.detector = BargeInDetector(barge_options)
+        self.vad = SileroVad(vad_model) if vad_model is not None else None
+        self.vad_offset_ms = 0
+        self.utterance: list[str] = []
+        self.hearing = False  # an utterance is in progress (onset or interim seen)
+        self.closing = False
+        settings = ctx.settings
+        self.feed = SttFeed(
+            self.backlog,
+            ctx.deps.inbound_forward_s,
+            QuietBatching(
+                frames=settings.stt_quiet_batch_frames,
+                after_ms=max(
+                    1200, settings.stt_utterance_end_ms + 200, settings.stt_endpointing_ms + 200
+                ),
+                settled_after_ms=max(400, settings.stt_endpointing_ms + 100),
+            ),
+        )
+        self._barging: asyncio.Task[bool] | None = None
+
+    @property
+    def frames_sent(self) -> int:
+        """Frames written to STT sockets, resends included (billed audio)."""
+        return self.feed.frames_sent
+
+    # ---- audio in ------------------------------------------------------------------------
+    async def on_frame(self, frame: bytes) -> None:
+        """One 20 ms frame from Twilio (hot path: keep it cheap)."""
+        index = await self.feed.push(frame, settled=not self.hearing)
+        self.ctx.frame_arrived(time.time())
+        audio_ms = (index + 1) * FRAME_MS
+        speaking = self.agent.speaking
+        if speaking != self.detector.agent_is_speaking:
+            if speaking and self.vad is not None:
+                self.vad.reset()
+                self.vad_offset_ms = index * FRAME_MS
+            await self._decide(self.detector.agent_speaking(speaking, audio_ms), "agent-speaking")
+        if speaking and self.vad is not None:
+            for vad_event in self.vad.feed(frame):
+                at = self.vad_offset_ms + int(vad_event.audio_ms)
+                if isinstance(vad_event, VoiceStarted):
+                    await self._decide(self.detector.voice_started(at), "vad")
+                elif isinstance(vad_event, VoiceStopped):
+                    self.detector.voice_stopped(at)
+            await self._decide(self.detector.advance(audio_ms), "vad")
+        elif not self.hearing and index % 50 == 0:
+            self.backlog.finalized_until(audio_ms - LEAD_IN_MS)
+
+    async def _decide(self, interrupt: Interrupt | None, source: str) -> None:
+        if interrupt is None or not self.agent.speaking:
+            return
+        trigger = f"{source}:{interrupt.reason}"
+        if await self.agent.barge_in(trigger, time.time()):
+            log.info("barge-in (%s) at %d ms", trigger, interrupt.trigger_audio_ms)
+
+    # ---- STT connection ------------------------------------------------------------------
+    async def run(self) -> None:
+        """Keep an STT socket fed until the call ends, reconnecting from unfinalized audio."""
+        failures = 0
+        while not self.closing:
+            start = self.backlog.base
+            stt = DeepgramStt(
+                self.ctx.settings,
+                self.ctx.call_sid,
+                keyterms=self.ctx.started.keyterms,
+                audio_offset_ms=start * FRAME_MS,
+                clients=self.ctx.deps.clients,
+            )
+            try:
+                await stt.open()
+            except (OSError, TimeoutError, WebSocketException, ApiError) as exc:
+                failures += 1
+                await self._provider_error(f"STT connect failed ({failures}): {exc}")
+                if failures > MAX_STT_RETRIES:
+                    raise
+                await asyncio.sleep(min(0.1 * 2**failures, 2.0))
+                continue
+            failures = 0
+            sender = asyncio.create_task(self.feed.feed(stt, start))
+            try:
+                async for event in stt.events():
+                    await self._on_stt(event)
+            except (OSError, WebSocketException) as exc:
+                log.warning("STT socket failed: %s", exc)
+            finally:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, OSError, WebSocketException):
+                    await sender
+                with contextlib.suppress(OSError, WebSocketException, RuntimeError):
+                    await stt.close()
+            if not self.closing:
+                await self._provider_error("STT socket dropped; reconnecting with buffered audio")
+
+    async def close(self) -> None:
+        """The call is over: stop feeding STT."""
+        self.closing = True
+        await self.feed.flush()
+        self.backlog.close()
+
+    async def _provider_error(self, message: str) -> None:
+        await self.ctx.append(
+            ev.ProviderError(call_sid=self.ctx.call_sid, provider="deepgram-stt", message=message)
+        )
+
+    # ---- transcripts and turns -----------------------------------------------------------
+    async def _on_stt(self, event: SttEvent) -> None:
+        sid = self.ctx.call_sid
+        arrived = time.time()
+        if isinstance(event, SttSpeechStarted):
+            self.hearing = True
+            self.on_activity()
+            await self.ctx.append(ev.SpeechStarted(call_sid=sid, audio_ms=event.audio_ms))
+            if self.vad is None:  # with a local VAD, it alone times voice (onset and offset)
+                await self._decide(self.detector.voice_started(event.audio_ms), "stt")
+        elif isinstance(event, SttTranscript) and event.text:
+            self.hearing = True
+            self.on_activity()
+            if not event.is_final:
+                await self.ctx.append(
+                    ev.TranscriptInterim(
+                        call_sid=sid,
+                        text=event.text,
+                        audio_start_ms=event.start_ms,
+                        audio_end_ms=event.end_ms,
+                    )
+                )
+                await self._decide(
+                    self.detector.transcript(event.text, event.end_ms, is_final=False), "stt"
+                )
+                return
+            await self.ctx.append(
+                ev.TranscriptFinal(
+                    call_sid=sid,
+                    text=event.text,
+                    audio_start_ms=event.start_ms,
+                    audio_end_ms=event.end_ms,
+                    speech_final=event.speech_final,
+                )
+            )
+            self.backlog.finalized_until(event.end_ms)
+            self.utterance.append(event.text)
+            await self._decide(
+                self.detector.transcript(event.text, event.end_ms, is_final=True), "stt"
+            )
+            if event.speech_final:
+                await self._end_utterance(event.end_ms, arrived)
+        elif isinstance(event, SttUtteranceEnd) and self.utterance:
+            await self._end_utterance(event.last_word_end_ms, arrived)
+
+    async def _end_utterance(self, speech_end_ms: int, stt_final_at: float) -> None:
+        text, self.utterance, self.hearing = " ".join(self.utterance), [], False
+        self.detector.utterance_ended(speech_end_ms)
+        backchannels = self.detector.options.backchannels
+        if self.agent.speaking and only_backchannels(words_of(text), backchannels):
+            return  # "mhm" while the agent talks: not a turn, the agent carries on
+        turn_id = self.ctx.next_turn()
+        self.ctx.latest_caller_turn = turn_id
+        # The turn and its work item in one round trip (the brain reads the turn from the log).
+        await self.ctx.append_then_publish(
+            ev.TurnRequested(call_sid=self.ctx.call_sid, turn_id=turn_id, text=text),
+            keys.TURNS,
+            {"call_sid": self.ctx.call_sid, "turn_id": str(turn_id)},
+        )
+        await self.ctx.latency(turn_id, "speech_end", self.ctx.wall_at(speech_end_ms))
+        await self.ctx.latency(turn_id, "stt_final", stt_final_at)

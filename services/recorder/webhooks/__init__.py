@@ -1,0 +1,1 @@
+"""Signed post-call webhooks: payload, signature, delivery with retries and dead letters."""

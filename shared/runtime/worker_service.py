@@ -1,0 +1,91 @@
+"""The shape every worker service shares: resources, one consumer group, graceful stop."""
+
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.bus.mux import StreamMux
+from shared.bus.streams import CallLog, connect
+from shared.bus.work_queue import Handler, WorkQueue, run_workers
+from shared.db.engine import make_engine, make_sessions
+from shared.runtime.process import stop_on_signals
+from shared.runtime.settings import Settings
+
+
+@dataclass
+class WorkerResources:
+    """Connections a worker replica opens once and closes on exit."""
+
+    settings: Settings
+    replica: str
+    redis: Redis
+    log: CallLog
+    stack: AsyncExitStack
+
+    def mux(self) -> StreamMux:
+        """A multiplexed call-log reader, closed with the worker."""
+        url = self.settings.redis_url or ""
+        mux = StreamMux.from_url(
+            url,
+            cluster=self.settings.redis_cluster,
+            block_ms=self.settings.stream_block_ms,
+            reader_id=self.replica,
+        )
+        self.stack.push_async_callback(mux.close)
+        return mux
+
+    def sessions(self, pool_size: int = 5) -> async_sessionmaker[AsyncSession]:
+        """A Postgres session factory, disposed with the worker."""
+        engine: AsyncEngine = make_engine(self.settings.database_url or "", pool_size=pool_size)
+        self.stack.push_async_callback(engine.dispose)
+        return make_sessions(engine)
+
+
+async def open_resources(
+    settings: Settings, service: str, stack: AsyncExitStack
+) -> WorkerResources:
+    """Redis client and call log for a worker replica named after host and pid by default."""
+    replica = settings.replica_name or f"{service}-{socket.gethostname()}-{os.getpid()}"
+    redis = connect(settings.redis_url or "")
+    stack.push_async_callback(redis.aclose)
+    return WorkerResources(
+        settings=settings,
+        replica=replica,
+        redis=redis,
+        log=CallLog(redis, settings.stream_slot_groups),
+        stack=stack,
+    )
+
+
+async def consume(
+    res: WorkerResources,
+    stream: str,
+    group: str,
+    handler: Handler,
+    *,
+    concurrency: int,
+    drain_s: float = 30.0,
+) -> None:
+    """Run `handler` over the consumer group until SIGTERM/SIGINT."""
+    settings = res.settings
+    blocking = connect(
+        settings.redis_url or "",
+        max_connections=4,
+        socket_timeout=settings.stream_block_ms / 1000 + 10,
+    )
+    res.stack.push_async_callback(blocking.aclose)
+    queue = WorkQueue(blocking, stream, group, res.replica, settings.claim_idle_ms)
+    await run_workers(
+        queue,
+        handler,
+        concurrency=concurrency,
+        block_ms=settings.stream_block_ms,
+        stop=stop_on_signals(),
+        drain_s=drain_s,
+    )
