@@ -32,8 +32,9 @@ from shared.tenancy.tenant_apply import apply, load_spec
 pytest_plugins = ["tests.calendar_servers"]
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_REDIS_DB = 11
-"""Redis db index of a test run (worker N of pytest-xdist uses 11 + N)."""
+TEST_REDIS_DB = int(os.environ.get("FD_TEST_REDIS_DB", "11"))
+"""Redis db index of a test run (worker N of pytest-xdist uses it + N); FD_TEST_REDIS_DB moves
+it, so two checkouts can run their suites against one Redis at once."""
 
 
 def _worker_index() -> int:
