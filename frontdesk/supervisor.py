@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from sim.tls import TlsFiles
 
 SERVICES = ("gateway", "media", "brain", "tools", "recorder")
+LOCAL_OUTBOUND_ALLOW = "127.0.0.0/8,::1/128"
+"""Where a local stack's webhook receivers and calendar servers listen (loopback only)."""
 
 
 def _die_with_parent() -> None:
@@ -71,6 +73,9 @@ def service_env(ports: Ports, *, with_sims: bool) -> dict[str, str]:
         "MEDIA_PORT": str(ports.media),
         "PUBLIC_GATEWAY_URL": f"http://127.0.0.1:{ports.gateway}",
         "PUBLIC_MEDIA_WS_URL": f"ws://127.0.0.1:{ports.media}/twilio/stream",
+        # A local stack: simulator secrets are fine, and webhooks/calendars live on loopback.
+        "ALLOW_INSECURE_DEFAULTS": "true",
+        "OUTBOUND_ALLOW": LOCAL_OUTBOUND_ALLOW,
     }
     if with_sims:
         env |= {

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from services.gateway import admin, calls_api, outbound, twilio_routes, twilio_status
+from services.gateway.edge.limits import EdgeLimitMiddleware, EdgeLimits
 from shared.bus.streams import CallLog, connect
 from shared.db.engine import make_engine, make_sessions
 from shared.runtime.settings import Settings
@@ -45,4 +46,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    limits = EdgeLimits(settings.twilio_body_max_bytes, settings.api_body_max_bytes)
+    app.add_middleware(EdgeLimitMiddleware, limits=limits)
     return app

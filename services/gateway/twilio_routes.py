@@ -9,6 +9,7 @@ from services.gateway import twiml
 from services.gateway.after_stream import decide
 from services.gateway.outbound.voice import outbound_voice
 from services.gateway.signature import validated_form
+from services.gateway.voice_answers import AnswerPendingError, answer_once
 from shared.bus.streams import CallLog
 from shared.contract import keys, stream_token
 from shared.contract.events import CallStarted, Event
@@ -27,19 +28,35 @@ def _xml(body: str) -> Response:
 
 @router.post("/voice")
 async def voice(request: Request) -> Response:
-    """Incoming call: find the business by the called number and connect a Media Stream."""
+    """Incoming call: find the business by the called number and connect a Media Stream.
+    Answered once per CallSid: a retried or replayed request gets the first answer back."""
     settings: Settings = request.app.state.settings
     form = await validated_form(request, settings.twilio_auth_token, settings.public_gateway_url)
-    call_sid, to_number = form.get("CallSid", ""), form.get("To", "")
-    if not call_sid.startswith("CA"):
+    call_sid = form.get("CallSid", "")
+    if not call_sid:
         raise HTTPException(status_code=400, detail="CallSid missing or malformed")
+
+    async def make() -> str:
+        return await _answer(request, settings, form)
+
+    log: CallLog = request.app.state.log
+    try:
+        body = await answer_once(log.redis, call_sid, settings.voice_answer_ttl_s, make)
+    except AnswerPendingError as exc:
+        raise HTTPException(503, "the first request for this call is still being answered") from exc
+    return _xml(body)
+
+
+async def _answer(request: Request, settings: Settings, form: dict[str, str]) -> str:
+    """The TwiML for a new call (starts it: `call.started` on the call's stream)."""
+    call_sid, to_number = form["CallSid"], form.get("To", "")
     with _tracer.start_as_current_span("call", attributes={"call.sid": call_sid}):
         if form.get("Direction") == "outbound-api" and request.query_params.get("outbound"):
             return await outbound_voice(request, form)  # a call we placed (outbound API)
         async with request.app.state.sessions() as session:
             profile = await find_by_number(session, to_number)
         if profile is None:
-            return _xml(twiml.unknown_number())
+            return twiml.unknown_number()
         direction = form.get("Direction", "")
         event = CallStarted(
             call_sid=call_sid,
@@ -63,7 +80,7 @@ async def voice(request: Request) -> Response:
         await log.publish(keys.CALLS, {"call_sid": call_sid, "type": event.type})
     token = stream_token.issue(settings.stream_token_secret, call_sid, settings.stream_token_ttl_s)
     action = settings.public_gateway_url.rstrip("/") + "/twilio/after-stream"
-    return _xml(twiml.connect_stream(settings.public_media_ws_url, action, token))
+    return twiml.connect_stream(settings.public_media_ws_url, action, token)
 
 
 def _keyterms(profile: TenantProfile) -> list[str]:

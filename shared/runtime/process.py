@@ -12,6 +12,7 @@ from typing import Any
 import uvloop
 
 from shared.runtime.logs import setup_logging
+from shared.runtime.secrets_guard import refuse_weak_secrets
 from shared.runtime.settings import Settings, get_settings
 from shared.runtime.telemetry import setup_tracing
 
@@ -31,6 +32,7 @@ def service_settings(service: str) -> Settings:
             f"{service}: REDIS_URL and DATABASE_URL must be set "
             "(or start everything with `frontdesk up`, which runs embedded servers)"
         )
+    refuse_weak_secrets(settings, service)
     return settings
 
 

@@ -210,6 +210,32 @@ class Settings(BaseSettings):
         "", description="Write a cProfile of the process here at exit ({service}); empty: off."
     )
 
+    # --- edge security (issue 12 part B: limits, outbound guard, secrets, operator API) ------
+    allow_insecure_defaults: bool = Field(
+        False, description="Start with default/empty secrets (set by `frontdesk up`, demo, tests)."
+    )
+    outbound_allow_private: bool = Field(
+        False, description="Webhooks/calendars may reach loopback/private/link-local addresses."
+    )
+    outbound_allow: str = Field(
+        "", description="Comma-separated CIDRs or host names outbound requests may always reach."
+    )
+    twilio_body_max_bytes: int = Field(
+        16_384, gt=0, description="Largest Twilio webhook body accepted (413 above)."
+    )
+    api_body_max_bytes: int = Field(
+        1_048_576, gt=0, description="Largest admin/API request body accepted (413 above)."
+    )
+    voice_answer_ttl_s: int = Field(
+        3600, gt=0, description="How long /twilio/voice remembers its answer per CallSid."
+    )
+    operator_api_key: str = Field(
+        "", description="Bearer key of the operator API (/v1/operator); empty: API disabled."
+    )
+    api_key_touch_s: int = Field(
+        60, gt=0, description="A key's last_used_at is written at most once per this many s."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

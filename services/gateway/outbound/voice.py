@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from fastapi import HTTPException, Request, status
-from fastapi.responses import Response
 from pydantic import ValidationError
 
 from services.gateway import twiml
@@ -21,12 +20,8 @@ from shared.tenancy.outbound_prompt import ReservationDetails, opening_line, out
 from shared.tenancy.tenant_directory import find_by_number
 
 
-def _xml(body: str) -> Response:
-    return Response(content=body, media_type="text/xml")
-
-
-async def outbound_voice(request: Request, form: dict[str, str]) -> Response:
-    """Start the outbound conversation (the form is already signature-checked)."""
+async def outbound_voice(request: Request, form: dict[str, str]) -> str:
+    """Start the outbound conversation (the form is already signature-checked); its TwiML."""
     settings: Settings = request.app.state.settings
     call_sid = form.get("CallSid", "")
     request_id = request.query_params.get("outbound", "")
@@ -36,11 +31,11 @@ async def outbound_voice(request: Request, form: dict[str, str]) -> Response:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such outbound call")
         profile = await find_by_number(session, row.from_number)
         if profile is None or profile.tenant_id != row.tenant_id:
-            return _xml(twiml.hangup())
+            return twiml.hangup()
         try:
             details = ReservationDetails.model_validate(row.details)
         except ValidationError:
-            return _xml(twiml.hangup())
+            return twiml.hangup()
         if call_sid not in row.twilio_call_sids:
             row.twilio_call_sids = [*row.twilio_call_sids, call_sid]
         if row.status != "completed":
@@ -71,4 +66,4 @@ async def outbound_voice(request: Request, form: dict[str, str]) -> Response:
         await log.publish(keys.CALLS, {"call_sid": call_sid, "type": event.type})
     token = stream_token.issue(settings.stream_token_secret, call_sid, settings.stream_token_ttl_s)
     action = settings.public_gateway_url.rstrip("/") + "/twilio/after-stream"
-    return _xml(twiml.connect_stream(settings.public_media_ws_url, action, token))
+    return twiml.connect_stream(settings.public_media_ws_url, action, token)
