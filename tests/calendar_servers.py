@@ -189,8 +189,9 @@ class Shop:
 
 async def seed_shop(session: AsyncSession, timezone: str = "Europe/London") -> Shop:
     """Insert a fresh tenant with Dave and Bob, a haircut and a customer (committed)."""
-    tenant = Tenant(slug=f"cal-{uuid.uuid4().hex[:10]}", name="Dave's Barbershop",
-                    timezone=timezone)
+    tenant = Tenant(
+        slug=f"cal-{uuid.uuid4().hex[:10]}", name="Dave's Barbershop", timezone=timezone
+    )
     session.add(tenant)
     await session.flush()
     dave = Resource(tenant_id=tenant.id, name="Dave")
@@ -212,7 +213,10 @@ async def add_connection(
 ) -> CalendarConnection:
     """Insert (and commit) a calendar connection of the shop."""
     connection = CalendarConnection(
-        tenant_id=shop.tenant_id, resource_id=resource_id, kind=kind, config=config,
+        tenant_id=shop.tenant_id,
+        resource_id=resource_id,
+        kind=kind,
+        config=config,
         timeout_ms=timeout_ms,
     )
     session.add(connection)
@@ -225,10 +229,14 @@ async def add_booking(
 ) -> Booking:
     """Insert (and commit) a confirmed booking of the shop's haircut."""
     booking = Booking(
-        tenant_id=shop.tenant_id, customer_id=shop.customer_id, service_id=shop.service_id,
-        resource_id=resource_id, starts_at=starts_at,
+        tenant_id=shop.tenant_id,
+        customer_id=shop.customer_id,
+        service_id=shop.service_id,
+        resource_id=resource_id,
+        starts_at=starts_at,
         ends_at=starts_at + timedelta(minutes=minutes),
-        blocked_until=starts_at + timedelta(minutes=minutes), notes="Skin fade",
+        blocked_until=starts_at + timedelta(minutes=minutes),
+        notes="Skin fade",
     )
     session.add(booking)
     await session.commit()

@@ -22,7 +22,14 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from frontdesk.supervisor import Ports, Stack, service_env, start_services, start_sims
+from frontdesk.supervisor import (
+    LOCAL_OUTBOUND_ALLOW,
+    Ports,
+    Stack,
+    service_env,
+    start_services,
+    start_sims,
+)
 from shared.bus.streams import CallLog, connect
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
@@ -30,6 +37,11 @@ from shared.runtime.embedded import Embedded, child_env, ensure
 from shared.tenancy.tenant_apply import apply, load_spec
 
 pytest_plugins = ["tests.calendar_servers"]
+
+# In-process code under test (calendars, webhook delivery) talks to servers on loopback, like a
+# local stack: allow it, as service_env does for the platform's processes (before any
+# get_settings() call caches the settings).
+os.environ.setdefault("OUTBOUND_ALLOW", LOCAL_OUTBOUND_ALLOW)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS_DB = int(os.environ.get("FD_TEST_REDIS_DB", "11"))

@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 from contextlib import AsyncExitStack
 
-import httpx
 from openai import AsyncOpenAI
 
 from services.recorder.follower import RecorderDeps, catch_up, record_call
 from services.recorder.postcall import PostCallDeps, recost
 from services.recorder.webhooks.delivery import Deliverer, RetryPolicy
 from shared.contract import keys
+from shared.runtime.guarded_http import guarded_client
+from shared.runtime.outbound_guard import UrlPolicy
 from shared.runtime.process import run_service, service_settings
 from shared.runtime.worker_service import consume, open_resources
 from shared.tenancy.pricing import load_price_table
@@ -28,7 +29,9 @@ async def serve() -> None:
     async with AsyncExitStack() as stack:
         res = await open_resources(settings, "recorder", stack)
         sessions = res.sessions(pool_size=10)
-        http = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=False))
+        http = await stack.enter_async_context(
+            guarded_client(UrlPolicy.from_settings(settings))  # webhook URLs: no SSRF
+        )
         llm = AsyncOpenAI(
             base_url=settings.openai_base_url,
             api_key=settings.openai_api_key,

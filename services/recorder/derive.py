@@ -80,9 +80,9 @@ def _update_call(call_sid: str, values: dict[str, Any], providers: dict[str, str
     """`UPDATE calls`: plain values (`recorded_at`: the transaction's time), and provider
     columns set only where still NULL."""
     assert set(values) <= CALL_COLUMNS and set(providers) <= set(PROVIDER_COLUMN_BY_METRIC.values())
-    sets = [
-        f"{c} = now()" if c == "recorded_at" else f"{c} = :c_{c}" for c in sorted(values)
-    ] + [f"{c} = coalesce({c}, :c_{c})" for c in sorted(providers)]
+    sets = [f"{c} = now()" if c == "recorded_at" else f"{c} = :c_{c}" for c in sorted(values)] + [
+        f"{c} = coalesce({c}, :c_{c})" for c in sorted(providers)
+    ]
     params = {f"c_{c}": v for c, v in values.items() if c != "recorded_at"}
     params |= {f"c_{c}": p for c, p in providers.items()}
     params["c_call_sid"] = call_sid
@@ -170,8 +170,16 @@ class Derivation:
         if column is not None and column not in self.memory.providers_set:
             self._providers.setdefault(column, event.provider)  # the first one sets it
 
-    def _line(self, entry_id: str, turn_id: int, role: str, text: str, at: float,
-              start_ms: int | None, end_ms: int | None) -> None:
+    def _line(
+        self,
+        entry_id: str,
+        turn_id: int,
+        role: str,
+        text: str,
+        at: float,
+        start_ms: int | None,
+        end_ms: int | None,
+    ) -> None:
         self._lines.append((entry_id, turn_id, role, text, ts(at), start_ms, end_ms))
 
     async def _turn_requested(self, entry_id: str, event: ev.TurnRequested) -> None:

@@ -119,9 +119,7 @@ class TurnWrites:
         if op.span is not None:
             values["caller_start_ms"], values["caller_end_ms"] = op.span
         shape = (tuple(sorted(op.sets)), tuple(sorted(op.appends)), op.span is not None)
-        return Write(
-            _upsert(*shape, returning, prefix), {prefix + k: v for k, v in values.items()}
-        )
+        return Write(_upsert(*shape, returning, prefix), {prefix + k: v for k, v in values.items()})
 
 
 @functools.lru_cache(maxsize=1024)

@@ -13,7 +13,12 @@ from shared.runtime.outbound_guard import UnsafeUrlError, UrlPolicy, checked_add
 
 
 class RefusedAddressError(httpx.TransportError):
-    """The request's host resolves to an address the guard refuses (a permanent failure)."""
+    """The request's host resolves to an address the guard refuses (a permanent failure);
+    `reason` names no host or address."""
+
+    def __init__(self, message: str, *, reason: str, request: httpx.Request) -> None:
+        super().__init__(message, request=request)
+        self.reason = reason
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
@@ -27,11 +32,13 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         host = request.url.host
         port = request.url.port or (443 if request.url.scheme == "https" else 80)
         if request.url.scheme not in ("http", "https"):
-            raise RefusedAddressError("only http and https are allowed", request=request)
+            raise RefusedAddressError(
+                "only http and https are allowed", reason="not http(s)", request=request
+            )
         try:
             addresses = await checked_addresses(host, port, self.policy)
         except UnsafeUrlError as exc:
-            raise RefusedAddressError(str(exc), request=request) from exc
+            raise RefusedAddressError(str(exc), reason=exc.reason, request=request) from exc
         address = addresses[0]
         pinned = str(address) if address.version == 4 else f"[{address}]"
         extensions = dict(request.extensions)

@@ -32,7 +32,12 @@ MAX_URL_CHARS = 2000
 
 
 class UnsafeUrlError(ValueError):
-    """The URL may not be fetched; the message says why (safe to show the tenant)."""
+    """The URL may not be fetched; the message says why (safe to show the tenant who gave the
+    URL), `reason` says it without naming the host or address (safe to store in a log)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def _parse_allow(entries: str) -> tuple[tuple[IpNetwork, ...], frozenset[str]]:
@@ -144,7 +149,7 @@ async def resolve(host: str, port: int) -> list[IpAddress]:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeUrlError(f"host {host!r} does not resolve") from exc
+        raise UnsafeUrlError(f"host {host!r} does not resolve", "host does not resolve") from exc
     addresses: list[IpAddress] = []
     for info in infos:
         raw = str(info[4][0]).split("%", 1)[0]  # drop an IPv6 scope id
@@ -152,7 +157,7 @@ async def resolve(host: str, port: int) -> list[IpAddress]:
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise UnsafeUrlError(f"host {host!r} does not resolve")
+        raise UnsafeUrlError(f"host {host!r} does not resolve", "host does not resolve")
     return addresses
 
 
@@ -166,7 +171,8 @@ async def checked_addresses(host: str, port: int, policy: UrlPolicy) -> list[IpA
         if reason is not None:
             raise UnsafeUrlError(
                 f"host {host!r} resolves to {address}, {reason}; outbound requests to it are "
-                "refused (an operator can allow it with OUTBOUND_ALLOW)"
+                "refused (an operator can allow it with OUTBOUND_ALLOW)",
+                reason=f"host resolves to {reason}",
             )
     return addresses
 

@@ -49,7 +49,8 @@ async def run(platform: Platform, script: CallScript) -> CallResult:
         trail = "\n".join(
             f"{e.type} {getattr(e, 'turn_id', '')} {getattr(e, 'seq', '')} "
             f"{getattr(e, 'text', '') or getattr(e, 'mark', '') or getattr(e, 'message', '')}"
-            for e in log if e.type not in ("transcript.interim", "latency.mark")
+            for e in log
+            if e.type not in ("transcript.interim", "latency.mark")
         )
         raise AssertionError(f"{result.error}\n{trail}")
     return result

@@ -44,48 +44,110 @@ def conversation(sid: str, t0: float) -> list[Entry]:
         ev.CallStarted(**c, at=t0, from_number="+447700900123", to_number="+441632960001"),
         ev.StreamStarted(**c, at=t0 + 0.5, stream_sid="MZ1", replica="media-1"),
         ev.AgentText(**c, at=t0 + 0.6, turn_id=0, seq=0, text="Hello, Dave's."),
-        ev.SegmentSent(**c, at=t0 + 0.7, turn_id=0, seq=0, mark="t0-s0", text="Hello, Dave's.",
-                       audio_bytes=8000),
+        ev.SegmentSent(
+            **c,
+            at=t0 + 0.7,
+            turn_id=0,
+            seq=0,
+            mark="t0-s0",
+            text="Hello, Dave's.",
+            audio_bytes=8000,
+        ),
         ev.LatencyMark(**c, at=t0 + 0.7, turn_id=0, stage="first_audio_sent", stage_at=t0 + 0.7),
         ev.SegmentPlayed(**c, at=t0 + 1.7, turn_id=0, seq=0, mark="t0-s0"),
-        ev.TranscriptFinal(**c, at=t0 + 3.0, text="Can I book", audio_start_ms=2000,
-                           audio_end_ms=2600),
-        ev.TranscriptFinal(**c, at=t0 + 3.4, text="a haircut?", audio_start_ms=2700,
-                           audio_end_ms=3100, speech_final=True),
+        ev.TranscriptFinal(
+            **c, at=t0 + 3.0, text="Can I book", audio_start_ms=2000, audio_end_ms=2600
+        ),
+        ev.TranscriptFinal(
+            **c,
+            at=t0 + 3.4,
+            text="a haircut?",
+            audio_start_ms=2700,
+            audio_end_ms=3100,
+            speech_final=True,
+        ),
         ev.TurnRequested(**c, at=t0 + 3.5, turn_id=1, text="Can I book a haircut?"),
         ev.LatencyMark(**c, at=t0 + 3.5, turn_id=1, stage="speech_end", stage_at=t0 + 3.45),
         ev.LatencyMark(**c, at=t0 + 3.5, turn_id=1, stage="stt_final", stage_at=t0 + 3.5),
         ev.AgentText(**c, at=t0 + 3.8, turn_id=1, seq=0, text="Sure."),
         ev.LatencyMark(**c, at=t0 + 3.8, turn_id=1, stage="llm_request", stage_at=t0 + 3.55),
         ev.AgentText(**c, at=t0 + 3.9, turn_id=1, seq=1, text="  When suits you?"),
-        ev.SegmentSent(**c, at=t0 + 3.9, turn_id=1, seq=0, mark="t1-s0", text=" Sure. ",
-                       audio_bytes=4000),
-        ev.SegmentSent(**c, at=t0 + 4.0, turn_id=1, seq=1, mark="t1-s1",
-                       text="When suits you?", audio_bytes=9600),
+        ev.SegmentSent(
+            **c, at=t0 + 3.9, turn_id=1, seq=0, mark="t1-s0", text=" Sure. ", audio_bytes=4000
+        ),
+        ev.SegmentSent(
+            **c,
+            at=t0 + 4.0,
+            turn_id=1,
+            seq=1,
+            mark="t1-s1",
+            text="When suits you?",
+            audio_bytes=9600,
+        ),
         ev.Usage(**c, at=t0 + 4.0, provider="gpt-x", metric="prompt_tokens", quantity=120),
         ev.Usage(**c, at=t0 + 4.0, provider="gpt-x", metric="completion_tokens", quantity=9),
         ev.SegmentPlayed(**c, at=t0 + 4.4, turn_id=1, seq=0, mark="t1-s0"),
         ev.SegmentPlayed(**c, at=t0 + 5.6, turn_id=1, seq=1, mark="t1-s1"),
-        ev.TranscriptFinal(**c, at=t0 + 6.5, text="Tomorrow", audio_start_ms=6000,
-                           audio_end_ms=6400, speech_final=True),
+        ev.TranscriptFinal(
+            **c,
+            at=t0 + 6.5,
+            text="Tomorrow",
+            audio_start_ms=6000,
+            audio_end_ms=6400,
+            speech_final=True,
+        ),
         ev.TurnRequested(**c, at=t0 + 6.6, turn_id=2, text="Tomorrow"),
         ev.StreamStarted(**c, at=t0 + 7.0, stream_sid="MZ2", replica="media-2"),
         ev.AgentText(**c, at=t0 + 7.1, turn_id=2, seq=0, text="Great."),
-        ev.SegmentSent(**c, at=t0 + 7.2, turn_id=2, seq=0, mark="t0-s0", text="Great.",
-                       audio_bytes=4000),
-        ev.SegmentSent(**c, at=t0 + 7.3, turn_id=2, seq=1, mark="t2-s1",
-                       text="Anything else?", audio_bytes=8000),
-        ev.BargeIn(**c, at=t0 + 7.6, turn_id=2, trigger="speech", trigger_at=t0 + 7.55,
-                   heard_text="", cleared_marks=["t2-s1"]),
+        ev.SegmentSent(
+            **c, at=t0 + 7.2, turn_id=2, seq=0, mark="t0-s0", text="Great.", audio_bytes=4000
+        ),
+        ev.SegmentSent(
+            **c,
+            at=t0 + 7.3,
+            turn_id=2,
+            seq=1,
+            mark="t2-s1",
+            text="Anything else?",
+            audio_bytes=8000,
+        ),
+        ev.BargeIn(
+            **c,
+            at=t0 + 7.6,
+            turn_id=2,
+            trigger="speech",
+            trigger_at=t0 + 7.55,
+            heard_text="",
+            cleared_marks=["t2-s1"],
+        ),
         ev.SegmentPlayed(**c, at=t0 + 7.7, turn_id=2, seq=0, mark="t0-s0"),
         ev.SegmentPlayed(**c, at=t0 + 7.7, turn_id=2, seq=1, mark="t2-s1", cleared=True),
-        ev.TranscriptFinal(**c, at=t0 + 8.6, text="No thanks", audio_start_ms=1000,
-                           audio_end_ms=1500, speech_final=True),
+        ev.TranscriptFinal(
+            **c,
+            at=t0 + 8.6,
+            text="No thanks",
+            audio_start_ms=1000,
+            audio_end_ms=1500,
+            speech_final=True,
+        ),
         ev.TurnRequested(**c, at=t0 + 8.7, turn_id=3, text="No thanks"),
-        ev.ToolRequested(**c, at=t0 + 8.8, turn_id=3, tool_call_id=f"tc-{sid}",
-                         name="end_call", arguments='{"reason": "done"}'),
-        ev.ToolResult(**c, at=t0 + 8.9, turn_id=3, tool_call_id=f"tc-{sid}", name="end_call",
-                      ok=True, content="ok"),
+        ev.ToolRequested(
+            **c,
+            at=t0 + 8.8,
+            turn_id=3,
+            tool_call_id=f"tc-{sid}",
+            name="end_call",
+            arguments='{"reason": "done"}',
+        ),
+        ev.ToolResult(
+            **c,
+            at=t0 + 8.9,
+            turn_id=3,
+            tool_call_id=f"tc-{sid}",
+            name="end_call",
+            ok=True,
+            content="ok",
+        ),
         ev.Dtmf(**c, at=t0 + 9.0, digit="1"),
         ev.Usage(**c, at=t0 + 9.5, provider="deepgram", metric="stt_seconds", quantity=9.5),
         ev.Usage(**c, at=t0 + 9.5, provider="deepgram", metric="tts_characters", quantity=64),
@@ -94,8 +156,12 @@ def conversation(sid: str, t0: float) -> list[Entry]:
     return [(f"{int(t0 * 1000)}-{i}", e) for i, e in enumerate(events)]
 
 
-async def _store(sessions: async_sessionmaker[AsyncSession], sid: str, batches: list[list[Entry]],
-                 memory: LogMemory | None = None) -> None:
+async def _store(
+    sessions: async_sessionmaker[AsyncSession],
+    sid: str,
+    batches: list[list[Entry]],
+    memory: LogMemory | None = None,
+) -> None:
     for batch in batches:
         async with sessions() as session:
             await persist(session, sid, batch, memory)
@@ -122,16 +188,27 @@ async def _derived(sessions: async_sessionmaker[AsyncSession], sid: str) -> dict
         tool = await session.get(ToolInvocation, f"tc-{sid}")
         return {
             "call": rows([call], "recorded_at", "postcall_done_at"),
-            "turns": rows(await session.scalars(
-                select(Turn).where(Turn.call_sid == sid).order_by(Turn.turn_id))),
-            "lines": rows(await session.scalars(
-                select(TranscriptLine).where(TranscriptLine.call_sid == sid)
-                .order_by(TranscriptLine.id))),
-            "barge_ins": rows(await session.scalars(
-                select(BargeInRecord).where(BargeInRecord.call_sid == sid))),
+            "turns": rows(
+                await session.scalars(
+                    select(Turn).where(Turn.call_sid == sid).order_by(Turn.turn_id)
+                )
+            ),
+            "lines": rows(
+                await session.scalars(
+                    select(TranscriptLine)
+                    .where(TranscriptLine.call_sid == sid)
+                    .order_by(TranscriptLine.id)
+                )
+            ),
+            "barge_ins": rows(
+                await session.scalars(select(BargeInRecord).where(BargeInRecord.call_sid == sid))
+            ),
             "dtmf": rows(await session.scalars(select(DtmfPress).where(DtmfPress.call_sid == sid))),
-            "usage": rows(await session.scalars(
-                select(UsageRecord).where(UsageRecord.call_sid == sid).order_by(UsageRecord.id))),
+            "usage": rows(
+                await session.scalars(
+                    select(UsageRecord).where(UsageRecord.call_sid == sid).order_by(UsageRecord.id)
+                )
+            ),
             "tool": rows([tool], "tool_call_id"),
         }
 
@@ -170,8 +247,9 @@ async def test_every_way_of_batching_a_log_derives_the_same_rows(
     # next, never to one that comes later in the log
     spans = {t["turn_id"]: (t["caller_start_ms"], t["caller_end_ms"]) for t in first["turns"]}
     assert spans == {0: (None, None), 1: (2000, 3100), 2: (6000, 6400), 3: (1000, 1500)}
-    lines = [(x["turn_id"], x["role"], x["text"], x["start_ms"], x["end_ms"])
-             for x in first["lines"]]
+    lines = [
+        (x["turn_id"], x["role"], x["text"], x["start_ms"], x["end_ms"]) for x in first["lines"]
+    ]
     assert lines == [
         (0, "agent", "Hello, Dave's.", 700, 1700),
         (1, "caller", "Can I book a haircut?", 2500, 3600),  # stream 1 started at 500 ms
@@ -191,7 +269,10 @@ async def test_every_way_of_batching_a_log_derives_the_same_rows(
     assert first["tool"][0]["arguments"] == {"reason": "done"}
     call = first["call"][0]
     assert (call["status"], call["stt_provider"], call["llm_provider"], call["tts_provider"]) == (
-        "completed", "deepgram", "gpt-x", "deepgram"
+        "completed",
+        "deepgram",
+        "gpt-x",
+        "deepgram",
     )
 
 

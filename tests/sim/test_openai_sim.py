@@ -67,7 +67,9 @@ TEST_POLICY = Policy(
         Rule(
             match=r"busy",
             error=ErrorSpec(
-                status=429, message="Rate limit reached", type="requests",
+                status=429,
+                message="Rate limit reached",
+                type="requests",
                 code="rate_limit_exceeded",
             ),
         ),
@@ -138,8 +140,9 @@ def test_rule_requires_exactly_one_outcome() -> None:
 
 def test_default_policy_demo_flow() -> None:
     biz = [{"type": "function", "function": {"name": "get_business_info"}}]
-    assert isinstance(decide(DEFAULT_POLICY, [_user("Where are you located?")], biz),
-                      ToolCallDecision)
+    assert isinstance(
+        decide(DEFAULT_POLICY, [_user("Where are you located?")], biz), ToolCallDecision
+    )
     price = decide(DEFAULT_POLICY, [_user("How much is a haircut?")], biz)
     assert isinstance(price, TextDecision) and "dollars" in price.text
     assert decide(DEFAULT_POLICY, [_user("ok thanks, bye")], biz) == TextDecision(
@@ -260,10 +263,17 @@ async def test_streamed_tool_call_and_follow_up(base_url: str) -> None:
 
     # follow-up with the tool result -> after_tool template filled from its JSON
     messages += [
-        {"role": "assistant", "content": None, "tool_calls": [{
-            "id": call_id, "type": "function",
-            "function": {"name": "book_appointment", "arguments": args},
-        }]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": "book_appointment", "arguments": args},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": call_id, "content": '{"address": "12 Elm Road"}'},
     ]
     stream2 = await client.chat.completions.create(
@@ -303,7 +313,8 @@ async def test_raw_sse_wire_format(base_url: str) -> None:
     body = {"model": "m", "messages": [_user("where")], "tools": TOOLS, "stream": True}
     async with httpx.AsyncClient() as http:
         r = await http.post(
-            f"{base_url}/v1/chat/completions", json=body,
+            f"{base_url}/v1/chat/completions",
+            json=body,
             headers={"Authorization": "Bearer sk-sim"},
         )
     assert r.status_code == 200
@@ -315,7 +326,10 @@ async def test_raw_sse_wire_format(base_url: str) -> None:
     assert payloads[0]["choices"][0]["delta"]["content"] is None
     assert "usage" not in payloads[0]
     assert payloads[-1]["choices"][0] == {
-        "index": 0, "delta": {}, "logprobs": None, "finish_reason": "tool_calls"
+        "index": 0,
+        "delta": {},
+        "logprobs": None,
+        "finish_reason": "tool_calls",
     }
 
 
@@ -330,10 +344,17 @@ async def test_wrong_key_is_authentication_error(base_url: str) -> None:
 async def test_mismatched_tool_call_id_is_bad_request(base_url: str) -> None:
     msgs: list[Any] = [
         _user("where"),
-        {"role": "assistant", "content": None, "tool_calls": [{
-            "id": "call_a", "type": "function",
-            "function": {"name": "get_business_info", "arguments": "{}"},
-        }]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_a",
+                    "type": "function",
+                    "function": {"name": "get_business_info", "arguments": "{}"},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_b", "content": "{}"},
     ]
     client = _client(base_url)

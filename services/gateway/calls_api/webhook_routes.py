@@ -6,13 +6,13 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import func, select
 
 from services.gateway.admin.auth import TenantId
 from services.gateway.admin.params import Limit, ObjectId, Offset
 from services.gateway.admin.schemas import AUTH_ERRORS, error_doc
-from services.gateway.admin.store import Session, not_found
+from services.gateway.admin.store import Session, invalid_body, not_found
 from services.gateway.calls_api.schemas import (
     DeliveryAttemptOut,
     DeliveryDetail,
@@ -24,6 +24,7 @@ from services.gateway.calls_api.schemas import (
     WebhookEndpointPatch,
 )
 from shared.db.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from shared.runtime.outbound_guard import UnsafeUrlError, UrlPolicy, check_url
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=AUTH_ERRORS)
 NOT_FOUND = error_doc(404, "No such object for this tenant.")
@@ -31,6 +32,16 @@ NOT_FOUND = error_doc(404, "No such object for this tenant.")
 
 def _new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
+
+
+async def _reachable_url(request: Request, url: str) -> str:
+    """`url` when its host resolves only to addresses outbound requests may reach, else 422
+    (loopback, private, link-local, metadata...: the recorder would be posting inside)."""
+    try:
+        await check_url(url, UrlPolicy.from_settings(request.app.state.settings))
+    except UnsafeUrlError as exc:
+        raise invalid_body("url", f"url refused: {exc}", url) from exc
+    return url
 
 
 @router.get("", response_model=list[WebhookEndpointOut], summary="List endpoints")
@@ -51,12 +62,13 @@ async def list_endpoints(tenant_id: TenantId, session: Session) -> list[WebhookE
     summary="Add an endpoint",
 )
 async def create_endpoint(
-    tenant_id: TenantId, session: Session, body: WebhookEndpointIn
+    tenant_id: TenantId, session: Session, body: WebhookEndpointIn, request: Request
 ) -> WebhookEndpoint:
-    """A new endpoint; the response holds its signing secret, shown only this once."""
+    """A new endpoint; the response holds its signing secret, shown only this once. The URL's
+    host must resolve to public addresses only (422 otherwise)."""
     endpoint = WebhookEndpoint(
         tenant_id=tenant_id,
-        url=str(body.url),
+        url=await _reachable_url(request, str(body.url)),
         description=body.description,
         active=body.active,
         secret=_new_secret(),
@@ -164,12 +176,16 @@ async def _owned_endpoint(session: Session, tenant_id: str, endpoint_id: str) ->
     responses=NOT_FOUND,
 )
 async def update_endpoint(
-    tenant_id: TenantId, session: Session, endpoint_id: ObjectId, body: WebhookEndpointPatch
+    tenant_id: TenantId,
+    session: Session,
+    endpoint_id: ObjectId,
+    body: WebhookEndpointPatch,
+    request: Request,
 ) -> WebhookEndpoint:
-    """Change the URL, description or whether it is active."""
+    """Change the URL (checked like a new one), description or whether it is active."""
     endpoint = await _owned_endpoint(session, tenant_id, endpoint_id)
     if body.url is not None:
-        endpoint.url = str(body.url)
+        endpoint.url = await _reachable_url(request, str(body.url))
     if body.description is not None:
         endpoint.description = body.description
     if body.active is not None:

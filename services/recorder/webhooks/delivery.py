@@ -16,6 +16,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -26,12 +27,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.recorder.webhooks.signing import signed_headers
 from shared.db.base import new_id
 from shared.db.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from shared.runtime.guarded_http import RefusedAddressError
 from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
 LEASE_MARGIN_S = 30.0
 ERROR_CHARS = 500
+
+
+def safe_status(code: int) -> str:
+    """`HTTP 500 Internal Server Error`: the code and its standard phrase, nothing the
+    receiver wrote (a failed delivery's record must not echo an internal response)."""
+    try:
+        return f"HTTP {code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"HTTP {code}"
 
 
 @dataclass(frozen=True)
@@ -195,6 +206,7 @@ class Deliverer:
     async def _attempt(self, item: _Leased) -> None:
         code: int | None = None
         error: str | None = None
+        permanent = False
         began = time.perf_counter()
         if not item.active:
             error = "endpoint is disabled"
@@ -207,14 +219,22 @@ class Deliverer:
                 )
                 code = response.status_code
                 if not 200 <= code < 300:
-                    error = f"HTTP {code}: {response.text[:200]}"
+                    error = safe_status(code)  # never the receiver's body: it may be internal
+            except RefusedAddressError as exc:
+                error, permanent = f"refused: {exc.reason}"[:ERROR_CHARS], True
             except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
+                error = type(exc).__name__  # the class only: messages can echo internal detail
         duration_ms = round((time.perf_counter() - began) * 1000, 1)
-        await self._record(item, code, error, duration_ms)
+        await self._record(item, code, error, duration_ms, permanent=permanent)
 
     async def _record(
-        self, item: _Leased, code: int | None, error: str | None, duration_ms: float
+        self,
+        item: _Leased,
+        code: int | None,
+        error: str | None,
+        duration_ms: float,
+        *,
+        permanent: bool = False,
     ) -> None:
         attempts = item.attempts + 1
         now = datetime.now(UTC)
@@ -225,7 +245,7 @@ class Deliverer:
         }
         if error is None:
             values |= {"status": "delivered", "delivered_at": now}
-        elif attempts >= self.policy.max_attempts or not item.active:
+        elif attempts >= self.policy.max_attempts or not item.active or permanent:
             values |= {"status": "failed"}
         else:
             delay = self.policy.delay_s(attempts, self.rng)

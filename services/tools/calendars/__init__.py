@@ -38,6 +38,9 @@ from services.tools.calendars.model import (
 )
 from services.tools.calendars.timebox import MAX_TIMEOUT_MS, time_boxed
 from shared.db.models import Booking, CalendarConnection, Customer, Resource, Service, Tenant
+from shared.runtime.guarded_http import guarded_client
+from shared.runtime.outbound_guard import UrlPolicy
+from shared.runtime.settings import get_settings
 
 __all__ = ["BusyResult", "Interval", "busy_intervals", "push_booking", "remove_booking"]
 
@@ -113,8 +116,11 @@ def _client(
 
 
 def _http() -> httpx.AsyncClient:
-    # The time box (asyncio.wait_for) is the real limit; httpx's own timeout is a backstop.
-    return httpx.AsyncClient(timeout=MAX_TIMEOUT_MS / 1000, follow_redirects=False)
+    """A client that connects only to addresses the outbound guard allows (a tenant's calendar
+    URL must not reach loopback, private ranges or cloud metadata), to the address it checked.
+    The time box (asyncio.wait_for) is the real limit; httpx's own timeout is a backstop."""
+    policy = UrlPolicy.from_settings(get_settings())
+    return guarded_client(policy, timeout=MAX_TIMEOUT_MS / 1000)
 
 
 async def busy_intervals(
