@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -86,6 +87,66 @@ def apikey_create(
         raise typer.Exit(1) from exc
     finally:
         embedded.stop()
+
+
+@apikey.command("list")
+def apikey_list(
+    tenant_slug: str | None = typer.Option(None, "--tenant", help="Only this tenant's keys."),
+) -> None:
+    """List admin API keys (id, tenant, name, created, last used, revoked); never the keys."""
+    from shared.tenancy.api_keys import KeyInfo, list_keys
+
+    settings = get_settings()
+    embedded = ensure(settings.redis_url or "unused", settings.database_url, settings.embedded_dir)
+
+    async def run() -> list[KeyInfo]:
+        engine = make_engine(embedded.database_url)
+        try:
+            async with make_sessions(engine)() as session:
+                return await list_keys(session, tenant_slug)
+        finally:
+            await engine.dispose()
+
+    def when(moment: datetime | None) -> str:
+        return moment.isoformat(timespec="seconds") if moment else "-"
+
+    try:
+        upgrade(embedded.database_url)
+        for key in asyncio.run(run()):
+            state = f"revoked {when(key.revoked_at)}" if key.revoked_at else "active"
+            typer.echo(
+                f"{key.id}\t{key.tenant_slug}\t{key.name}\tcreated {when(key.created_at)}"
+                f"\tlast used {when(key.last_used_at)}\t{state}"
+            )
+    finally:
+        embedded.stop()
+
+
+@apikey.command("revoke")
+def apikey_revoke(key_id: str = typer.Argument(..., help="The key's id (`apikey list`).")) -> None:
+    """Revoke an admin API key: requests with it get a 401 from now on."""
+    from shared.tenancy.api_keys import KeyInfo, revoke
+
+    settings = get_settings()
+    embedded = ensure(settings.redis_url or "unused", settings.database_url, settings.embedded_dir)
+
+    async def run() -> KeyInfo | None:
+        engine = make_engine(embedded.database_url)
+        try:
+            async with make_sessions(engine)() as session:
+                return await revoke(session, key_id)
+        finally:
+            await engine.dispose()
+
+    try:
+        upgrade(embedded.database_url)
+        info = asyncio.run(run())
+    finally:
+        embedded.stop()
+    if info is None:
+        typer.echo(f"no API key with id {key_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {info.id} ({info.tenant_slug}, {info.name})")
 
 
 @app.command()

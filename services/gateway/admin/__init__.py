@@ -12,6 +12,7 @@ from services.gateway.admin.routes import (
     knowledge,
     messages,
     numbers,
+    operator_keys,
     tenant,
 )
 
@@ -25,5 +26,6 @@ ROUTERS: list[APIRouter] = [
     knowledge.router,
     bookings.router,
     messages.router,
+    operator_keys.router,
 ]
 """The admin API's routers, in the order the docs list them."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Security, status
+from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.admin.store import Session
@@ -20,17 +20,20 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 async def current_tenant(
+    request: Request,
     session: Session,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> str:
-    """The tenant id of the request's API key; 401 when it is missing or unknown."""
+    """The tenant id of the request's API key; 401 when it is missing, unknown or revoked.
+    Looked up on every request (no cache): a revoked key stops working at once."""
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing API key: send 'Authorization: Bearer <key>'",
             headers=_CHALLENGE,
         )
-    tenant_id = await api_keys.tenant_for_key(session, credentials.credentials)
+    touch_s = request.app.state.settings.api_key_touch_s
+    tenant_id = await api_keys.tenant_for_key(session, credentials.credentials, touch_s)
     if tenant_id is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE
