@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from services.gateway import admin, calls_api, outbound, twilio_routes, twilio_status
+from services.gateway.admin.schemas import error_doc
 from services.gateway.edge.limits import EdgeLimitMiddleware, EdgeLimits
 from shared.bus.streams import CallLog, connect
 from shared.db.engine import make_engine, make_sessions
@@ -21,6 +22,12 @@ ROUTERS: list[APIRouter] = [
     *outbound.ROUTERS,
 ]
 """Every router the gateway serves (each module owns its routes)."""
+
+
+EDGE_ERRORS = error_doc(400, "Malformed request (body or header).") | error_doc(
+    413, "Request body over the limit."
+)
+"""Answers any route can give before it runs (edge middleware, body parsing)."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -37,7 +44,12 @@ def create_app(settings: Settings) -> FastAPI:
         await app.state.redis.aclose()
         await app.state.engine.dispose()
 
-    app = FastAPI(title="FrontDesk", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="FrontDesk",
+        version="0.1.0",
+        lifespan=lifespan,
+        responses=EDGE_ERRORS,
+    )
     app.state.settings = settings
 
     @app.get("/healthz", include_in_schema=False)

@@ -202,3 +202,23 @@ async def test_forged_replay_with_another_callsid_signature_is_403(seeded: Infra
         response = await client.post("/twilio/voice", data=params, headers=_signed(other))
     assert response.status_code == 403
     assert await _started(seeded, params["CallSid"]) == []
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/v1/calls?end_reason=a%00b",
+        "/v1/calls/search?q=%00",
+        "/v1/calls/CA%00",
+        "/v1/webhooks/deliveries?call_sid=CA%00",
+        "/v1/numbers/%2B44%00",
+        "/v1/outbound-calls/x%00",
+        "/v1/bookings?status=%00",
+        "/v1/tenant?x=%00",
+    ],
+)
+async def test_nul_in_any_path_or_query_is_a_422_not_a_500(seeded: Infra, target: str) -> None:
+    async with gateway_client(gateway_settings(seeded)) as client:
+        response = await client.get(target, headers={"Authorization": "Bearer fd_x"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"] == "NUL is not allowed"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, time
 from typing import Annotated, ClassVar, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
 from services.gateway.admin.params import BIGINT_MAX
 from services.gateway.admin.schemas import Currency, InputModel, OutputModel, PatchModel
@@ -113,7 +113,12 @@ def _naive(value: time) -> time:
     return value
 
 
-LocalTime = Annotated[time, AfterValidator(_naive)]
+LOCAL_TIME_SCHEMA = WithJsonSchema(
+    {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$"}
+)
+LocalTime = Annotated[time, AfterValidator(_naive), LOCAL_TIME_SCHEMA]
+"""A local wall-clock time (HH:MM[:SS]); documented as a pattern, not `format: time`, which
+(RFC 3339 full-time) requires the UTC offset the API refuses."""
 
 
 def check_hours(opens: time, closes: time) -> None:
@@ -155,8 +160,8 @@ class HoursOut(OutputModel):
     id: str = Field(description="Opening-hours id.")
     staff_id: int | None = Field(description=_STAFF_ID_DOC)
     weekday: int = Field(description=_WEEKDAY_DOC)
-    opens: time = Field(description="Opening time, local.")
-    closes: time = Field(description="Closing time, local.")
+    opens: Annotated[time, LOCAL_TIME_SCHEMA] = Field(description="Opening time, local.")
+    closes: Annotated[time, LOCAL_TIME_SCHEMA] = Field(description="Closing time, local.")
 
 
 # --- closures -----------------------------------------------------------------------------

@@ -7,7 +7,17 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 Pipeline = Literal["cascade", "deepgram-agent", "elevenlabs-agent"]
@@ -87,6 +97,27 @@ class PatchModel(InputModel):
     def changes(self) -> dict[str, Any]:
         """The fields the client sent, with their new values."""
         return self.model_dump(exclude_unset=True)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The documented schema says what the validator does: `null` is allowed only for
+        the fields in `nullable` (the others are optional, but not nullable)."""
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        for name, prop in schema.get("properties", {}).items():
+            options = prop.get("anyOf")
+            if name in cls.nullable or not isinstance(options, list):
+                continue
+            kept = [o for o in options if o.get("type") != "null"]
+            if len(kept) == 1:
+                del prop["anyOf"]
+                prop.update(kept[0])
+            else:
+                prop["anyOf"] = kept
+            if prop.get("default", 0) is None:
+                del prop["default"]
+        return schema
 
 
 class OutputModel(BaseModel):

@@ -47,11 +47,19 @@ def _declared_length(scope: Scope) -> int | str | None:
     return int(raw)
 
 
+def _has_nul(scope: Scope) -> bool:
+    """A NUL in the path or query (raw or %00): no route may see it (Postgres cannot)."""
+    query: bytes = scope.get("query_string", b"")
+    raw_path: bytes = scope.get("raw_path") or b""
+    path: str = scope.get("path", "")
+    return "\x00" in path or any(b"\x00" in part or b"%00" in part for part in (query, raw_path))
+
+
 def _has_signature(scope: Scope) -> bool:
     return any(k == SIGNATURE_HEADER and v.strip() for k, v in scope.get("headers", []))
 
 
-async def _refuse(send: Send, status: int, detail: str) -> None:
+async def _refuse(send: Send, status: int, detail: str | list[dict[str, object]]) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send(
         {
@@ -84,6 +92,10 @@ class EdgeLimitMiddleware:
             if not _has_signature(scope):
                 await _refuse(send, 403, "missing X-Twilio-Signature")
                 return
+        if _has_nul(scope):  # shaped like FastAPI's own 422
+            error = {"type": "value_error", "loc": ["query"], "msg": "NUL is not allowed"}
+            await _refuse(send, 422, [error])
+            return
         declared = _declared_length(scope)
         if isinstance(declared, str):
             await _refuse(send, 400, declared)

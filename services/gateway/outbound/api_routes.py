@@ -19,12 +19,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.admin.auth import TenantId
+from services.gateway.admin.params import ObjectId
+from services.gateway.admin.schemas import AUTH_ERRORS, error_doc
 from services.gateway.admin.store import Session, get_owned, invalid_body
 from services.gateway.outbound.schemas import OutboundCallCreate, OutboundCallView
 from shared.db.models import OutboundCallRequest, PhoneNumber, Tenant
 from shared.runtime.settings import Settings
 
-router = APIRouter(prefix="/v1/outbound-calls", tags=["outbound calls"])
+router = APIRouter(prefix="/v1/outbound-calls", tags=["outbound calls"], responses=AUTH_ERRORS)
 
 
 async def _rate_limit_wait_s(session: AsyncSession, tenant_id: str, settings: Settings) -> int:
@@ -132,9 +134,13 @@ async def create_outbound_call(
     return OutboundCallView.of(row)
 
 
-@router.get("/{request_id}", response_model=OutboundCallView)
+@router.get(
+    "/{request_id}",
+    response_model=OutboundCallView,
+    responses=error_doc(404, "No such outbound call for this tenant."),
+)
 async def get_outbound_call(
-    request_id: str, tenant_id: TenantId, session: Session
+    request_id: ObjectId, tenant_id: TenantId, session: Session
 ) -> OutboundCallView:
     """One outbound call request of the tenant (404 for another tenant's)."""
     row = await get_owned(session, OutboundCallRequest, tenant_id, "outbound call", id=request_id)
