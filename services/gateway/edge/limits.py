@@ -90,10 +90,13 @@ class EdgeLimitMiddleware:
         limit = self.limits.limit_for(path)
         if path.startswith(TWILIO_PREFIX) and scope.get("method") == "POST":
             if not _has_signature(scope):
-                await _refuse(send, 403, "missing X-Twilio-Signature")
+                await _refuse(
+                    send, 403, "missing X-Twilio-Signature: webhooks must carry a signature"
+                )
                 return
         if _has_nul(scope):  # shaped like FastAPI's own 422
-            error = {"type": "value_error", "loc": ["query"], "msg": "NUL is not allowed"}
+            error: dict[str, object] = {"type": "value_error", "loc": ["query"]}
+            error["msg"] = "NUL is not allowed"
             await _refuse(send, 422, [error])
             return
         declared = _declared_length(scope)
