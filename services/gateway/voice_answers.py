@@ -13,6 +13,9 @@ from redis.asyncio import Redis
 PENDING = ""
 """Value of a claimed CallSid whose answer is still being made."""
 POLL_S = 0.05
+CLAIM_TTL_S = 30
+"""How long an unanswered claim lives: a replica that dies mid-answer blocks the CallSid no
+longer than this (Twilio's retry after that makes the answer afresh)."""
 
 
 def answer_key(call_sid: str) -> str:
@@ -37,7 +40,7 @@ async def answer_once(
     A concurrent duplicate waits (bounded by `wait_s`) for the first answer; if `make` fails
     the claim is dropped, so Twilio's retry can try again."""
     key = answer_key(call_sid)
-    if await redis.set(key, PENDING, nx=True, ex=ttl_s):
+    if await redis.set(key, PENDING, nx=True, ex=min(CLAIM_TTL_S, ttl_s)):
         try:
             body = await make()
         except BaseException:
