@@ -210,6 +210,16 @@ class Settings(BaseSettings):
         "", description="Write a cProfile of the process here at exit ({service}); empty: off."
     )
 
+    # --- nothing lost (issue 13 part C: turns and tool calls survive a dead worker) -----------
+    work_claim_idle_ms: int = Field(
+        1200,
+        description="Turn/tool work idle this long is taken over (its live owner touches it "
+        "every third of this).",
+    )
+    tool_late_result_s: float = Field(
+        10.0, description="How long past its tool timeout a turn listens for a late real result."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
