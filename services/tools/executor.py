@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,7 +53,8 @@ class ToolsDeps:
 
     log: CallLog
     sessions: async_sessionmaker[AsyncSession]
-    clock: Callable[[], datetime] = field(default=_utc_now)
+    clock: Callable[[], datetime] = field(default=_utc_now)  # "now" for scheduling
+    wall: Callable[[], float] = field(default=time.time)  # epoch s, against request deadlines
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ async def run_request(deps: ToolsDeps, call_sid: str, request: ev.ToolRequested)
     )
     async with deps.sessions() as session:
         try:
-            outcome = await _claim_and_run(session, ctx, request, deps.clock)
+            outcome = await _claim_and_run(session, ctx, request, deps.wall)
         except Exception:
             log.exception("tool %s (%s) failed", request.name, request.tool_call_id)
             await session.rollback()
@@ -166,18 +168,18 @@ async def _complete(
     )
 
 
-def seconds_late(request: ev.ToolRequested, now: datetime) -> float:
-    """How far past the request's deadline `now` is (<= 0: still in time, or no deadline)."""
+def seconds_late(request: ev.ToolRequested, now: float) -> float:
+    """How far past the request's deadline `now` (epoch s) is (<= 0: in time, or no deadline)."""
     if not request.deadline_at:
         return 0.0
-    return now.timestamp() - request.deadline_at
+    return now - request.deadline_at
 
 
 async def _claim_and_run(
     session: AsyncSession,
     ctx: ToolContext,
     request: ev.ToolRequested,
-    clock: Callable[[], datetime],
+    clock: Callable[[], float],
 ) -> Outcome | None:
     """Claim the tool call id and run it in one transaction; None if it was already claimed.
     The deadline is checked last, inside the transaction: a miss commits only the miss."""
