@@ -212,7 +212,7 @@ class Settings(BaseSettings):
 
     # --- nothing lost (issue 13 part C: turns and tool calls survive a dead worker) -----------
     work_claim_idle_ms: int = Field(
-        1200,
+        1000,
         description="Turn/tool work idle this long is taken over (its live owner touches it "
         "every third of this).",
     )

@@ -88,7 +88,7 @@ class FaultStack:
             if label not in self.stack.procs:
                 self.spawn(label)
         for port in (*self.gateway.backends, *self.media.backends):
-            wait_http(f"http://127.0.0.1:{port}/healthz", self.stack)
+            wait_http(f"http://127.0.0.1:{port}/healthz", self.stack, timeout_s=180)
 
     def set_policy(self, policy: dict[str, Any]) -> None:
         httpx.post(f"{self.llm}/sim/policy", json=policy, timeout=10).raise_for_status()

@@ -64,8 +64,10 @@ async def start_call(fault: FaultStack, lines: list[str]) -> tuple[str, asyncio.
     return options.call_sid, asyncio.create_task(place_call(options, CallScript(lines=lines)))
 
 
-async def finished(fault: FaultStack, sid: str, call: asyncio.Task[CallResult]) -> CallRecord:
-    result = await asyncio.wait_for(call, 90)
+async def finished(
+    fault: FaultStack, sid: str, call: asyncio.Task[CallResult], bound_s: float = 90
+) -> CallRecord:
+    result = await asyncio.wait_for(call, bound_s)
     assert result.error is None, result.error
     return await wait_for_record(fault.database_url, sid, 60)
 
@@ -129,6 +131,7 @@ async def test_brain_killed_mid_turn_the_turn_is_answered(fault: FaultStack) -> 
     record = await finished(fault, sid, call)
 
     silence = silence_after_line(call.result(), 0)
+    print(f"\nFIGURE silence after the booking request: {silence:.0f} ms")  # docs/reliability.md
     assert silence <= MAX_SILENCE_MS, f"{silence:.0f} ms of silence after the booking request"
     [booking] = await bookings_of(fault, sid)
     assert booking.status == "confirmed" and booking.starts_at == start
@@ -155,6 +158,7 @@ async def test_tools_killed_mid_tool_call_the_booking_is_made_once(fault: FaultS
         await conn.close()
 
     silence = silence_after_line(call.result(), 0)
+    print(f"\nFIGURE silence after the booking request: {silence:.0f} ms")  # docs/reliability.md
     assert silence <= MAX_SILENCE_MS, f"{silence:.0f} ms of silence after the booking request"
     [booking] = await bookings_of(fault, sid)
     assert booking.starts_at == start
@@ -258,7 +262,7 @@ async def test_redis_restarted_mid_call_the_call_goes_on(fault: FaultStack) -> N
     await holder_of(fault, keys.TURNS, "brain", sid)
     fault.redis.stop()  # SIGTERM: AOF (fsync always) keeps every acknowledged write
     fault.redis.start()
-    record = await finished(fault, sid, call)
+    record = await finished(fault, sid, call, bound_s=25)
     await assert_recorded_once(fault, sid, record, lines)
 
 
@@ -279,7 +283,7 @@ async def test_media_killed_mid_call_the_caller_is_reconnected(fault: FaultStack
     sid, call = await start_call(fault, lines)
     await holder_of(fault, keys.TURNS, "brain", sid)
     fault.kill(await _media_of(fault, sid))
-    record = await finished(fault, sid, call)
+    record = await finished(fault, sid, call, bound_s=25)
     assert [line.text for line in record.lines if line.role == "caller"] == lines
     assert silence_after_line(call.result(), 0) <= MAX_SILENCE_MS
 
@@ -291,5 +295,5 @@ async def test_media_sigterm_mid_call_drains_then_the_call_goes_on(fault: FaultS
     sid, call = await start_call(fault, lines)
     await holder_of(fault, keys.TURNS, "brain", sid)
     fault.kill(await _media_of(fault, sid), signal.SIGTERM)
-    record = await finished(fault, sid, call)
+    record = await finished(fault, sid, call, bound_s=25)
     assert [line.text for line in record.lines if line.role == "caller"] == lines
