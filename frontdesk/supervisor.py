@@ -166,8 +166,11 @@ def wait_http(url: str, stack: Stack, timeout_s: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def start_sims(stack: Stack, env: dict[str, str], policy: str | None = None) -> None:
-    """Start the provider simulators (STT, TTS, LLM) in one process and wait for them."""
+def start_sims(
+    stack: Stack, env: dict[str, str], policy: str | None = None, extra: list[str] | None = None
+) -> None:
+    """Start the provider simulators (STT, TTS, LLM) in one process and wait for them;
+    `extra` are more `python -m sim` options (e.g. latencies)."""
     p = stack.ports
     argv = [
         sys.executable,
@@ -192,7 +195,7 @@ def start_sims(stack: Stack, env: dict[str, str], policy: str | None = None) -> 
     ]
     if policy:
         argv += ["--policy", policy]
-    stack.spawn("sims", argv, env)
+    stack.spawn("sims", argv + (extra or []), env)
     for port in (p.stt, p.tts, p.llm, p.el_agent_control, p.dg_agent, p.twilio):
         wait_http(f"http://127.0.0.1:{port}/healthz", stack)
 

@@ -20,7 +20,14 @@ async def serve() -> None:
         async def handle(_: str, fields: dict[str, str]) -> None:
             await TurnRunner(deps, fields["call_sid"], int(fields["turn_id"])).run()
 
-        await consume(res, keys.TURNS, "brain", handle, concurrency=settings.brain_concurrency)
+        await consume(
+            res,
+            keys.TURNS,
+            "brain",
+            handle,
+            concurrency=settings.brain_concurrency,
+            claim_idle_ms=settings.work_claim_idle_ms,  # a dead brain's turn moves within ~2 s
+        )
 
 
 def main() -> None:

@@ -12,7 +12,9 @@ Message = dict[str, Any]
 def build_messages(entries: list[tuple[str, ev.Event]], *, before_turn: int) -> list[Message]:
     """System prompt, then every turn before `before_turn`, then that turn's caller text.
 
-    Agent text counts only if its audio segment was played (Twilio echoed its mark).
+    Agent text counts only if its audio segment was played (Twilio echoed its mark). Caller
+    words of a turn that got no heard answer (e.g. superseded while its brain was dead) join the
+    next turn's words, so they reach the LLM as one utterance.
     """
     played = {
         (e.turn_id, e.seq) for _, e in entries if isinstance(e, ev.SegmentPlayed) and not e.cleared
@@ -20,7 +22,9 @@ def build_messages(entries: list[tuple[str, ev.Event]], *, before_turn: int) -> 
     results: dict[str, ev.ToolResult] = {}
     for _, e in entries:
         if isinstance(e, ev.ToolResult):
-            results.setdefault(e.tool_call_id, e)  # a redelivered or late result is a duplicate
+            first = results.setdefault(e.tool_call_id, e)  # a redelivered result is a duplicate
+            if first.by == "brain-timeout" and e.by == "tools":
+                results[e.tool_call_id] = e  # what really happened supersedes the stand-in
     messages: list[Message] = []
     assistant: Message | None = None
     answered = False  # a result for one of `assistant`'s tool calls has been logged
@@ -31,7 +35,10 @@ def build_messages(entries: list[tuple[str, ev.Event]], *, before_turn: int) -> 
             if event.turn_id > before_turn:
                 break
             assistant = None
-            messages.append({"role": "user", "content": event.text})
+            if messages and messages[-1]["role"] == "user":
+                messages[-1]["content"] = f"{messages[-1]['content']} {event.text}".strip()
+            else:
+                messages.append({"role": "user", "content": event.text})
         elif isinstance(event, ev.AgentText):
             if event.turn_id >= before_turn or (event.turn_id, event.seq) not in played:
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -47,6 +48,20 @@ NOT_FOR_HISTORY = frozenset(
 SORRY = "Sorry, I'm having trouble right now. Could you say that again?"
 
 
+def late_correction(result: ev.ToolResult) -> str:
+    """What the agent says when a tool call it reported as failed succeeded after all."""
+    try:
+        facts = json.loads(result.content)
+    except json.JSONDecodeError:
+        facts = None
+    if isinstance(facts, dict) and facts.get("status") == "confirmed":
+        what = " ".join(str(facts[k]) for k in ("service", "spoken") if facts.get(k))
+        who = f" with {facts['staff']}" if facts.get("staff") else ""
+        ref = f" Your reference is {facts['booking_id']}." if facts.get("booking_id") else ""
+        return f"Sorry, a correction: your booking did go through: {what}{who}.{ref}"
+    return "Sorry, a correction: that did go through after all."
+
+
 @dataclass
 class BrainDeps:
     """What every turn on this replica shares."""
@@ -71,9 +86,13 @@ class TurnRunner:
         self.results: dict[str, ev.ToolResult] = {}
         self.result_arrived = asyncio.Event()
         self.interrupted = asyncio.Event()
+        self.late: dict[str, ev.ToolResult] = {}  # real results that came after our timeout
+        self.late_arrived = asyncio.Event()
+        self.corrected: set[str] = set()
 
     async def run(self) -> None:
-        """Answer the turn, unless it is already answered or superseded by a newer one."""
+        """Answer the turn, unless it is already answered or superseded by a newer one (whose
+        history carries this turn's words: see `build_messages`)."""
         entries = await self.deps.log.entries(self.call_sid, skip=NOT_FOR_HISTORY)
         request = next(
             (
@@ -95,6 +114,16 @@ class TurnRunner:
         ):
             return
         self.tenant_id = request.tenant_id
+        # A turn taken over from a dead replica goes on after the chunks that one wrote (media
+        # speaks each (turn, seq) once, so restarting at 0 would be silence).
+        self.seq = 1 + max(
+            (
+                e.seq
+                for _, e in entries
+                if isinstance(e, ev.AgentText) and e.turn_id == self.turn_id
+            ),
+            default=-1,
+        )
         with _tracer.start_as_current_span(
             "turn",
             context=context_from(request.traceparent),
@@ -107,6 +136,7 @@ class TurnRunner:
             watcher = asyncio.create_task(self._watch(sub))
             converse = asyncio.create_task(self._converse(messages))
             stop = asyncio.create_task(self.interrupted.wait())
+            listen_on = False  # keep the subscription to hear late tool results
             try:
                 await asyncio.wait({converse, stop}, return_when=asyncio.FIRST_COMPLETED)
                 if not converse.done():
@@ -119,21 +149,57 @@ class TurnRunner:
                 await asyncio.gather(converse, return_exceptions=True)
                 if converse.done() and not converse.cancelled() and converse.exception():
                     raise converse.exception()  # type: ignore[misc]
+                listen_on = bool(self.timed_out) and not self.interrupted.is_set()
             finally:
                 for task in (watcher, stop):
                     task.cancel()
                 await asyncio.gather(watcher, stop, return_exceptions=True)
-                await self.deps.mux.unsubscribe(sub)
-            await self._flush_marks()  # e.g. llm_request of a reply that never spoke
-            await self._append(
-                ev.AgentTurnDone(call_sid=self.call_sid, turn_id=self.turn_id, chunks=self.seq)
-            )
+                if not listen_on:
+                    await self.deps.mux.unsubscribe(sub)
+            try:
+                await self._flush_marks()  # e.g. llm_request of a reply that never spoke
+                await self._append(
+                    ev.AgentTurnDone(call_sid=self.call_sid, turn_id=self.turn_id, chunks=self.seq)
+                )
+                if listen_on:
+                    await self._correct_late_results(sub)
+            finally:
+                if listen_on:
+                    await self.deps.mux.unsubscribe(sub)
+
+    @property
+    def timed_out(self) -> set[str]:
+        """Tool calls this turn answered with its own timeout result."""
+        return {i for i, r in self.results.items() if r.by == "brain-timeout"} - set(self.late)
+
+    async def _correct_late_results(self, sub: Subscription) -> None:
+        """Listen a while for real results of calls we gave up on: one that succeeded after
+        all is said, so the caller is not left believing it failed (e.g. a booking)."""
+        watcher = asyncio.create_task(self._watch(sub))
+        try:
+            deadline = time.monotonic() + self.deps.settings.tool_late_result_s
+            while self.timed_out and not self.interrupted.is_set():
+                self.late_arrived.clear()
+                if not await wait_event(self.late_arrived, max(deadline - time.monotonic(), 0)):
+                    break
+                for call_id in sorted(self.late):
+                    result = self.late[call_id]
+                    if result.ok and call_id not in self.corrected:
+                        self.corrected.add(call_id)
+                        if not self.interrupted.is_set():
+                            await self._say(late_correction(result))
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
 
     async def _watch(self, sub: Subscription) -> None:  # subscribed to WATCHES
         """Collect tool results; notice when the caller interrupts or moves on."""
         async for _, event in sub:
             if isinstance(event, ev.ToolResult):
-                self.results.setdefault(event.tool_call_id, event)
+                first = self.results.setdefault(event.tool_call_id, event)
+                if first.by == "brain-timeout" and event.by == "tools":
+                    self.late.setdefault(event.tool_call_id, event)
+                    self.late_arrived.set()
                 self.result_arrived.set()
             elif (
                 (isinstance(event, ev.BargeIn) and event.turn_id == self.turn_id)
@@ -201,6 +267,9 @@ class TurnRunner:
 
     async def _run_tools(self, calls: list[ToolCall]) -> list[ev.ToolResult]:
         waiting: dict[str, ToolCall] = {}
+        timeout_s = self.deps.settings.tool_timeout_s
+        deadline = time.monotonic() + timeout_s
+        deadline_at = time.time() + timeout_s  # tools commits nothing after this
         for call in calls:
             entry = await self._append(
                 ev.ToolRequested(
@@ -209,6 +278,7 @@ class TurnRunner:
                     tool_call_id=call.id,
                     name=call.name,
                     arguments=call.arguments,
+                    deadline_at=deadline_at,
                 )
             )
             await self.deps.log.publish(
@@ -217,10 +287,10 @@ class TurnRunner:
                     "call_sid": self.call_sid,
                     "entry_id": entry,
                     "tool_call_id": call.id,
+                    "deadline_at": repr(deadline_at),
                 },
             )
             waiting[call.id] = call
-        deadline = time.monotonic() + self.deps.settings.tool_timeout_s
         while waiting.keys() - self.results.keys():
             self.result_arrived.clear()
             if not waiting.keys() - self.results.keys():
@@ -235,9 +305,10 @@ class TurnRunner:
                 name=waiting[call_id].name,
                 ok=False,
                 content='{"error": "The system did not answer in time. Please try again."}',
+                by="brain-timeout",
             )
             await self._append(timeout)
-            self.results[call_id] = timeout
+            self.results.setdefault(call_id, timeout)  # unless the real one just came
         return [self.results[c.id] for c in calls]
 
     async def _say(self, text: str) -> None:

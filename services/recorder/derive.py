@@ -244,6 +244,20 @@ class Derivation:
             duration_ms = round((event.at - requested.at) * 1000, 1)
             arguments = _arguments(requested.arguments)
         error = None if event.ok else event.content
+        row = insert(ToolInvocation).values(
+            tool_call_id=event.tool_call_id,
+            call_sid=self.call_sid,
+            tenant_id=event.tenant_id or None,
+            name=event.name,
+            arguments=arguments,
+            ok=False,
+            result=event.content,
+            duration_ms=duration_ms,
+            error=f"no result within the brain's timeout: {event.content}",
+        )
+        if event.by == "brain-timeout":  # never overwrite what the tools service stored
+            await self.session.execute(row.on_conflict_do_nothing(index_elements=["tool_call_id"]))
+            return
         await self.session.execute(
             insert(ToolInvocation)
             .values(

@@ -19,7 +19,14 @@ async def serve() -> None:
         async def handle(_: str, fields: dict[str, str]) -> None:
             await execute(deps, fields["call_sid"], fields["entry_id"])
 
-        await consume(res, keys.TOOLS, "tools", handle, concurrency=settings.tools_concurrency)
+        await consume(
+            res,
+            keys.TOOLS,
+            "tools",
+            handle,
+            concurrency=settings.tools_concurrency,
+            claim_idle_ms=settings.work_claim_idle_ms,  # a dead replica's call moves within ~2 s
+        )
 
 
 def main() -> None:

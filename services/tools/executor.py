@@ -5,12 +5,19 @@ NOTHING`) in the same transaction as the handler's writes, and the row is comple
 committed with them. A concurrent execution of the same tool call id waits on that row; if the
 first commits, it finds the row taken and returns the stored result, and if the first fails
 (rolls back), it runs the tool itself. So two executions never book twice, and every execution
-of one tool call id appends the same result."""
+of one tool call id appends the same result.
+
+A request carries the brain's deadline (`deadline_at`): right before the commit, inside the
+transaction, the tool's writes are rolled back if the deadline has passed, and the call is
+stored as a deadline miss instead; so nothing is booked after the brain told the caller it
+could not be done. The `tool_invocations` row says ok only with no error, and an error text
+only with ok=false."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +40,7 @@ _tracer = tracer(__name__)
 
 GARBLED = "The request was garbled; please ask again."
 FAILED = "I couldn't complete that just now; please try again in a moment."
+TOO_LATE = "The system did not answer in time. Please try again."
 
 
 def _utc_now() -> datetime:
@@ -45,7 +53,8 @@ class ToolsDeps:
 
     log: CallLog
     sessions: async_sessionmaker[AsyncSession]
-    clock: Callable[[], datetime] = field(default=_utc_now)
+    clock: Callable[[], datetime] = field(default=_utc_now)  # "now" for scheduling
+    wall: Callable[[], float] = field(default=time.time)  # epoch s, against request deadlines
 
 
 @dataclass(frozen=True)
@@ -108,7 +117,7 @@ async def run_request(deps: ToolsDeps, call_sid: str, request: ev.ToolRequested)
     )
     async with deps.sessions() as session:
         try:
-            outcome = await _claim_and_run(session, ctx, request)
+            outcome = await _claim_and_run(session, ctx, request, deps.wall)
         except Exception:
             log.exception("tool %s (%s) failed", request.name, request.tool_call_id)
             await session.rollback()
@@ -144,26 +153,64 @@ async def _claim(session: AsyncSession, ctx: ToolContext, request: ev.ToolReques
 
 
 async def _complete(
-    session: AsyncSession, tool_call_id: str, ok: bool, content: str, args: dict[str, Any]
+    session: AsyncSession,
+    tool_call_id: str,
+    ok: bool,
+    content: str,
+    args: dict[str, Any],
+    error: str | None = None,
 ) -> None:
+    """Store the result; the error column is set exactly when the call did not succeed."""
     await session.execute(
         update(ToolInvocation)
         .where(ToolInvocation.tool_call_id == tool_call_id)
-        .values(ok=ok, result=content, arguments=args)
+        .values(ok=ok, result=content, arguments=args, error=None if ok else (error or content))
     )
 
 
+def seconds_late(request: ev.ToolRequested, now: float) -> float:
+    """How far past the request's deadline `now` (epoch s) is (<= 0: in time, or no deadline)."""
+    if not request.deadline_at:
+        return 0.0
+    return now - request.deadline_at
+
+
 async def _claim_and_run(
-    session: AsyncSession, ctx: ToolContext, request: ev.ToolRequested
+    session: AsyncSession,
+    ctx: ToolContext,
+    request: ev.ToolRequested,
+    clock: Callable[[], float],
 ) -> Outcome | None:
-    """Claim the tool call id and run it in one transaction; None if it was already claimed."""
+    """Claim the tool call id and run it in one transaction; None if it was already claimed.
+    The deadline is checked last, inside the transaction: a miss commits only the miss."""
     if not await _claim(session, ctx, request):
         await session.rollback()
         return None
-    ok, content, args = await _run(session, ctx, request)
-    await _complete(session, request.tool_call_id, ok, content, args)
+    late = seconds_late(request, clock())
+    if late <= 0:
+        ok, content, args = await _run(session, ctx, request)
+        late = seconds_late(request, clock())
+        if late <= 0:
+            await _complete(session, request.tool_call_id, ok, content, args)
+            await session.commit()
+            return Outcome(ok, content)
+        await session.rollback()  # the brain has given up: undo every write of the tool
+        ctx.after_commit.clear()
+        if not await _claim(session, ctx, request):
+            await session.rollback()
+            return None
+    log.warning(
+        "tool %s (%s) missed its deadline by %.3f s; nothing committed",
+        request.name,
+        request.tool_call_id,
+        late,
+    )
+    miss = f"deadline missed by {late * 1000:.0f} ms: nothing was committed"
+    await _complete(
+        session, request.tool_call_id, False, _error(TOO_LATE), _raw_args(request), miss
+    )
     await session.commit()
-    return Outcome(ok, content)
+    return Outcome(False, _error(TOO_LATE))
 
 
 async def _store_failure(

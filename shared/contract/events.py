@@ -145,10 +145,15 @@ class ToolRequested(_Event):
     tool_call_id: str
     name: str
     arguments: str
+    deadline_at: float = Field(
+        0.0,
+        description="Wall-clock epoch seconds after which the brain has given up waiting; tools "
+        "commits nothing after it (0: no deadline).",
+    )
 
 
 class ToolResult(_Event):
-    """The tools service's answer to a tool call."""
+    """The tools service's answer to a tool call (or the brain's stand-in when none came)."""
 
     type: Literal["tool.result"] = "tool.result"
     turn_id: int
@@ -156,6 +161,11 @@ class ToolResult(_Event):
     name: str
     ok: bool
     content: str
+    by: Literal["tools", "brain-timeout"] = Field(
+        "tools",
+        description="Who wrote it: the tools service, or the brain when its wait ran out (a "
+        "later `tools` result for the same call supersedes that stand-in).",
+    )
 
 
 class CallIntent(_Event):

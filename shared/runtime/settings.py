@@ -234,6 +234,14 @@ class Settings(BaseSettings):
     )
     api_key_touch_s: int = Field(
         60, gt=0, description="A key's last_used_at is written at most once per this many s."
+    # --- nothing lost (issue 13 part C: turns and tool calls survive a dead worker) -----------
+    work_claim_idle_ms: int = Field(
+        1000,
+        description="Turn/tool work idle this long is taken over (its live owner touches it "
+        "every third of this).",
+    )
+    tool_late_result_s: float = Field(
+        10.0, description="How long past its tool timeout a turn listens for a late real result."
     )
 
 

@@ -71,8 +71,10 @@ async def consume(
     *,
     concurrency: int,
     drain_s: float = 30.0,
+    claim_idle_ms: int | None = None,
 ) -> None:
-    """Run `handler` over the consumer group until SIGTERM/SIGINT."""
+    """Run `handler` over the consumer group until SIGTERM/SIGINT; a dead replica's entries
+    are taken over once idle `claim_idle_ms` (default: the CLAIM_IDLE_MS setting)."""
     settings = res.settings
     blocking = connect(
         settings.redis_url or "",
@@ -80,7 +82,8 @@ async def consume(
         socket_timeout=settings.stream_block_ms / 1000 + 10,
     )
     res.stack.push_async_callback(blocking.aclose)
-    queue = WorkQueue(blocking, stream, group, res.replica, settings.claim_idle_ms)
+    idle_ms = settings.claim_idle_ms if claim_idle_ms is None else claim_idle_ms
+    queue = WorkQueue(blocking, stream, group, res.replica, idle_ms)
     await run_workers(
         queue,
         handler,

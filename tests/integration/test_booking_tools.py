@@ -75,7 +75,11 @@ async def test_booking_normalises_the_phone_and_upserts_the_customer(
         )
     assert [(c.phone, c.name) for c in customers] == [(ANN, "Ann B")]
     ok, third = await desk.tool(call_sid, shop, "book_appointment", book_args())
-    assert ok and third["status"] == "taken" and third["alternatives"]
+    # Both staff are busy, but with Ann herself: she gets her (first) booking back, not "taken".
+    assert ok and third["status"] == "confirmed" and third["already_booked"] is True
+    assert third["booking_id"] == first["booking_id"]
+    ok, fourth = await desk.tool(call_sid, shop, "book_appointment", book_args(phone=BEN))
+    assert ok and fourth["status"] == "taken" and fourth["alternatives"]
 
 
 @pytest.mark.parametrize(

@@ -22,11 +22,14 @@ from services.tools.handlers.slot_search import (
 from services.tools.scheduling import spoken
 from services.tools.scheduling.availability import Problem
 from services.tools.scheduling.booking_store import (
+    CallerBooking,
     NewBooking,
     insert_booking,
+    same_booking,
     short_id,
     upsert_customer,
 )
+from services.tools.scheduling.local_time import local_to_utc
 from shared.db.models import Booking
 from shared.tenancy.tool_specs import BookAppointmentArgs
 
@@ -82,12 +85,13 @@ def remove_after_commit(ctx: ToolContext, booking_id: str) -> None:
 async def book_appointment(
     session: AsyncSession, ctx: ToolContext, args: BookAppointmentArgs
 ) -> dict[str, Any]:
-    """Upsert the customer, then book the first free resource (the constraint decides races)."""
+    """Upsert the customer, then book the first free resource (the constraint decides races).
+    The caller asking again for a booking they already hold gets that booking back."""
     plan = await plan_for(session, ctx, args.service, args.staff, args.party_size)
     wall = local_wall(args.start, plan.tz)
     verdict, warnings = await check(session, ctx, plan, wall)
     if verdict.problem is Problem.TAKEN:
-        return await taken(session, ctx, plan, wall)
+        return await _own_or_taken(session, ctx, args, plan, wall)
     if verdict.problem is not None or verdict.start is None:
         error = problem_error(verdict, plan, wall)
         options, more = await alternatives(session, ctx, plan, wall)
@@ -110,18 +114,43 @@ async def book_appointment(
         )
         if booking_id is not None:
             push_after_commit(ctx, booking_id)
-            return with_note(
-                {
-                    "status": "confirmed",
-                    "booking_id": short_id(booking_id),
-                    "service": plan.service.name,
-                    "start": spoken.iso_local(wall),
-                    "spoken": spoken.moment(wall),
-                    "staff": resource.name,
-                    "customer_name": args.customer_name,
-                    "phone": args.phone,
-                    "price": spoken.price(plan.service.price_minor, plan.service.currency),
-                },
-                warnings,
-            )
+            return with_note(_confirmed(booking_id, plan, wall, resource.name, args), warnings)
+    return await _own_or_taken(session, ctx, args, plan, wall)
+
+
+def _confirmed(
+    booking_id: str, plan: Plan, wall: datetime, staff: str, args: BookAppointmentArgs
+) -> dict[str, Any]:
+    return {
+        "status": "confirmed",
+        "booking_id": short_id(booking_id),
+        "service": plan.service.name,
+        "start": spoken.iso_local(wall),
+        "spoken": spoken.moment(wall),
+        "staff": staff,
+        "customer_name": args.customer_name,
+        "phone": args.phone,
+        "price": spoken.price(plan.service.price_minor, plan.service.currency),
+    }
+
+
+async def _own_or_taken(
+    session: AsyncSession, ctx: ToolContext, args: BookAppointmentArgs, plan: Plan, wall: datetime
+) -> dict[str, Any]:
+    """The time is not free: if this caller already holds exactly this booking (the same
+    request again under a new tool call id, e.g. after a timeout), it is theirs; else taken."""
+    start = local_to_utc(wall, plan.tz)
+    own = start and await same_booking(
+        session, plan.tenant.id, args.phone, plan.service.id, start, [r.id for r in plan.resources]
+    )
+    if own and _may_see(ctx, args, own):
+        result = _confirmed(own.booking.id, plan, wall, own.resource.name, args)
+        result["already_booked"] = True
+        result["message"] = "This booking was already made for the caller; it is confirmed."
+        return result
     return await taken(session, ctx, plan, wall)
+
+
+def _may_see(ctx: ToolContext, args: BookAppointmentArgs, own: CallerBooking) -> bool:
+    """Only the phone's owner, or the call that made the booking, learns about it."""
+    return ctx.caller == args.phone or (bool(ctx.call_sid) and own.booking.call_sid == ctx.call_sid)

@@ -180,6 +180,38 @@ async def caller_bookings(
     return [CallerBooking(b, s, r) for b, s, r in rows.all()]
 
 
+async def same_booking(
+    session: AsyncSession,
+    tenant_id: str,
+    phone: str,
+    service_id: str,
+    start: datetime,
+    resource_ids: list[int],
+) -> CallerBooking | None:
+    """The customer's confirmed booking of this service at exactly this start with one of these
+    resources (the same booking asked for again, e.g. under a new tool call id), if any."""
+    row = (
+        await session.execute(
+            select(Booking, Service, Resource)
+            .join(Customer, Customer.id == Booking.customer_id)
+            .join(Service, Service.id == Booking.service_id)
+            .join(Resource, Resource.id == Booking.resource_id)
+            .where(
+                Booking.tenant_id == tenant_id,
+                Customer.tenant_id == tenant_id,
+                Customer.phone == phone,
+                Booking.status == "confirmed",
+                Booking.service_id == service_id,
+                Booking.starts_at == start,
+                Booking.resource_id.in_(resource_ids),
+            )
+            .order_by(Booking.created_at)
+            .limit(1)
+        )
+    ).first()
+    return CallerBooking(row[0], row[1], row[2]) if row is not None else None
+
+
 async def save_message(
     session: AsyncSession, tenant_id: str, call_sid: str, phone: str, name: str, body: str
 ) -> str:
