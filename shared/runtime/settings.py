@@ -234,6 +234,8 @@ class Settings(BaseSettings):
     )
     api_key_touch_s: int = Field(
         60, gt=0, description="A key's last_used_at is written at most once per this many s."
+    )
+
     # --- nothing lost (issue 13 part C: turns and tool calls survive a dead worker) -----------
     work_claim_idle_ms: int = Field(
         1000,
