@@ -203,6 +203,10 @@ class AgentOutput:
     async def on_mark(self, name: str) -> None:
         """Twilio echoed a mark: that segment was heard (or dropped by a clear)."""
         segment = self.ledger.played(name)
+        # Before any await: the silence timer starts at this echo. Updating after the log write
+        # let the call controller see "not speaking" with the idle time of the previous turn and
+        # reprompt right after the agent finished.
+        self._update_idle()
         if segment is not None:
             await self.ctx.append(
                 ev.SegmentPlayed(
@@ -213,7 +217,6 @@ class AgentOutput:
                     cleared=segment.cleared,
                 )
             )
-        self._update_idle()
 
     # ---- barge-in ------------------------------------------------------------------------
     async def barge_in(self, trigger: str, trigger_at: float) -> bool:
