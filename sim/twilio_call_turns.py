@@ -56,7 +56,7 @@ class CallTurns:
             self.run.log("info", "waiting-for-server-hangup")
 
     def check_open(self) -> None:
-        if self.run.closed.is_set():
+        if self.run.closed.is_set() and not self.run.between_streams:
             raise ServerHungUp()
 
     async def _await_agent_turn(self, since_bytes: int) -> None:

@@ -224,6 +224,8 @@ class CallSession:
             await agent.tts.open()
             if not done_greeting:
                 await agent.greet_with_tts()
+            if greeted:  # resumed: say what the caller did not hear before the move
+                await agent.resume(history)
             if not greeted:
                 await ctx.latency(0, "speech_end", ctx.start_received_at)
             tasks = [
