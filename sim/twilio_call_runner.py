@@ -59,6 +59,7 @@ class CallRun:
         self.we_closed = False
         self.between_streams = False  # the stream ended; Twilio asks the action URL next
         self._past_playouts: list[PlayoutQueue] = []
+        self.stream_received_start = 0  # len(received) when the current stream began
         self.http = http_client(opts.http_timeout_s)
         self._pacing = False  # _pace is running: frame waiters get checked after each frame
         self._frame_waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
@@ -193,6 +194,7 @@ class CallRun:
         self.log("info", "resume", url=url)
         self._past_playouts.append(self.playout)
         self.playout = PlayoutQueue()
+        self.stream_received_start = len(self.received)
         self.speech = None
         self.frames_sent = 0
         self.agent_playing = False
