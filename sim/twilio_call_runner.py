@@ -37,6 +37,8 @@ from sim.twilio_webhook import (
 )
 
 OnEvent = Callable[[CallEvent], None]
+MAX_STREAMS = 10
+"""Most streams one simulated call opens (a resume loop ends there, with an error)."""
 
 
 class CallRun:
@@ -150,10 +152,16 @@ class CallRun:
         try:
             async with asyncio.timeout(o.max_call_s):
                 while r.stream_url is not None:
-                    if not await self._open_stream(r.stream_url):
-                        return
-                    converse = converse or asyncio.create_task(self._converse())
-                    await self._stream()
+                    if await self._open_stream(r.stream_url):
+                        converse = converse or asyncio.create_task(self._converse())
+                        await self._stream()
+                    elif r.resumes == 0 or not r.action_url or r.resumes >= MAX_STREAMS:
+                        return  # r.error says why
+                    else:  # Twilio: a <Stream> that cannot connect ends; the action decides
+                        r.warnings.append(r.error or "stream connect failed")
+                        r.error = None
+                        r.hangup_by = "server"
+                        self.between_streams = True
                     if not (r.hangup_by == "server" and r.action_url):
                         break
                     # Like Twilio: the stream is over, ask the <Connect action> what next and
