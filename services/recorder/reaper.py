@@ -5,7 +5,8 @@ has `in-progress`. A call gets `call.ended` when no media replica holds its `liv
 log has been quiet long enough: `no-stream` (no `stream.started`, `no_stream_timeout_s` after
 the last entry) or `media-lost` (`media_lost_after_s`). The write is the shared end-once
 script, so it never races a stream that starts (or a media replica that ends the call) at the
-same moment. The recorder then stores it like any other `call.ended`.
+same moment. The recorder then stores it like any other `call.ended`. A call whose log is no
+longer in Redis (expired, lost) is left alone: there is nothing to append to.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 LEASE_KEY = "fd:reaper:lease"
 BATCH = 500
-"""Most calls looked at per round (oldest first)."""
+"""Most calls looked at per round (newest first)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ async def reap_once(
             await session.execute(
                 select(Call.call_sid, Call.tenant_id, Call.started_at)
                 .where(Call.status == "in-progress", Call.started_at < horizon)
-                .order_by(Call.started_at)
+                .order_by(Call.started_at.desc())  # the newest abandoned calls first
                 .limit(BATCH)
             )
         ).all()
@@ -75,7 +76,9 @@ async def reap_once(
         if await is_live(call_log, call_sid):
             continue
         entries = await call_log.entries(call_sid)
-        last_ms = stream_id(entries[-1][0])[0] if entries else started_at.timestamp() * 1000
+        if not any(isinstance(e, ev.CallStarted) for _, e in entries):
+            continue  # no log in Redis (expired or lost): not a call this bus is running
+        last_ms = stream_id(entries[-1][0])[0]
         reason = verdict(entries, (now_ms - last_ms) / 1000, b)
         if reason is None:
             continue
