@@ -2,10 +2,13 @@
 # preStop hook for media pods: wait until no Twilio Media Stream is connected, then return so
 # the kubelet sends SIGTERM.
 #
-# Why: on SIGTERM uvicorn closes every open WebSocket at once (close code 1012), so a media
-# replica does NOT finish its live calls by itself. Draining therefore happens here, before the
-# signal: while this hook runs the pod is Terminating, it has left the Service endpoints, new
-# calls go to other replicas, and the calls already on this pod run to their end.
+# Two phases of a drain: this hook lets calls FINISH (while it runs the pod is Terminating, it
+# has left the Service endpoints, and new calls go to other replicas); the SIGTERM that follows
+# MOVES whatever is still live: the media process itself (services/media/__main__.py) then
+# refuses new streams, reports /readyz 503, gives live calls MEDIA_DRAIN_S more, and hands
+# the rest over (stream.ended with handover, socket closed 1000) so after-stream resumes them
+# on another replica with their history. uvicorn's own shutdown (close code 1012) runs only
+# after that, so SIGTERM no longer hangs up on callers (tests/e2e/test_media_failover.py).
 #
 # Active calls are counted as ESTABLISHED TCP connections on MEDIA_PORT in this pod's network
 # namespace (/proc/net/tcp{,6}); only sh and grep are needed. Short-lived probe connections can

@@ -137,6 +137,8 @@ class CallResult:
     frames_sent: int = 0
     after_stream_status: int | None = None
     after_stream_twiml: str | None = None
+    after_stream_twimls: list[str] = field(default_factory=list)  # every <Connect action> reply
+    resumes: int = 0  # streams after the first (the after-stream TwiML said <Connect> again)
     close_code: int | None = None  # set when the server closed the socket
     close_reason: str | None = None
     hangup_by: Literal["caller", "server"] | None = None

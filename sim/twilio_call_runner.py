@@ -28,9 +28,17 @@ from sim.twilio_media import (
     open_media_stream,
     speech_frame_b64,
 )
-from sim.twilio_webhook import http_client, inbound_call_params, new_sid, post_voice_webhook
+from sim.twilio_webhook import (
+    WebhookResult,
+    http_client,
+    inbound_call_params,
+    new_sid,
+    post_voice_webhook,
+)
 
 OnEvent = Callable[[CallEvent], None]
+MAX_STREAMS = 10
+"""Most streams one simulated call opens (a resume loop ends there, with an error)."""
 
 
 class CallRun:
@@ -51,6 +59,9 @@ class CallRun:
         self.agent_playing = False
         self.closed = asyncio.Event()
         self.we_closed = False
+        self.between_streams = False  # the stream ended; Twilio asks the action URL next
+        self._past_playouts: list[PlayoutQueue] = []
+        self.stream_received_start = 0  # len(received) when the current stream began
         self.http = http_client(opts.http_timeout_s)
         self._pacing = False  # _pace is running: frame waiters get checked after each frame
         self._frame_waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
@@ -137,23 +148,79 @@ class CallRun:
         if r.stream_url is None:
             self.log("info", "no-stream", verbs=hook.parsed.verbs if hook.parsed else [])
             return
-        try:
-            self.session = await open_media_stream(
-                r.stream_url, o.auth_token, call_sid=r.call_sid, account_sid=o.account_sid
-            )
-        except (InvalidHandshake, OSError, TimeoutError) as exc:
-            r.error = f"media websocket connect failed: {type(exc).__name__}: {exc}"
-            return
-        r.stream_sid = self.session.stream_sid
+        converse: asyncio.Task[None] | None = None
         try:
             async with asyncio.timeout(o.max_call_s):
-                await self._stream()
+                while r.stream_url is not None:
+                    if await self._open_stream(r.stream_url):
+                        converse = converse or asyncio.create_task(self._converse())
+                        await self._stream()
+                    elif r.resumes == 0 or not r.action_url or r.resumes >= MAX_STREAMS:
+                        return  # r.error says why
+                    else:  # Twilio: a <Stream> that cannot connect ends; the action decides
+                        r.warnings.append(r.error or "stream connect failed")
+                        r.error = None
+                        r.hangup_by = "server"
+                        self.between_streams = True
+                    if not (r.hangup_by == "server" and r.action_url):
+                        break
+                    # Like Twilio: the stream is over, ask the <Connect action> what next and
+                    # obey it (a fresh <Connect><Stream> resumes the call; anything else ends).
+                    next_hook = await self._after_stream(r.action_url)
+                    if next_hook is None or next_hook.stream_url is None:
+                        break
+                    self._next_stream(next_hook.stream_url, next_hook.custom_parameters)
+                    r.action_url = next_hook.action_url
         except TimeoutError:
             r.error = r.error or f"call exceeded max_call_s={o.max_call_s}"
             self.log("info", "error", message=r.error)
             await self._hangup()
-        if r.hangup_by == "server" and r.action_url:
-            await self._after_stream(r.action_url)
+        finally:
+            self.between_streams = False
+            if converse is not None:
+                converse.cancel()
+                await asyncio.gather(converse, return_exceptions=True)
+
+    async def _open_stream(self, url: str) -> bool:
+        o, r = self.opts, self.result
+        try:
+            self.session = await open_media_stream(
+                url, o.auth_token, call_sid=r.call_sid, account_sid=o.account_sid
+            )
+        except (InvalidHandshake, OSError, TimeoutError) as exc:
+            r.error = f"media websocket connect failed: {type(exc).__name__}: {exc}"
+            return False
+        r.stream_sid = self.session.stream_sid
+        return True
+
+    def _next_stream(self, url: str, parameters: dict[str, str]) -> None:
+        """Twilio resumes the call on a new stream: a new socket, audio clock and playback
+        buffer (what was still queued is gone); the conversation goes on."""
+        r = self.result
+        r.resumes += 1
+        r.stream_url, r.custom_parameters = url, parameters
+        self.log("info", "resume", url=url)
+        self._past_playouts.append(self.playout)
+        self.playout = PlayoutQueue()
+        self.stream_received_start = len(self.received)
+        self.speech = None
+        self.frames_sent = 0
+        self.agent_playing = False
+        self.closed = asyncio.Event()
+        self.we_closed = False
+        r.hangup_by = None
+        self.between_streams = False
+
+    async def _converse(self) -> None:
+        """The script, across every stream of the call."""
+        try:
+            await self.make_turns().converse()
+        except (ServerHungUp, ConnectionClosed):
+            self.log("info", "server-hung-up-during-script")
+        except CallError as exc:
+            self.result.error = str(exc)
+            self.log("info", "error", message=str(exc))
+            await self._hangup()
 
     async def _stream(self) -> None:
         assert self.session is not None
@@ -170,14 +237,6 @@ class CallRun:
             asyncio.create_task(self._receive()),
         ]
         try:
-            try:
-                await self.make_turns().converse()
-            except (ServerHungUp, ConnectionClosed):
-                self.log("info", "server-hung-up-during-script")
-            except CallError as exc:
-                self.result.error = str(exc)
-                self.log("info", "error", message=str(exc))
-                await self._hangup()
             await self.closed.wait()
         finally:
             for task in tasks:
@@ -197,22 +256,28 @@ class CallRun:
             self.log("info", "closed-before-stop")
         self.closed.set()
 
-    async def _after_stream(self, action_url: str) -> None:
+    async def _after_stream(self, action_url: str) -> WebhookResult | None:
         self.log("sent", "connect-action", url=action_url)
         hook = await post_voice_webhook(
             action_url, self.opts.auth_token, self.params("in-progress"), client=self.http
         )
         self.result.after_stream_status = hook.status_code
         self.result.after_stream_twiml = hook.twiml
+        self.result.after_stream_twimls.append(hook.twiml)
         self.log("recv", "after-stream-twiml", status=hook.status_code, twiml=hook.twiml)
         if hook.error is not None:
             self.result.warnings.append(f"connect action: {hook.error}")
+            return None
+        return hook
 
     def _finish(self) -> None:
         r, q = self.result, self.playout
         r.agent_audio = bytes(self.received)
-        r.agent_played_audio = q.played_audio
-        r.agent_segments = [AgentSegment(s.mark, bytes(s.audio), s.played) for s in q.segments]
+        queues = [*self._past_playouts, q]
+        r.agent_played_audio = b"".join(p.played_audio for p in queues)
+        r.agent_segments = [
+            AgentSegment(s.mark, bytes(s.audio), s.played) for p in queues for s in p.segments
+        ]
         r.frames_sent = self.frames_sent
 
     # -- media tasks -------------------------------------------------------------------
@@ -269,6 +334,7 @@ class CallRun:
         if not self.we_closed:
             r.hangup_by = "server"
             r.close_code, r.close_reason = s.close_code, s.close_reason
+            self.between_streams = r.action_url is not None  # the script waits for the next
             self.log("recv", "close", code=s.close_code, reason=s.close_reason)
         self.closed.set()
 

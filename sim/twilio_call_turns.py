@@ -24,6 +24,10 @@ class CallError(RuntimeError):
     """The call cannot go on (timeout, STT control failure, ...)."""
 
 
+class _Resumed(Exception):
+    """The call moved to a new stream while the caller waited for the agent."""
+
+
 class ServerHungUp(Exception):
     """The server closed the media socket while the script was still running."""
 
@@ -56,16 +60,29 @@ class CallTurns:
             self.run.log("info", "waiting-for-server-hangup")
 
     def check_open(self) -> None:
-        if self.run.closed.is_set():
+        if self.run.closed.is_set() and not self.run.between_streams:
             raise ServerHungUp()
 
     async def _await_agent_turn(self, since_bytes: int) -> None:
         """Agent audio arrives (after ``since_bytes``), plays out, then stays quiet for
-        pause_before_speaking_ms (minus the STT registration lead)."""
+        pause_before_speaking_ms (minus the STT registration lead). If the call moves to a
+        new stream meanwhile, the agent's turn is what the new stream plays."""
+        try:
+            await self._await_agent_audio(since_bytes)
+        except _Resumed:
+            await self._await_agent_turn(self.run.stream_received_start)
+
+    def _check_same_stream(self, resumes: int) -> None:
+        if self.run.result.resumes != resumes:
+            raise _Resumed()
+
+    async def _await_agent_audio(self, since_bytes: int) -> None:
         o = self.run.opts
+        resumes = self.run.result.resumes
         start = time.monotonic()
-        while len(self.run.received) <= since_bytes:
+        while len(self.run.received) <= since_bytes or self.run.between_streams:
             self.check_open()
+            self._check_same_stream(resumes)
             if time.monotonic() - start > o.answer_timeout_s:
                 raise CallError(f"agent did not start speaking within {o.answer_timeout_s}s")
             await asyncio.sleep(POLL_S)
@@ -74,9 +91,12 @@ class CallTurns:
         start = time.monotonic()
         while True:
             self.check_open()
+            self._check_same_stream(resumes)
             now = self.run.now_ms()
             drained = self.run.playout.drained_at_ms
-            if self.run.playout.is_idle(now) and drained is not None and now - drained >= pause:
+            if self.run.between_streams:
+                pass  # the turn goes on on the next stream
+            elif self.run.playout.is_idle(now) and drained is not None and now - drained >= pause:
                 return
             audio_s = (len(self.run.received) - since_bytes) / 8000
             if time.monotonic() - start > o.answer_timeout_s + audio_s:

@@ -201,6 +201,10 @@ def platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "LOG_JSON": "true",
             "SILENCE_REPROMPT_S": "6",
             "SILENCE_HANGUP_S": "5",
+            # issue 13 part B: the recorder's reaper ends calls nobody ends, quickly in tests
+            "NO_STREAM_TIMEOUT_S": "4",
+            "MEDIA_LOST_AFTER_S": "10",
+            "REAPER_POLL_S": "1",
             "OTEL_FILE": str(stack.log_dir / "spans-{service}.jsonl"),
         },
     )

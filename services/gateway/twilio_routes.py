@@ -6,13 +6,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from services.gateway import twiml
-from services.gateway.after_stream import decide
+from services.gateway.after_stream import decide_call
 from services.gateway.outbound.voice import outbound_voice
 from services.gateway.signature import validated_form
 from services.gateway.voice_answers import AnswerPendingError, answer_once
 from shared.bus.streams import CallLog
 from shared.contract import keys, stream_token
-from shared.contract.events import CallStarted, Event
+from shared.contract.events import CallStarted
 from shared.runtime.settings import Settings
 from shared.runtime.telemetry import tracer
 from shared.tenancy.prompting import build_system_prompt
@@ -96,8 +96,7 @@ async def after_stream(request: Request) -> Response:
     form = await validated_form(request, settings.twilio_auth_token, settings.public_gateway_url)
     call_sid = form.get("CallSid", "")
     log: CallLog = request.app.state.log
-    entries = await _settled_log(log, call_sid, settings.after_stream_wait_ms)
-    decision = decide(entries)
+    decision, _ = await decide_call(log, call_sid, settings.after_stream_max_wait_ms)
     if decision.action == "transfer":
         return _xml(twiml.dial(decision.target, decision.caller_id))
     if decision.action == "apologize":
@@ -109,13 +108,3 @@ async def after_stream(request: Request) -> Response:
         action = settings.public_gateway_url.rstrip("/") + "/twilio/after-stream"
         return _xml(twiml.connect_stream(settings.public_media_ws_url, action, token))
     return _xml(twiml.hangup())
-
-
-async def _settled_log(log: CallLog, call_sid: str, wait_ms: int) -> list[tuple[str, Event]]:
-    """The call's events, waiting briefly for media's call.ended (it is written as the socket
-    closes, so it may trail Twilio's request by a few ms); none at all means media died."""
-    entries = await log.entries(call_sid)
-    if not entries or decide(entries).action != "reconnect":
-        return entries
-    more = await log.redis.xread({log.key(call_sid): entries[-1][0]}, block=wait_ms)
-    return await log.entries(call_sid) if more else entries

@@ -1,5 +1,6 @@
 """Twilio's call status callback (`POST /twilio/status`, signed): a completed call's duration
-becomes telephony-minutes usage, and the recorder is told to price the call again.
+becomes telephony-minutes usage, and the recorder is told to price the call again; a call
+that completed before (or between) streams gets its `call.ended` here.
 
 Point the number's (or the outbound call's) `StatusCallback` here, with event `completed`.
 Twilio bills per started minute, so the metered quantity is ceil(CallDuration / 60).
@@ -14,8 +15,11 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
+from services.gateway.after_stream import NO_STREAM
 from services.gateway.signature import validated_form
+from shared.bus.call_end import end_call
 from shared.bus.streams import CallLog
+from shared.contract import events as ev
 from shared.contract import keys
 from shared.db.models import Call, PhoneNumber, UsageRecord
 from shared.runtime.settings import Settings
@@ -70,5 +74,23 @@ async def call_status(request: Request) -> Response:
         )
         await session.commit()
     log: CallLog = request.app.state.log
+    await end_if_open(log, call_sid, int(raw))
     await log.publish(keys.CALLS, {"call_sid": call_sid, "type": TELEPHONY_USAGE})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def end_if_open(log: CallLog, call_sid: str, duration_s: int) -> None:
+    """Twilio says the call is over: a call no media replica is serving and nobody ended
+    (the caller hung up before the stream started, or during a move) gets `call.ended`."""
+    entries = await log.entries(call_sid)
+    started = next((e for _, e in entries if isinstance(e, ev.CallStarted)), None)
+    if started is None or any(isinstance(e, ev.CallEnded) for _, e in entries):
+        return
+    streamed = any(isinstance(e, ev.StreamStarted) for _, e in entries)
+    ended = ev.CallEnded(
+        call_sid=call_sid,
+        tenant_id=started.tenant_id,
+        reason="caller-hangup" if streamed else NO_STREAM,
+        duration_s=float(duration_s),
+    )
+    await end_call(log, ended, unless_live=True)  # a live stream: media ends it itself

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -16,6 +18,7 @@ from twilio.request_validator import RequestValidator
 from services.media.agent_speech.greeting_cache import GreetingCache
 from services.media.call_session import CallSession, MediaDeps
 from services.media.caller.vad import load_vad_model
+from services.media.live_calls import LiveCalls
 from services.media.provider_clients import ProviderClients
 from shared.bus.mux import StreamMux
 from shared.bus.streams import CallLog, connect
@@ -71,9 +74,13 @@ def create_app(settings: Settings) -> FastAPI:
             block_ms=settings.stream_block_ms,
             reader_id=replica,
         )
+        call_log = CallLog(redis, settings.stream_slot_groups)
+        live = LiveCalls(call_log, replica, settings.media_heartbeat_ttl_s)
+        app.state.live = live
+        heartbeat = asyncio.create_task(live.heartbeat(), name="heartbeat")
         app.state.deps = MediaDeps(
             settings=settings,
-            log=CallLog(redis, settings.stream_slot_groups),
+            log=call_log,
             mux=mux,
             replica=replica,
             inbound_forward_s=inbound_forward,
@@ -84,6 +91,9 @@ def create_app(settings: Settings) -> FastAPI:
         )
         with profiled(settings, "media"):  # around serving: uvicorn re-raises SIGTERM after
             yield
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
         await mux.close()
         await redis.aclose()
         await binary.aclose()
@@ -95,12 +105,31 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "replica": replica}
 
+    @app.get("/readyz")
+    async def readyz(response: Response) -> dict[str, object]:
+        """Ready for new calls: false while draining (the load balancer stops sending them)."""
+        live: LiveCalls = app.state.live
+        if live.draining:
+            response.status_code = 503
+        return {"ready": not live.draining, "live_calls": len(live), "replica": replica}
+
+    async def drain() -> None:
+        """SIGTERM: refuse new streams, let live calls finish, hand the rest over."""
+        live: LiveCalls = app.state.live
+        await live.drain(settings.media_drain_s)
+
+    app.state.drain = drain
+
     @app.get("/metrics")
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.websocket("/twilio/stream")
     async def twilio_stream(ws: WebSocket) -> None:
+        live: LiveCalls = app.state.live
+        if live.draining:  # refused at the upgrade (HTTP 403): Twilio's after-stream follows
+            await ws.close(code=1013, reason="media replica draining")
+            return
         if settings.validate_ws_signature:
             signature = ws.headers.get("x-twilio-signature", "")
             validator = RequestValidator(settings.twilio_auth_token)
@@ -108,6 +137,6 @@ def create_app(settings: Settings) -> FastAPI:
                 log.warning("rejected media stream upgrade: bad X-Twilio-Signature")
                 await ws.close(code=1008, reason="invalid Twilio signature")
                 return
-        await CallSession(ws, app.state.deps).run()
+        await CallSession(ws, app.state.deps, live).run()
 
     return app

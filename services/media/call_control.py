@@ -69,37 +69,41 @@ class CallControl:
 
     async def run(self) -> None:
         """Watch silence and duration; carry out an intent once its last words were heard."""
-        s = self.ctx.settings
-        max_call_s = min(self.ctx.started.max_call_s, s.max_call_s)
         while True:
             await wait_event(self.agent.changed, POLL_S)
             self.agent.changed.clear()
-            now = time.monotonic()
-            intent = self.agent.intent
-            if intent is not None:
-                self.ending = True
-                if intent.turn_id in self.agent.turns_done and not self.agent.speaking:
-                    await self.close(_reason(intent))
-                    return
-                if now - self.agent.idle_since > FAREWELL_TIMEOUT_S and not self.agent.speaking:
-                    await self.close(_reason(intent))
-                    return
-                continue
-            if self.ending:
-                continue
-            if now - self.started >= max_call_s:
-                await self._end_with(s.max_duration_text, "end", reason="maximum call duration")
-                continue
-            if self.agent.speaking or self.agent.intent is not None:
-                continue
-            quiet = now - max(self.last_caller_activity, self.agent.idle_since)
-            knobs = self.ctx.knobs
-            if not self.reprompted and quiet >= knobs.silence_reprompt_s:
-                self.reprompted = True
-                self.last_caller_activity = now
-                await self.agent.say(s.silence_reprompt_text)
-            elif self.reprompted and quiet >= knobs.silence_hangup_s:
-                await self._end_with(s.silence_goodbye_text, "end", reason="caller silent")
+            if await self.tick(time.monotonic()):
+                return
+
+    async def tick(self, now: float) -> bool:
+        """One look at the timers and the intent; True once the stream was closed."""
+        s = self.ctx.settings
+        intent = self.agent.intent
+        if intent is not None:
+            self.ending = True
+            if intent.turn_id in self.agent.turns_done and not self.agent.speaking:
+                await self.close(_reason(intent))
+                return True
+            if now - self.agent.idle_since > FAREWELL_TIMEOUT_S and not self.agent.speaking:
+                await self.close(_reason(intent))
+                return True
+            return False
+        if self.ending:
+            return False
+        if now - self.started >= min(self.ctx.started.max_call_s, s.max_call_s):
+            await self._end_with(s.max_duration_text, "end", reason="maximum call duration")
+            return False
+        if self.agent.speaking:
+            return False
+        quiet = now - max(self.last_caller_activity, self.agent.idle_since)
+        knobs = self.ctx.knobs
+        if not self.reprompted and quiet >= knobs.silence_reprompt_s:
+            self.reprompted = True
+            self.last_caller_activity = now
+            await self.agent.say(s.silence_reprompt_text)
+        elif self.reprompted and quiet >= knobs.silence_hangup_s:
+            await self._end_with(s.silence_goodbye_text, "end", reason="caller silent")
+        return False
 
 
 def _reason(intent: ev.CallIntent) -> str:

@@ -25,11 +25,13 @@ from services.media.caller.backlog import FRAME_MS
 from services.media.caller.barge_in import BargeInOptions
 from services.media.caller.input import CallerInput
 from services.media.caller.vad import VadModel
+from services.media.live_calls import LiveCalls
 from services.media.pipelines import CASCADE, agent_runners
 from services.media.twilio import protocol as tw
 from services.media.twilio.link import TwilioLink
+from shared.bus.call_end import end_call
 from shared.contract import events as ev
-from shared.contract import keys, stream_token
+from shared.contract import stream_token
 from shared.runtime.logs import call_sid_var
 from shared.runtime.telemetry import context_from, tracer
 
@@ -101,10 +103,13 @@ class CallClosed(Exception):
 class CallSession:
     """Runs one Media Stream from `start` to `stop`."""
 
-    def __init__(self, ws: WebSocket, deps: MediaDeps) -> None:
+    def __init__(self, ws: WebSocket, deps: MediaDeps, live: LiveCalls) -> None:
         self.link = TwilioLink(ws)
         self.deps = deps
+        self.live = live
         self.started_mono = time.monotonic()
+        self.handing_over = False
+        self._ctx: CallContext | None = None
 
     async def run(self) -> None:
         """Serve the socket until the call ends; always leaves call.ended in the log."""
@@ -132,6 +137,9 @@ class CallSession:
         if started is None:
             await self.link.close(1008, "unknown call")
             return
+        if not await self.live.take(start.call_sid, start.stream_sid, self.hand_over):
+            await self.link.close(1008, "call already ended")
+            return
         ctx = CallContext(
             deps=self.deps,
             call_sid=start.call_sid,
@@ -139,6 +147,7 @@ class CallSession:
             started=started,
             start_received_at=start_at,
         )
+        self._ctx = ctx
         ctx.turn_id = max((_turn_of(e) for _, e in history), default=0)
         ctx.latest_caller_turn = max(
             (e.turn_id for _, e in history if isinstance(e, ev.TurnRequested)), default=0
@@ -175,14 +184,7 @@ class CallSession:
             else:
                 reason = await runner(ctx, self.link, history)
         finally:
-            ended = ev.CallEnded(
-                call_sid=ctx.call_sid,
-                tenant_id=ctx.started.tenant_id,
-                reason=ctx.end_reason or reason,
-                duration_s=round(time.monotonic() - self.started_mono, 3),
-            )
-            await ctx.append(ended)
-            await self.deps.log.publish(keys.CALLS, {"call_sid": ctx.call_sid, "type": ended.type})
+            await self._finish(ctx, ctx.end_reason or reason)
 
     async def _serve(self, ctx: CallContext, history: list[tuple[str, ev.Event]]) -> None:
         s = self.deps.settings
@@ -222,6 +224,8 @@ class CallSession:
             await agent.tts.open()
             if not done_greeting:
                 await agent.greet_with_tts()
+            if greeted:  # resumed: say what the caller did not hear before the move
+                await agent.resume(history)
             if not greeted:
                 await ctx.latency(0, "speech_end", ctx.start_received_at)
             tasks = [
@@ -267,14 +271,38 @@ class CallSession:
             with contextlib.suppress(OSError, RuntimeError):
                 await agent.tts.close()
             await self._meter_usage(ctx, caller, agent)
-            ended = ev.CallEnded(
-                call_sid=ctx.call_sid,
-                tenant_id=ctx.started.tenant_id,
-                reason=ctx.end_reason or "caller-hangup",
-                duration_s=round(time.monotonic() - self.started_mono, 3),
+            await self._finish(ctx, ctx.end_reason or "caller-hangup")
+
+    async def _finish(self, ctx: CallContext, reason: str) -> None:
+        """The stream's last entries: `call.ended` (unless the call moves to another replica),
+        then `stream.ended`, which after-stream waits for; then the live key goes."""
+        try:
+            if not self.handing_over:
+                ended = ev.CallEnded(
+                    call_sid=ctx.call_sid,
+                    tenant_id=ctx.started.tenant_id,
+                    reason=reason,
+                    duration_s=round(time.monotonic() - self.started_mono, 3),
+                )
+                await end_call(self.deps.log, ended)
+            await ctx.append(
+                ev.StreamEnded(
+                    call_sid=ctx.call_sid,
+                    stream_sid=ctx.stream_sid,
+                    replica=self.deps.replica,
+                    reason="handover" if self.handing_over else reason,
+                    handover=self.handing_over,
+                )
             )
-            await ctx.append(ended)
-            await self.deps.log.publish(keys.CALLS, {"call_sid": ctx.call_sid, "type": ended.type})
+        finally:
+            await self.live.release(ctx.call_sid)
+
+    async def hand_over(self) -> None:
+        """Drain: end this stream so that Twilio resumes the call on another replica."""
+        self.handing_over = True
+        if self._ctx is not None and self._ctx.end_reason is None:
+            self._ctx.end_reason = "handover"
+        await self.link.close(1000, "moving to another media replica")
 
     async def _meter_usage(self, ctx: CallContext, caller: CallerInput, agent: AgentOutput) -> None:
         """Usage of this stream: caller audio written to STT (20 ms frames, resends included)

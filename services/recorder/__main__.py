@@ -11,6 +11,7 @@ from openai import AsyncOpenAI
 
 from services.recorder.follower import RecorderDeps, catch_up, record_call
 from services.recorder.postcall import PostCallDeps, recost
+from services.recorder.reaper import ReaperBounds, run_reaper
 from services.recorder.webhooks.delivery import Deliverer, RetryPolicy
 from shared.contract import keys
 from shared.runtime.guarded_http import guarded_client
@@ -69,6 +70,19 @@ async def serve() -> None:
 
         stop_delivering = asyncio.Event()
         delivering = asyncio.create_task(deliverer.run(stop_delivering))
+        reaping = asyncio.create_task(  # issue 13: calls nobody ends get call.ended
+            run_reaper(
+                res.log,
+                sessions,
+                ReaperBounds(
+                    settings.no_stream_timeout_s,
+                    settings.media_lost_after_s,
+                    settings.reaper_poll_s,
+                ),
+                res.replica,
+                stop_delivering,
+            )
+        )
         try:
             # Calls in progress are not waited for on stop: their work items stay pending and
             # another replica resumes them from the cursor in Postgres.
@@ -85,6 +99,7 @@ async def serve() -> None:
             delivering.cancel()  # an attempt cut short stays leased, then is retried
             with contextlib.suppress(asyncio.CancelledError):
                 await delivering
+            await reaping
 
 
 def main() -> None:

@@ -240,6 +240,18 @@ class ProviderError(_Event):
     message: str
 
 
+# --- issue 13 part B: a stream's own end (media writes it last, on every way a stream ends) ---
+class StreamEnded(_Event):
+    """A Media Stream is over on this replica; `handover` when the call goes on elsewhere
+    (drain): after-stream then resumes it instead of hanging up."""
+
+    type: Literal["stream.ended"] = "stream.ended"
+    stream_sid: str
+    replica: str
+    reason: str
+    handover: bool = False
+
+
 Event = Annotated[
     CallStarted
     | StreamStarted
@@ -259,7 +271,8 @@ Event = Annotated[
     | SegmentPlayed
     | LatencyMark
     | Usage
-    | ProviderError,
+    | ProviderError
+    | StreamEnded,
     Field(discriminator="type"),
 ]
 

@@ -37,3 +37,14 @@ def group_of_key(key: str) -> int:
     """The slot group encoded in a call-stream key."""
     start = key.index("{g") + 2
     return int(key[start : key.index("}", start)])
+
+
+# --- issue 13 part B: liveness of a call's stream, and "call.ended was written" ---
+def live_key(call_sid: str, groups: int) -> str:
+    """Held (with a short TTL, refreshed) by the media replica serving the call's stream."""
+    return f"fd:{{g{slot_group(call_sid, groups):02d}}}:live:{call_sid}"
+
+
+def ended_key(call_sid: str, groups: int) -> str:
+    """Set once, by whoever writes the call's `call.ended` (so it is written exactly once)."""
+    return f"fd:{{g{slot_group(call_sid, groups):02d}}}:ended:{call_sid}"

@@ -133,9 +133,6 @@ class Settings(BaseSettings):
         "We've reached the time limit for this call. Thanks for calling, goodbye!",
         description="Said when the maximum call duration is reached.",
     )
-    after_stream_wait_ms: int = Field(
-        1500, description="How long after-stream waits for media's call.ended before resuming."
-    )
     dtmf_transfer_digit: str = Field("0", description="Key that asks for a person.")
     transfer_text: str = Field(
         "Connecting you to a member of the team now.", description="Said before a transfer."
@@ -244,6 +241,22 @@ class Settings(BaseSettings):
     )
     tool_late_result_s: float = Field(
         10.0, description="How long past its tool timeout a turn listens for a late real result."
+    # --- issue 13 part B: every call ends in the record; media drains -----------------------
+    media_heartbeat_ttl_s: float = Field(
+        3.0, description="TTL of a live stream's heartbeat key (refreshed every third of it)."
+    )
+    no_stream_timeout_s: float = Field(
+        60.0, description="A call with no stream this long after call.started ends: no-stream."
+    )
+    media_lost_after_s: float = Field(
+        20.0, description="A stream whose heartbeat stopped this long ago ends: media-lost."
+    )
+    reaper_poll_s: float = Field(5.0, description="How often the recorder looks for lost calls.")
+    after_stream_max_wait_ms: int = Field(
+        8000, description="Longest after-stream waits for a live stream's end entry."
+    )
+    media_drain_s: float = Field(
+        20.0, description="On SIGTERM, how long live calls may finish before they are moved."
     )
 
 

@@ -61,6 +61,7 @@ SAMPLES: list[ev._Event] = [
     ev.LatencyMark(**BASE, turn_id=3, stage="llm_first_token", stage_at=1700000001.5),
     ev.Usage(**BASE, provider="openai", metric="tokens_in", quantity=123.0),
     ev.ProviderError(**BASE, provider="deepgram", message="boom ünïcode"),
+    ev.StreamEnded(**BASE, stream_sid="MZ1", replica="media-1", reason="handover", handover=True),
 ]
 
 

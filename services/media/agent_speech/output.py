@@ -101,6 +101,35 @@ class AgentOutput:
         await self.ctx.append(ev.AgentText(call_sid=sid, turn_id=0, seq=0, text=text))
         await self.ctx.append(ev.AgentTurnDone(call_sid=sid, turn_id=0, chunks=1))
 
+    # ---- resuming on another replica ------------------------------------------------------
+    async def resume(self, history: list[tuple[str, ev.Event]]) -> None:
+        """The call moved here: note finished turns, intents and barge-ins, and speak the text
+        of the latest agent turn whose audio the caller never heard (only an echoed mark
+        counts as heard: a segment sent but not echoed is spoken again)."""
+        heard: set[tuple[int, int]] = set()
+        texts: list[ev.AgentText] = []
+        for _, event in history:
+            if isinstance(event, ev.SegmentPlayed) and not event.cleared:
+                heard.add((event.turn_id, event.seq))
+            elif isinstance(event, ev.BargeIn) and event.turn_id >= 0:
+                self._interrupted.add(event.turn_id)
+            elif isinstance(event, ev.AgentTurnDone):
+                self.turns_done.add(event.turn_id)
+            elif isinstance(event, ev.CallIntent) and self.intent is None:
+                self.intent = event
+            elif isinstance(event, ev.AgentText) and event.text.strip():
+                texts.append(event)
+        if not texts:
+            return
+        last_turn = max(e.turn_id for e in texts)
+        if self._stale(last_turn):
+            return
+        for event in texts:
+            key = (event.turn_id, event.seq)
+            if event.turn_id == last_turn and key not in heard and key not in self._handled:
+                self._handled.add(key)
+                await self._speak(event.turn_id, event.seq, event.text)
+
     # ---- log -> TTS ----------------------------------------------------------------------
     FOLLOWS = frozenset(ev.type_of(t) for t in (ev.AgentText, ev.AgentTurnDone, ev.CallIntent))
     """The event types `follow` acts on (its subscription asks for these only)."""
@@ -203,6 +232,10 @@ class AgentOutput:
     async def on_mark(self, name: str) -> None:
         """Twilio echoed a mark: that segment was heard (or dropped by a clear)."""
         segment = self.ledger.played(name)
+        # Before any await: the silence timer starts at this echo. Updating after the log write
+        # let the call controller see "not speaking" with the idle time of the previous turn and
+        # reprompt right after the agent finished.
+        self._update_idle()
         if segment is not None:
             await self.ctx.append(
                 ev.SegmentPlayed(
@@ -213,7 +246,6 @@ class AgentOutput:
                     cleared=segment.cleared,
                 )
             )
-        self._update_idle()
 
     # ---- barge-in ------------------------------------------------------------------------
     async def barge_in(self, trigger: str, trigger_at: float) -> bool:
