@@ -241,6 +241,8 @@ class Settings(BaseSettings):
     )
     tool_late_result_s: float = Field(
         10.0, description="How long past its tool timeout a turn listens for a late real result."
+    )
+
     # --- issue 13 part B: every call ends in the record; media drains -----------------------
     media_heartbeat_ttl_s: float = Field(
         3.0, description="TTL of a live stream's heartbeat key (refreshed every third of it)."
