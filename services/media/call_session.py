@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.media.agent_speech.greeting_cache import GreetingCache
@@ -28,6 +29,7 @@ from services.media.caller.vad import VadModel
 from services.media.pipelines import CASCADE, agent_runners
 from services.media.twilio import protocol as tw
 from services.media.twilio.link import TwilioLink
+from services.media.twilio.stream_guard import Claim, StreamGuard
 from shared.contract import events as ev
 from shared.contract import keys, stream_token
 from shared.runtime.logs import call_sid_var
@@ -105,32 +107,87 @@ class CallSession:
         self.link = TwilioLink(ws)
         self.deps = deps
         self.started_mono = time.monotonic()
+        self.superseded = False  # a newer stream took this call over: leave the log alone
 
     async def run(self) -> None:
-        """Serve the socket until the call ends; always leaves call.ended in the log."""
+        """Serve the socket until the call ends; always leaves call.ended in the log once the
+        stream was accepted. Whatever goes wrong ends this socket with a code and a reason:
+        an unexpected failure closes it 1011, never an ASGI traceback and no other call."""
         await self.link.ws.accept()
         try:
-            start = await self._await_start()
-        except (tw.ProtocolError, WebSocketDisconnect) as exc:
-            await self.link.close(1008, str(exc) or "closed before start")
+            await self._run()
+        except Exception as exc:  # one call's failure stays in this call
+            log.exception("media session failed")
+            await self.link.close(1011, f"internal error: {type(exc).__name__}")
+        finally:
+            await self.link.close(1000, "stream ended")
+
+    async def _run(self) -> None:
+        s = self.deps.settings
+        try:
+            async with asyncio.timeout(s.media_start_timeout_s):
+                start = await self._await_start()
+        except TimeoutError:
+            await self.link.close(tw.CLOSE_POLICY, f"no start within {s.media_start_timeout_s:g} s")
+            return
+        except tw.ProtocolError as exc:
+            await self.link.close(exc.code, str(exc))
+            return
+        except WebSocketDisconnect:
             return
         start_at = time.time()
         try:
-            stream_token.verify(
-                self.deps.settings.stream_token_secret,
-                start.call_sid,
-                start.custom_parameters.get("token"),
+            token = stream_token.verify(
+                s.stream_token_secret, start.call_sid, start.custom_parameters.get("token")
             )
         except stream_token.InvalidStreamToken as exc:
             log.warning("rejected media stream: %s", exc)
-            await self.link.close(1008, f"invalid stream token: {exc}")
+            await self.link.close(tw.CLOSE_POLICY, f"invalid stream token: {exc}")
             return
         call_sid_var.set(start.call_sid)
+        guard = StreamGuard(
+            self.deps.log.redis, s.stream_slot_groups, start.call_sid, token, s.live_stream_ttl_s
+        )
+        claim = await guard.claim()
+        if claim.refusal is not None:
+            log.warning("rejected media stream: %s", claim.refusal)
+            await self.link.close(tw.CLOSE_POLICY, claim.refusal)
+            return
+        if claim is Claim.TOOK_OVER:
+            log.warning("stream took over the call from an older stream (replica gone?)")
+        keep_live = asyncio.create_task(self._keep_live(guard), name="live-stream")
+        try:
+            await self._serve_start(start, start_at)
+        finally:
+            keep_live.cancel()
+            await guard.release()
+
+    async def _keep_live(self, guard: StreamGuard) -> None:
+        """Refresh the live-stream marker; if a newer stream took the call over, end this one
+        without writing to the call's log (the newer stream owns it now)."""
+        while True:
+            await asyncio.sleep(self.deps.settings.live_stream_ttl_s / 3)
+            try:
+                kept = await guard.refresh()
+            except (RedisError, OSError) as exc:  # the marker may lapse; the next try re-sets it
+                log.warning("live-stream marker not refreshed: %s", exc)
+                continue
+            if not kept:
+                log.warning("stream superseded by a newer stream for this call")
+                self.superseded = True
+                await self.link.close(tw.CLOSE_POLICY, "stream superseded by a newer stream")
+                return
+
+    async def _serve_start(self, start: tw.Start, start_at: float) -> None:
+        """Serve an accepted stream: the call must be known to the gateway and not over."""
         self.link.stream_sid = start.stream_sid
         history = await self.deps.log.entries(start.call_sid)
         started = next((e for _, e in history if isinstance(e, ev.CallStarted)), None)
         if started is None:
-            await self.link.close(1008, "unknown call")
+            await self.link.close(tw.CLOSE_POLICY, "unknown call")
+            return
+        if _has_ended(history):
+            await self.link.close(tw.CLOSE_POLICY, "call already ended")
             return
         ctx = CallContext(
             deps=self.deps,
@@ -157,6 +214,20 @@ class CallSession:
             else:
                 await self._serve_agent(ctx, history)
 
+    async def _write_ended(self, ctx: CallContext, reason: str) -> None:
+        """call.ended for this stream (not when a newer stream has taken the call over)."""
+        if self.superseded:
+            log.info("superseded stream ends without call.ended (%s)", reason)
+            return
+        ended = ev.CallEnded(
+            call_sid=ctx.call_sid,
+            tenant_id=ctx.started.tenant_id,
+            reason=reason,
+            duration_s=round(time.monotonic() - self.started_mono, 3),
+        )
+        await ctx.append(ended)
+        await self.deps.log.publish(keys.CALLS, {"call_sid": ctx.call_sid, "type": ended.type})
+
     async def _serve_agent(self, ctx: CallContext, history: list[tuple[str, ev.Event]]) -> None:
         """A provider voice agent serves the call; the log gets the same events either way."""
         runner = agent_runners().get(ctx.started.pipeline)
@@ -175,14 +246,7 @@ class CallSession:
             else:
                 reason = await runner(ctx, self.link, history)
         finally:
-            ended = ev.CallEnded(
-                call_sid=ctx.call_sid,
-                tenant_id=ctx.started.tenant_id,
-                reason=ctx.end_reason or reason,
-                duration_s=round(time.monotonic() - self.started_mono, 3),
-            )
-            await ctx.append(ended)
-            await self.deps.log.publish(keys.CALLS, {"call_sid": ctx.call_sid, "type": ended.type})
+            await self._write_ended(ctx, ctx.end_reason or reason)
 
     async def _serve(self, ctx: CallContext, history: list[tuple[str, ev.Event]]) -> None:
         s = self.deps.settings
@@ -267,14 +331,7 @@ class CallSession:
             with contextlib.suppress(OSError, RuntimeError):
                 await agent.tts.close()
             await self._meter_usage(ctx, caller, agent)
-            ended = ev.CallEnded(
-                call_sid=ctx.call_sid,
-                tenant_id=ctx.started.tenant_id,
-                reason=ctx.end_reason or "caller-hangup",
-                duration_s=round(time.monotonic() - self.started_mono, 3),
-            )
-            await ctx.append(ended)
-            await self.deps.log.publish(keys.CALLS, {"call_sid": ctx.call_sid, "type": ended.type})
+            await self._write_ended(ctx, ctx.end_reason or "caller-hangup")
 
     async def _meter_usage(self, ctx: CallContext, caller: CallerInput, agent: AgentOutput) -> None:
         """Usage of this stream: caller audio written to STT (20 ms frames, resends included)
@@ -319,16 +376,26 @@ class CallSession:
                 elif isinstance(message, tw.Dtmf):
                     await control.on_dtmf(message.digit)
                 elif isinstance(message, tw.Stop):
+                    await self.link.close(1000, "stream stopped")
                     raise CallClosed("caller-hangup")
                 elif isinstance(message, tw.Start):
                     raise tw.ProtocolError("duplicate start")
                 elif isinstance(message, tw.Unknown):
                     log.info("ignoring unknown Twilio event %s", message.event)
         except tw.ProtocolError as exc:
-            await self.link.close(1008, str(exc))
+            await self.link.close(exc.code, str(exc))
             raise CallClosed(f"protocol-error: {exc}") from exc
         except WebSocketDisconnect as exc:
             raise CallClosed(ctx.end_reason or "twilio-disconnected") from exc
+
+
+def _has_ended(history: list[tuple[str, ev.Event]]) -> bool:
+    """The call ended after its last stream began (or before any stream began): a stream
+    must not reopen it. A media replica that died wrote no call.ended: that call resumes."""
+    last_stream = max(
+        (i for i, (_, e) in enumerate(history) if isinstance(e, ev.StreamStarted)), default=-1
+    )
+    return any(isinstance(e, ev.CallEnded) for _, e in history[last_stream + 1 :])
 
 
 def _turn_of(event: ev.Event) -> int:
