@@ -29,7 +29,7 @@ from services.media.caller.vad import VadModel
 from services.media.pipelines import CASCADE, agent_runners
 from services.media.twilio import protocol as tw
 from services.media.twilio.link import TwilioLink
-from services.media.twilio.stream_guard import Claim, StreamGuard
+from services.media.twilio.stream_guard import StreamGuard
 from shared.contract import events as ev
 from shared.contract import keys, stream_token
 from shared.runtime.logs import call_sid_var
@@ -148,13 +148,11 @@ class CallSession:
         guard = StreamGuard(
             self.deps.log.redis, s.stream_slot_groups, start.call_sid, token, s.live_stream_ttl_s
         )
-        claim = await guard.claim()
+        claim = await guard.claim_or_wait()
         if claim.refusal is not None:
             log.warning("rejected media stream: %s", claim.refusal)
             await self.link.close(tw.CLOSE_POLICY, claim.refusal)
             return
-        if claim is Claim.TOOK_OVER:
-            log.warning("stream took over the call from an older stream (replica gone?)")
         keep_live = asyncio.create_task(self._keep_live(guard), name="live-stream")
         try:
             await self._serve_start(start, start_at)

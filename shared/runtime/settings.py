@@ -218,7 +218,7 @@ class Settings(BaseSettings):
         5.0, description="A Media Stream that sends no valid `start` by then is closed."
     )
     live_stream_ttl_s: float = Field(
-        10.0, description="TTL of a call's live-stream marker (refreshed every third of it)."
+        3.0, description="TTL of a call's live-stream marker (refreshed every third of it)."
     )
 
 
