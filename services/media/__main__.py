@@ -60,7 +60,7 @@ def main() -> None:
         host=settings.media_host,
         port=settings.media_port,
         log_level="warning",
-        ws_max_size=1 << 20,
+        ws_max_size=settings.media_ws_max_bytes,
     )
     DrainingServer(config, drain).run()
 

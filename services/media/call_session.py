@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
-from typing import Any
 
+from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.media.agent_speech.greeting_cache import GreetingCache
@@ -27,8 +26,10 @@ from services.media.caller.input import CallerInput
 from services.media.caller.vad import VadModel
 from services.media.live_calls import LiveCalls
 from services.media.pipelines import CASCADE, agent_runners
+from services.media.task_teardown import await_chain, stop_tasks
 from services.media.twilio import protocol as tw
 from services.media.twilio.link import TwilioLink
+from services.media.twilio.stream_guard import StreamGuard
 from shared.bus.call_end import end_call
 from shared.contract import events as ev
 from shared.contract import stream_token
@@ -42,54 +43,6 @@ _tracer = tracer(__name__)
 
 TEARDOWN_S = 5.0
 """Longest the end of a call waits for its tasks to stop (a stuck provider never holds it)."""
-RECANCEL_S = 0.5
-"""A task still running this long after being cancelled is cancelled again."""
-
-
-def await_chain(task: asyncio.Task[Any]) -> list[str]:
-    """Where a task is suspended: each coroutine it awaits, outermost first (async generators
-    are followed through their `asend` objects)."""
-    chain: list[str] = []
-    obj: object = task.get_coro()
-    while obj is not None and len(chain) < 32:
-        if type(obj).__name__ in ("async_generator_asend", "async_generator_athrow"):
-            gens = [r for r in gc.get_referents(obj) if hasattr(r, "ag_frame")]
-            obj = gens[0] if gens else None
-            continue
-        frame = getattr(obj, "cr_frame", None) or getattr(obj, "ag_frame", None)
-        frame = frame or getattr(obj, "gi_frame", None)
-        if frame is None:
-            chain.append(type(obj).__qualname__)
-            break
-        chain.append(f"{frame.f_code.co_qualname} ({frame.f_code.co_filename}:{frame.f_lineno})")
-        obj = (
-            getattr(obj, "cr_await", None)
-            or getattr(obj, "ag_await", None)
-            or getattr(obj, "gi_yieldfrom", None)
-        )
-    return chain
-
-
-async def stop_tasks(tasks: list[asyncio.Task[None]], limit_s: float) -> list[asyncio.Task[None]]:
-    """Cancel `tasks` and wait up to `limit_s` for them to end, cancelling again any task that
-    swallowed a cancellation (a library catching CancelledError somewhere below us) and
-    carried on; returns the tasks still running at the end."""
-    deadline = time.monotonic() + limit_s
-    pending = set(tasks)
-    while pending:
-        for task in pending:
-            task.cancel()
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        _, pending = await asyncio.wait(pending, timeout=min(left, RECANCEL_S))
-        for task in pending:
-            log.warning(
-                "task %s carried on after a cancellation; cancelling again: %s",
-                task.get_name(),
-                " -> ".join(await_chain(task)),
-            )
-    return [t for t in tasks if t in pending]
 
 
 class CallClosed(Exception):
@@ -109,33 +62,86 @@ class CallSession:
         self.live = live
         self.started_mono = time.monotonic()
         self.handing_over = False
+        self.superseded = False  # a newer stream took this call over: leave the log alone
         self._ctx: CallContext | None = None
 
     async def run(self) -> None:
-        """Serve the socket until the call ends; always leaves call.ended in the log."""
+        """Serve the socket until the call ends; always leaves call.ended in the log once the
+        stream was accepted. Whatever goes wrong ends this socket with a code and a reason:
+        an unexpected failure closes it 1011, never an ASGI traceback and no other call."""
         await self.link.ws.accept()
         try:
-            start = await self._await_start()
-        except (tw.ProtocolError, WebSocketDisconnect) as exc:
-            await self.link.close(1008, str(exc) or "closed before start")
+            await self._run()
+        except Exception as exc:  # one call's failure stays in this call
+            log.exception("media session failed")
+            await self.link.close(1011, f"internal error: {type(exc).__name__}")
+        finally:
+            await self.link.close(1000, "stream ended")
+
+    async def _run(self) -> None:
+        s = self.deps.settings
+        try:
+            async with asyncio.timeout(s.media_start_timeout_s):
+                start = await self._await_start()
+        except TimeoutError:
+            await self.link.close(tw.CLOSE_POLICY, f"no start within {s.media_start_timeout_s:g} s")
+            return
+        except tw.ProtocolError as exc:
+            await self.link.close(exc.code, str(exc))
+            return
+        except WebSocketDisconnect:
             return
         start_at = time.time()
         try:
-            stream_token.verify(
-                self.deps.settings.stream_token_secret,
-                start.call_sid,
-                start.custom_parameters.get("token"),
+            token = stream_token.verify(
+                s.stream_token_secret, start.call_sid, start.custom_parameters.get("token")
             )
         except stream_token.InvalidStreamToken as exc:
             log.warning("rejected media stream: %s", exc)
-            await self.link.close(1008, f"invalid stream token: {exc}")
+            await self.link.close(tw.CLOSE_POLICY, f"invalid stream token: {exc}")
             return
         call_sid_var.set(start.call_sid)
+        guard = StreamGuard(
+            self.deps.log.redis, s.stream_slot_groups, start.call_sid, token, s.live_stream_ttl_s
+        )
+        claim = await guard.claim_or_wait()
+        if claim.refusal is not None:
+            log.warning("rejected media stream: %s", claim.refusal)
+            await self.link.close(tw.CLOSE_POLICY, claim.refusal)
+            return
+        keep_live = asyncio.create_task(self._keep_live(guard), name="live-stream")
+        try:
+            await self._serve_start(start, start_at)
+        finally:
+            keep_live.cancel()
+            await guard.release()
+
+    async def _keep_live(self, guard: StreamGuard) -> None:
+        """Refresh the live-stream marker; if a newer stream took the call over, end this one
+        without writing to the call's log (the newer stream owns it now)."""
+        while True:
+            await asyncio.sleep(self.deps.settings.live_stream_ttl_s / 3)
+            try:
+                kept = await guard.refresh()
+            except (RedisError, OSError) as exc:  # the marker may lapse; the next try re-sets it
+                log.warning("live-stream marker not refreshed: %s", exc)
+                continue
+            if not kept:
+                log.warning("stream superseded by a newer stream for this call")
+                self.superseded = True
+                await self.link.close(tw.CLOSE_POLICY, "stream superseded by a newer stream")
+                return
+
+    async def _serve_start(self, start: tw.Start, start_at: float) -> None:
+        """Serve an accepted stream: the call must be known to the gateway and not over."""
         self.link.stream_sid = start.stream_sid
         history = await self.deps.log.entries(start.call_sid)
         started = next((e for _, e in history if isinstance(e, ev.CallStarted)), None)
         if started is None:
-            await self.link.close(1008, "unknown call")
+            await self.link.close(tw.CLOSE_POLICY, "unknown call")
+            return
+        if _has_ended(history):
+            await self.link.close(tw.CLOSE_POLICY, "call already ended")
             return
         if not await self.live.take(start.call_sid, start.stream_sid, self.hand_over):
             await self.link.close(1008, "call already ended")
@@ -275,8 +281,12 @@ class CallSession:
 
     async def _finish(self, ctx: CallContext, reason: str) -> None:
         """The stream's last entries: `call.ended` (unless the call moves to another replica),
-        then `stream.ended`, which after-stream waits for; then the live key goes."""
+        then `stream.ended`, which after-stream waits for; then the live key goes. A stream
+        that a newer stream superseded leaves the log alone: the newer stream owns the call."""
         try:
+            if self.superseded:
+                log.info("superseded stream ends without call.ended (%s)", reason)
+                return
             if not self.handing_over:
                 ended = ev.CallEnded(
                     call_sid=ctx.call_sid,
@@ -347,16 +357,26 @@ class CallSession:
                 elif isinstance(message, tw.Dtmf):
                     await control.on_dtmf(message.digit)
                 elif isinstance(message, tw.Stop):
+                    await self.link.close(1000, "stream stopped")
                     raise CallClosed("caller-hangup")
                 elif isinstance(message, tw.Start):
                     raise tw.ProtocolError("duplicate start")
                 elif isinstance(message, tw.Unknown):
                     log.info("ignoring unknown Twilio event %s", message.event)
         except tw.ProtocolError as exc:
-            await self.link.close(1008, str(exc))
+            await self.link.close(exc.code, str(exc))
             raise CallClosed(f"protocol-error: {exc}") from exc
         except WebSocketDisconnect as exc:
             raise CallClosed(ctx.end_reason or "twilio-disconnected") from exc
+
+
+def _has_ended(history: list[tuple[str, ev.Event]]) -> bool:
+    """The call ended after its last stream began (or before any stream began): a stream
+    must not reopen it. A media replica that died wrote no call.ended: that call resumes."""
+    last_stream = max(
+        (i for i, (_, e) in enumerate(history) if isinstance(e, ev.StreamStarted)), default=-1
+    )
+    return any(isinstance(e, ev.CallEnded) for _, e in history[last_stream + 1 :])
 
 
 def _turn_of(event: ev.Event) -> int:

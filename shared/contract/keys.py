@@ -48,3 +48,15 @@ def live_key(call_sid: str, groups: int) -> str:
 def ended_key(call_sid: str, groups: int) -> str:
     """Set once, by whoever writes the call's `call.ended` (so it is written exactly once)."""
     return f"fd:{{g{slot_group(call_sid, groups):02d}}}:ended:{call_sid}"
+# --- Stream guard (issue 12): single-use stream tokens, one live stream per call. Both keys
+# carry the call's slot-group hash tag, so they share a slot with the call's stream.
+
+
+def stream_token_used(call_sid: str, token_id: str, groups: int) -> str:
+    """Set (NX) when a stream token is first presented; lives as long as the token."""
+    return f"fd:{{g{slot_group(call_sid, groups):02d}}}:stream-token:{call_sid}:{token_id}"
+
+
+def live_stream(call_sid: str, groups: int) -> str:
+    """The call's live-stream marker: ``<issued_ms>:<token_id>`` of the serving stream."""
+    return f"fd:{{g{slot_group(call_sid, groups):02d}}}:live-stream:{call_sid}"

@@ -261,6 +261,17 @@ class Settings(BaseSettings):
         20.0, description="On SIGTERM, how long live calls may finish before they are moved."
     )
 
+    # --- media socket hardening (issue 12 part A) -----------------------------------------
+    media_ws_max_bytes: int = Field(
+        16384, description="Largest WebSocket message media accepts (larger: closed 1009)."
+    )
+    media_start_timeout_s: float = Field(
+        5.0, description="A Media Stream that sends no valid `start` by then is closed."
+    )
+    live_stream_ttl_s: float = Field(
+        3.0, description="TTL of a call's live-stream marker (refreshed every third of it)."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -87,10 +87,10 @@ MALFORMED: dict[str, object] = {
     "no event": {"hello": "world"},
 }
 REASONS = {
-    "not json": "frame is not JSON",
-    "binary": "binary frames are not part of the Media Streams protocol",
-    "bad base64": "media payload is not valid base64",
-    "no event": "frame has no 'event'",
+    "not json": (1007, "frame is not JSON"),
+    "binary": (1003, "binary frames are not part of the Media Streams protocol"),
+    "bad base64": (1007, "media payload is not valid base64"),
+    "no event": (1008, "frame has no 'event'"),
 }
 
 
@@ -116,7 +116,7 @@ async def test_malformed_frames_close_one_socket_and_spare_the_others(platform: 
     result, record = await good
 
     for kind, (_, code, reason) in zip(MALFORMED, bad, strict=True):
-        assert (code, reason) == (1008, REASONS[kind]), kind
+        assert (code, reason) == REASONS[kind], kind
     assert [line.text for line in record.lines if line.role == "caller"] == LINES
     assert not result.error and result.close_code in (None, 1000)
 

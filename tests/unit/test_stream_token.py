@@ -17,17 +17,35 @@ def _token(ttl: int = 120, sid: str = SID, secret: str = SECRET) -> str:
 
 def test_issue_format() -> None:
     token = _token()
-    expires, sig = token.split(".")
+    expires, issued_ms, token_id, sig = token.split(".")
     assert int(expires) == int(NOW) + 120
-    assert len(sig) == 64
-    int(sig, 16)  # hex
-    assert token == _token()  # deterministic
+    assert int(issued_ms) == int(NOW * 1000)
+    assert len(token_id) == st.TOKEN_ID_HEX and len(sig) == 64
+    int(token_id, 16), int(sig, 16)  # hex
+    assert token != _token()  # every mint has its own id: a token is single use
 
 
 def test_verify_ok_within_ttl() -> None:
     token = _token()
-    assert st.verify(SECRET, SID, token, now=NOW) is None
-    assert st.verify(SECRET, SID, token, now=NOW + 120) is None  # boundary: still valid
+    claims = st.verify(SECRET, SID, token, now=NOW)
+    assert claims == st.StreamToken(
+        token_id=token.split(".")[2], issued_ms=int(NOW * 1000), expires=int(NOW) + 120
+    )
+    assert st.verify(SECRET, SID, token, now=NOW + 120) == claims  # boundary: still valid
+
+
+def test_later_mint_orders_after_earlier() -> None:
+    first = st.verify(SECRET, SID, _token(), now=NOW)
+    later = st.verify(SECRET, SID, st.issue(SECRET, SID, 120, now=NOW + 0.002), now=NOW)
+    assert later.issued_ms > first.issued_ms and later.token_id != first.token_id
+
+
+@pytest.mark.parametrize("part", [1, 2], ids=["issued", "token-id"])
+def test_tampered_claims_are_rejected(part: int) -> None:
+    parts = _token().split(".")
+    parts[part] = "1" + parts[part][1:] if parts[part][0] != "1" else "2" + parts[part][1:]
+    with pytest.raises(st.InvalidStreamToken, match="does not match"):
+        st.verify(SECRET, SID, ".".join(parts), now=NOW)
 
 
 def test_verify_with_real_clock() -> None:
@@ -58,8 +76,8 @@ def test_tampered_signature() -> None:
 
 
 def test_tampered_expiry_is_rejected() -> None:
-    expires, sig = _token().split(".")
-    forged = f"{int(expires) + 3600}.{sig}"
+    expires, rest = _token().split(".", 1)
+    forged = f"{int(expires) + 3600}.{rest}"
     with pytest.raises(st.InvalidStreamToken, match="does not match"):
         st.verify(SECRET, SID, forged, now=NOW)
 
@@ -75,7 +93,20 @@ def test_no_dot_is_malformed() -> None:
         st.verify(SECRET, SID, "abcdef", now=NOW)
 
 
-@pytest.mark.parametrize("token", ["abc.def", "-5.abc", ".abc", "1e3.abc", "12a.abc"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "abc.def",
+        "-5.1.0123456789abcdef.abc",
+        ".1.0123456789abcdef.abc",
+        "1e3.1.0123456789abcdef.abc",
+        "12a.1.0123456789abcdef.abc",
+        "12.x1.0123456789abcdef.abc",
+        "12.1.0123456789ABCDEF.abc",
+        "12.1.0123.abc",
+        "12.1.0123456789abcdef.abc.more",
+    ],
+)
 def test_non_numeric_expiry_is_malformed(token: str) -> None:
     with pytest.raises(st.InvalidStreamToken, match=r"^malformed stream token$"):
         st.verify(SECRET, SID, token, now=NOW)

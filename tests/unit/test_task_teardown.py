@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from services.media.call_session import await_chain, stop_tasks
+from services.media.task_teardown import await_chain, stop_tasks
 
 
 async def _swallows_once(started: asyncio.Event, stage: list[str]) -> None:

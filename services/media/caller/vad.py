@@ -142,8 +142,13 @@ class SileroVad:
         """Account one µ-law 8 kHz chunk (normally 160 bytes = 20 ms); return new events."""
         if not isinstance(frame, bytes | bytearray | memoryview):
             raise TypeError(f"frame must be bytes, not {type(frame).__name__}")
-        if len(frame) > MAX_FRAME_BYTES:
-            raise ValueError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME_BYTES}")
+        if len(frame) > MAX_FRAME_BYTES:  # a second of audio at a time: bounded buffers
+            view = memoryview(frame)
+            return [
+                event
+                for at in range(0, len(view), MAX_FRAME_BYTES)
+                for event in self.feed(bytes(view[at : at + MAX_FRAME_BYTES]))
+            ]
         samples = ulaw_to_pcm16(bytes(frame)).astype(np.float32) / 32768.0
         self._buffer = np.concatenate((self._buffer, samples))
         events: list[VadEvent] = []

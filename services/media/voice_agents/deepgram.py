@@ -129,7 +129,7 @@ class DeepgramAgentCall:
                 elif isinstance(message, tw.Start):
                     raise tw.ProtocolError("duplicate start")
         except tw.ProtocolError as exc:
-            await self.link.close(1008, str(exc))
+            await self.link.close(exc.code, str(exc))
             return f"protocol-error: {exc}"
         except WebSocketDisconnect:
             return self.ctx.end_reason or "twilio-disconnected"

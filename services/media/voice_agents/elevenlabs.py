@@ -152,7 +152,7 @@ class ElevenLabsAgentCall:
             except WebSocketDisconnect:
                 return self.ctx.end_reason or "twilio-disconnected"
             except tw.ProtocolError as exc:
-                await self.link.close(1008, str(exc))
+                await self.link.close(exc.code, str(exc))
                 return f"protocol-error: {exc}"
             if isinstance(message, tw.Media):
                 self.frames += 1
