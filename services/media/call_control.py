@@ -19,6 +19,8 @@ POLL_S = 0.25
 """How often timers are checked (they are seconds-long; this is not on any audio path)."""
 FAREWELL_TIMEOUT_S = 20.0
 """Close anyway if the last sentence's mark never comes back."""
+MAX_DURATION = "maximum call duration"
+"""The intent reason of the max-duration hang-up (recorded as end reason `max-duration`)."""
 
 
 class CallControl:
@@ -88,7 +90,7 @@ class CallControl:
             if self.ending:
                 continue
             if now - self.started >= max_call_s:
-                await self._end_with(s.max_duration_text, "end", reason="maximum call duration")
+                await self._end_with(s.max_duration_text, "end", reason=MAX_DURATION)
                 continue
             if self.agent.speaking or self.agent.intent is not None:
                 continue
@@ -103,4 +105,7 @@ class CallControl:
 
 
 def _reason(intent: ev.CallIntent) -> str:
-    return "transfer" if intent.kind == "transfer" else "agent-ended"
+    """The call's end reason for the intent carried out."""
+    if intent.kind == "transfer":
+        return "transfer"
+    return "max-duration" if intent.reason == MAX_DURATION else "agent-ended"

@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 import httpx
 from openai import AsyncOpenAI
 
+from services.recorder.dead_letters.work_items import checked, dead_letter_sink
 from services.recorder.follower import RecorderDeps, catch_up, record_call
 from services.recorder.postcall import PostCallDeps, recost
 from services.recorder.webhooks.delivery import Deliverer, RetryPolicy
@@ -53,16 +54,19 @@ async def serve() -> None:
             stream_ttl_s=settings.call_stream_ttl_s,
             flush_s=settings.recorder_flush_s,
             postcall=postcall,
+            max_call_s=settings.recorder_max_call_s,
+            late_grace_s=settings.recorder_late_grace_s,
+            entry_attempts=settings.recorder_entry_attempts,
         )
 
         async def handle(_: str, fields: dict[str, str]) -> None:
-            kind = fields.get("type")
+            kind, call_sid = checked(fields)
             if kind == "call.started":
-                await record_call(deps, fields["call_sid"])
+                await record_call(deps, call_sid)
             elif kind == TELEPHONY_USAGE:
-                await recost(postcall, fields["call_sid"])
+                await recost(postcall, call_sid)
             else:
-                await catch_up(deps, fields["call_sid"])
+                await catch_up(deps, call_sid)
 
         stop_delivering = asyncio.Event()
         delivering = asyncio.create_task(deliverer.run(stop_delivering))
@@ -76,6 +80,7 @@ async def serve() -> None:
                 handle,
                 concurrency=settings.recorder_concurrency,
                 drain_s=0,
+                dead_letter=dead_letter_sink(sessions),
             )
         finally:
             stop_delivering.set()

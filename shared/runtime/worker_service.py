@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from contextlib import AsyncExitStack
@@ -12,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.bus.mux import StreamMux
 from shared.bus.streams import CallLog, connect
-from shared.bus.work_queue import Handler, WorkQueue, run_workers
+from shared.bus.trimming import keep_trimmed
+from shared.bus.work_queue import DeadLetterSink, Handler, WorkQueue, run_workers
 from shared.db.engine import make_engine, make_sessions
 from shared.runtime.process import stop_on_signals
 from shared.runtime.settings import Settings
@@ -71,8 +73,11 @@ async def consume(
     *,
     concurrency: int,
     drain_s: float = 30.0,
+    dead_letter: DeadLetterSink | None = None,
 ) -> None:
-    """Run `handler` over the consumer group until SIGTERM/SIGINT."""
+    """Run `handler` over the consumer group until SIGTERM/SIGINT, keeping the stream trimmed
+    below what its groups acknowledged; with `dead_letter`, an item that fails
+    `work_max_attempts` times (or is poison) goes there instead of being retried forever."""
     settings = res.settings
     blocking = connect(
         settings.redis_url or "",
@@ -81,11 +86,21 @@ async def consume(
     )
     res.stack.push_async_callback(blocking.aclose)
     queue = WorkQueue(blocking, stream, group, res.replica, settings.claim_idle_ms)
-    await run_workers(
-        queue,
-        handler,
-        concurrency=concurrency,
-        block_ms=settings.stream_block_ms,
-        stop=stop_on_signals(),
-        drain_s=drain_s,
+    stop = stop_on_signals()
+    trimming = asyncio.create_task(
+        keep_trimmed(res.redis, [stream], settings.work_stream_trim_s, stop)
     )
+    try:
+        await run_workers(
+            queue,
+            handler,
+            concurrency=concurrency,
+            block_ms=settings.stream_block_ms,
+            stop=stop,
+            drain_s=drain_s,
+            max_attempts=settings.work_max_attempts,
+            dead_letter=dead_letter,
+        )
+    finally:
+        stop.set()
+        await trimming
