@@ -10,22 +10,19 @@ from contextlib import AsyncExitStack
 import httpx
 from openai import AsyncOpenAI
 
-from services.recorder.dead_letters.work_items import checked, dead_letter_sink
-from services.recorder.follower import RecorderDeps, catch_up, record_call
-from services.recorder.postcall import PostCallDeps, recost
+from services.recorder.dead_letters.work_items import dead_letter_sink
+from services.recorder.follower import RecorderDeps, handle_work_item
+from services.recorder.postcall import PostCallDeps
 from services.recorder.webhooks.delivery import Deliverer, RetryPolicy
 from shared.contract import keys
 from shared.runtime.process import run_service, service_settings
 from shared.runtime.worker_service import consume, open_resources
-from shared.tenancy.pricing import load_price_table
-
-TELEPHONY_USAGE = "usage.telephony"
-"""`fd:calls` work item the gateway adds when Twilio reports a call's duration."""
+from shared.tenancy.pricing import load_price_book
 
 
 async def serve() -> None:
     settings = service_settings("recorder")
-    prices = load_price_table(settings.price_table_json)
+    prices = load_price_book(settings.price_table_json)
     async with AsyncExitStack() as stack:
         res = await open_resources(settings, "recorder", stack)
         sessions = res.sessions(pool_size=10)
@@ -60,13 +57,7 @@ async def serve() -> None:
         )
 
         async def handle(_: str, fields: dict[str, str]) -> None:
-            kind, call_sid = checked(fields)
-            if kind == "call.started":
-                await record_call(deps, call_sid)
-            elif kind == TELEPHONY_USAGE:
-                await recost(postcall, call_sid)
-            else:
-                await catch_up(deps, call_sid)
+            await handle_work_item(deps, fields)
 
         stop_delivering = asyncio.Event()
         delivering = asyncio.create_task(deliverer.run(stop_delivering))

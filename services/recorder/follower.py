@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.recorder.dead_letters.storing import CallWriter
+from services.recorder.dead_letters.work_items import TELEPHONY_USAGE, checked
 from services.recorder.memory import LogMemory
 from services.recorder.postcall import PostCallDeps, recost, run_postcall
 from shared.bus.mux import Entry, StreamMux, Subscription
@@ -162,3 +163,15 @@ async def catch_up(deps: RecorderDeps, call_sid: str) -> None:
         await deps.log.expire(call_sid, deps.stream_ttl_s)
     if any(isinstance(event, ev.Usage) for _, event in entries):
         await recost(deps.postcall, call_sid)  # usage that came after post-call priced it
+
+
+async def handle_work_item(deps: RecorderDeps, fields: dict[str, str]) -> None:
+    """One `fd:calls` work item: follow a started call, catch up on an ended one, or price a
+    call again once Twilio reported its duration. A malformed item raises `PoisonItem`."""
+    kind, call_sid = checked(fields)
+    if kind == "call.started":
+        await record_call(deps, call_sid)
+    elif kind == TELEPHONY_USAGE:
+        await recost(deps.postcall, call_sid)
+    else:
+        await catch_up(deps, call_sid)

@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     # --- usage, cost, post-call (recorder) ---------------------------------------------
     price_table_json: str = Field(
         "",
-        description="Price table as JSON (see shared/tenancy/pricing.py); empty: example prices.",
+        description="Price table JSON, or a list of them by currency (shared/tenancy/pricing.py).",
     )
     webhook_timeout_s: float = Field(10.0, description="Timeout of one webhook POST.")
     webhook_max_attempts: int = Field(8, description="Attempts before a delivery is dead.")

@@ -12,7 +12,9 @@ from shared.db.dead_letters import store_dead_letter
 
 CALL_SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """What a CallSid can be here (Twilio's are CA + 32 hex digits; simulators use similar)."""
-KINDS = frozenset({"call.started", "call.ended", "usage.telephony"})
+TELEPHONY_USAGE = "usage.telephony"
+"""`fd:calls` work item the gateway adds when Twilio reports a call's duration."""
+KINDS = frozenset({"call.started", "call.ended", TELEPHONY_USAGE})
 
 
 def checked(fields: dict[str, str]) -> tuple[str, str]:
