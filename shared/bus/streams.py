@@ -16,7 +16,6 @@ from shared.contract import keys
 from shared.contract.events import Event, UnknownEvent, decode, encode
 from shared.runtime.telemetry import current_traceparent
 
-
 RECONNECT_RETRIES = 4
 """Reconnects of one command after a connection error (backoff 20 ms doubling, capped at
 0.5 s): a pooled connection that Redis closed while restarting is replaced, not reported.
