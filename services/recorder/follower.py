@@ -3,8 +3,9 @@
 A call is followed for at most `max_call_s` from its start: a call whose `call.ended` never
 comes (its stream never started, its media replica vanished) is ended by the recorder with
 reason `recorder-timeout`, so abandoned calls cannot fill the recorder's slots. After
-`call.ended`, the log is still followed for `late_grace_s`, so what is written just after the
-end (the LLM usage of the last turn) is stored and priced with the call.
+`call.ended` (and the post-call work, which is not delayed), the log is still followed for
+`late_grace_s`, so what is written just after the end (the LLM usage of the last turn) is
+stored, and the call is priced again with it.
 
 Group commit: once an entry arrives, entries are collected for up to `flush_s` (or MAX_BATCH of
 them, or until call.ended) and stored in one transaction. Nothing waits on the recorder during a
@@ -99,9 +100,10 @@ async def collect(
 
 
 async def record_call(deps: RecorderDeps, call_sid: str) -> None:
-    """Persist the call's log incrementally; returns once call.ended is durably stored (or the
-    call outlived `max_call_s` and was ended here), later entries were given `late_grace_s`,
-    and the post-call work (analysis, cost, webhook) is done."""
+    """Persist the call's log incrementally; once call.ended is durably stored (or the call
+    outlived `max_call_s` and was ended here), run the post-call work (analysis, cost,
+    webhook), then store what still arrives for `late_grace_s` and price the call again if
+    that included usage."""
     async with deps.sessions() as session:
         row = (
             await session.execute(
@@ -120,6 +122,7 @@ async def record_call(deps: RecorderDeps, call_sid: str) -> None:
     writer = deps.writer(call_sid, LogMemory(call_sid, from_start=cursor in (None, "0-0")))
     sub = await deps.mux.subscribe(deps.log.key(call_sid), after=cursor or "0-0")
     ended_at: float | None = None  # wall clock when call.ended was stored
+    late_usage = False
     try:
         while True:
             deadline = give_up_at if ended_at is None else ended_at + deps.late_grace_s
@@ -131,14 +134,19 @@ async def record_call(deps: RecorderDeps, call_sid: str) -> None:
                 give_up_at = float("inf")  # now wait for that call.ended to be stored
                 continue
             batch, closed = await collect(sub, deps.flush_s, wait_s)
+            if batch and ended_at is not None:
+                late_usage = late_usage or any(isinstance(e, ev.Usage) for _, e in batch)
             if batch and await writer.store(batch) and ended_at is None:
                 ended_at = time.time()
                 await deps.log.expire(call_sid, deps.stream_ttl_s)
+                # analysis, cost and webhook at once, as soon as the call is over
+                await run_postcall(deps.postcall, call_sid)
             if closed:  # the mux is closing: leave the work item pending
                 raise ConnectionError(f"call log of {call_sid} closed before call.ended")
     finally:
         await deps.mux.unsubscribe(sub)
-    await run_postcall(deps.postcall, call_sid)
+    if late_usage:  # usage written after call.ended (the last LLM stream): price it too
+        await recost(deps.postcall, call_sid)
 
 
 async def end_abandoned(deps: RecorderDeps, call_sid: str, started: float) -> None:
