@@ -19,6 +19,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from tenacity import wait_exponential_jitter
 
+from shared.bus.waiting import wait_event
+
 T = TypeVar("T")
 
 BACKOFF_INITIAL_S = 0.05
@@ -115,12 +117,7 @@ async def sleep_unless(stop: asyncio.Event | None, seconds: float) -> bool:
     if stop is None:
         await asyncio.sleep(seconds)
         return False
-    try:
-        async with asyncio.timeout(seconds):
-            await stop.wait()
-    except TimeoutError:
-        return False
-    return True
+    return await wait_event(stop, seconds)
 
 
 class Stopped(Exception):

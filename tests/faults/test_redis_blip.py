@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -23,20 +23,13 @@ from shared.contract import keys
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import Call
 from sim.twilio_webhook import new_sid
+from tests.conditions import until
 from tests.conftest import ROOT, Infra
 from tests.faults.redis_server import OwnRedis
 
 LIMIT_S = 120.0
 DOWN_S = 1.0
 """How long Redis stays down (the outage under test, not a wait for a condition)."""
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, limit_s: float = LIMIT_S) -> None:
-    """Wait (bounded) until `check` holds."""
-    deadline = time.monotonic() + limit_s
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def blip(server: OwnRedis) -> None:

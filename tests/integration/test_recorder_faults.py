@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest_asyncio
@@ -38,18 +38,11 @@ from shared.db.models import (
     UsageRecord,
 )
 from sim.twilio_webhook import new_sid
+from tests.conditions import until
 from tests.conftest import ROOT, Infra
 from tests.integration.test_recorder_persistence import make_tenant, recorder
 
 LIMIT_S = 120.0
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, limit_s: float = LIMIT_S) -> None:
-    """Wait (bounded) until `check` holds."""
-    deadline = time.monotonic() + limit_s
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
