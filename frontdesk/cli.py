@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from frontdesk.deadletter_commands import deadletters
 from frontdesk.supervisor import Ports, Stack, service_env, start_services, start_sims
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
@@ -22,6 +23,7 @@ tenant = typer.Typer(help="Manage businesses.", no_args_is_help=True)
 app.add_typer(tenant, name="tenant")
 apikey = typer.Typer(help="Manage admin API keys.", no_args_is_help=True)
 app.add_typer(apikey, name="apikey")
+app.add_typer(deadletters, name="deadletters")  # issue 13: frontdesk/deadletter_commands.py
 
 
 @app.command()
@@ -168,6 +170,7 @@ def up(
     stack = Stack(
         ports=Ports(gateway=settings.gateway_port, media=settings.media_port),
         log_dir=Path(settings.embedded_dir) / "logs",
+        restart=True,
     )
     try:
         upgrade(embedded.database_url)
@@ -183,7 +186,8 @@ def up(
         if sims:
             typer.echo(f"STT sim control: http://127.0.0.1:{stack.ports.stt}/sim/listen/script")
         typer.echo(f"logs: {stack.log_dir}  (Ctrl-C to stop)")
-        signal.sigwait(STOP_SIGNALS)
+        while signal.sigtimedwait(STOP_SIGNALS, 0.5) is None:
+            stack.restart_crashed()  # a crashed service comes back, as under compose or k8s
     finally:
         stack.stop()
         embedded.stop()

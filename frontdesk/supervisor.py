@@ -100,14 +100,35 @@ def _sim_tls(ports: Ports) -> TlsFiles:
     return make_tls_files(sim_tls_dir(ports))
 
 
+RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+"""Waits before restarting a crashed process, growing with consecutive crashes."""
+HEALTHY_AFTER_S = 60.0
+"""A process up this long is healthy again: its next crash restarts it after the first wait."""
+
+
+@dataclass
+class _Crashes:
+    count: int = 0
+    started_at: float = 0.0
+    restart_at: float | None = None
+
+
 @dataclass
 class Stack:
-    """Running processes of one local platform."""
+    """Running processes of one local platform.
+
+    With `restart` (what `frontdesk up` uses, like compose's `restart: unless-stopped` or a k8s
+    Deployment), `restart_crashed` starts a process that exited again, with growing backoff.
+    Tests leave it off: their deliberate kills (`kill`) and `check_alive` must see a death.
+    """
 
     ports: Ports
     log_dir: Path
+    restart: bool = False
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
+    _specs: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    _crashes: dict[str, _Crashes] = field(default_factory=dict)
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Start one process, its output going to log_dir/NAME.log."""
@@ -118,7 +139,39 @@ class Stack:
             argv, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
         )
         self.procs[name] = proc
+        self._specs[name] = (argv, env)
+        self._crashes.setdefault(name, _Crashes()).started_at = time.monotonic()
         return proc
+
+    def restart_crashed(self, now: float | None = None) -> list[str]:
+        """Restart processes that exited once their backoff has passed; the names restarted.
+        Does nothing without `restart`."""
+        if not self.restart:
+            return []
+        now = time.monotonic() if now is None else now
+        restarted = []
+        for name, proc in list(self.procs.items()):
+            if proc.poll() is None:
+                continue
+            crashes = self._crashes.setdefault(name, _Crashes())
+            if crashes.restart_at is None:
+                if now - crashes.started_at >= HEALTHY_AFTER_S:
+                    crashes.count = 0
+                wait = RESTART_BACKOFF_S[min(crashes.count, len(RESTART_BACKOFF_S) - 1)]
+                crashes.count += 1
+                crashes.restart_at = now + wait
+                print(
+                    f"{name} exited with {proc.returncode}; restarting in {wait:g} s"
+                    f" (crash {crashes.count})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if now >= crashes.restart_at:
+                crashes.restart_at = None
+                argv, env = self._specs[name]
+                self.spawn(name, argv, env)
+                restarted.append(name)
+        return restarted
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send a signal to one process (SIGKILL for crash tests) and reap it."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from prometheus_client import Histogram
 
 from services.media.provider_clients import ProviderClients
+from shared.bus.append_buffer import OrderedAppender
 from shared.bus.mux import StreamMux
 from shared.bus.streams import CallLog
 from shared.contract import events as ev
@@ -49,6 +50,8 @@ class CallContext:
     frame_times: deque[float] = field(default_factory=lambda: deque(maxlen=FRAME_TIMES_KEPT))
     frames_received: int = 0
     end_reason: str | None = None
+    appends: OrderedAppender | None = field(default=None, repr=False)
+    """Holds this call's appends in order while Redis is away (made on first use)."""
 
     @property
     def knobs(self) -> EffectiveKnobs:
@@ -84,7 +87,9 @@ class CallContext:
         """Write an event to this call's log (tenant filled in)."""
         if not event.tenant_id and self.started.tenant_id:
             event = event.model_copy(update={"tenant_id": self.started.tenant_id})
-        return await self.deps.log.append(event)
+        if self.appends is None:
+            self.appends = OrderedAppender(self.deps.log, self.settings.media_append_buffer)
+        return await self.appends.append(event)  # "" if queued during a Redis outage
 
     async def append_then_publish(
         self, event: ev.Event, stream: str, fields: dict[str, str]

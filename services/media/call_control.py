@@ -19,6 +19,8 @@ POLL_S = 0.25
 """How often timers are checked (they are seconds-long; this is not on any audio path)."""
 FAREWELL_TIMEOUT_S = 20.0
 """Close anyway if the last sentence's mark never comes back."""
+MAX_DURATION = "maximum call duration"
+"""The intent reason of the max-duration hang-up (recorded as end reason `max-duration`)."""
 
 
 class CallControl:
@@ -91,7 +93,7 @@ class CallControl:
         if self.ending:
             return False
         if now - self.started >= min(self.ctx.started.max_call_s, s.max_call_s):
-            await self._end_with(s.max_duration_text, "end", reason="maximum call duration")
+            await self._end_with(s.max_duration_text, "end", reason=MAX_DURATION)
             return False
         if self.agent.speaking:
             return False
@@ -107,4 +109,7 @@ class CallControl:
 
 
 def _reason(intent: ev.CallIntent) -> str:
-    return "transfer" if intent.kind == "transfer" else "agent-ended"
+    """The call's end reason for the intent carried out."""
+    if intent.kind == "transfer":
+        return "transfer"
+    return "max-duration" if intent.reason == MAX_DURATION else "agent-ended"

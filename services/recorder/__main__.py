@@ -9,8 +9,9 @@ from contextlib import AsyncExitStack
 
 from openai import AsyncOpenAI
 
-from services.recorder.follower import RecorderDeps, catch_up, record_call
-from services.recorder.postcall import PostCallDeps, recost
+from services.recorder.dead_letters.work_items import dead_letter_sink
+from services.recorder.follower import RecorderDeps, handle_work_item
+from services.recorder.postcall import PostCallDeps
 from services.recorder.reaper import ReaperBounds, run_reaper
 from services.recorder.webhooks.delivery import Deliverer, RetryPolicy
 from shared.contract import keys
@@ -18,15 +19,12 @@ from shared.runtime.guarded_http import guarded_client
 from shared.runtime.outbound_guard import UrlPolicy
 from shared.runtime.process import run_service, service_settings
 from shared.runtime.worker_service import consume, open_resources
-from shared.tenancy.pricing import load_price_table
-
-TELEPHONY_USAGE = "usage.telephony"
-"""`fd:calls` work item the gateway adds when Twilio reports a call's duration."""
+from shared.tenancy.pricing import load_price_book
 
 
 async def serve() -> None:
     settings = service_settings("recorder")
-    prices = load_price_table(settings.price_table_json)
+    prices = load_price_book(settings.price_table_json)
     async with AsyncExitStack() as stack:
         res = await open_resources(settings, "recorder", stack)
         sessions = res.sessions(pool_size=10)
@@ -57,16 +55,13 @@ async def serve() -> None:
             stream_ttl_s=settings.call_stream_ttl_s,
             flush_s=settings.recorder_flush_s,
             postcall=postcall,
+            max_call_s=settings.recorder_max_call_s,
+            late_grace_s=settings.recorder_late_grace_s,
+            entry_attempts=settings.recorder_entry_attempts,
         )
 
         async def handle(_: str, fields: dict[str, str]) -> None:
-            kind = fields.get("type")
-            if kind == "call.started":
-                await record_call(deps, fields["call_sid"])
-            elif kind == TELEPHONY_USAGE:
-                await recost(postcall, fields["call_sid"])
-            else:
-                await catch_up(deps, fields["call_sid"])
+            await handle_work_item(deps, fields)
 
         stop_delivering = asyncio.Event()
         delivering = asyncio.create_task(deliverer.run(stop_delivering))
@@ -93,6 +88,7 @@ async def serve() -> None:
                 handle,
                 concurrency=settings.recorder_concurrency,
                 drain_s=0,
+                dead_letter=dead_letter_sink(sessions),
             )
         finally:
             stop_delivering.set()

@@ -14,7 +14,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.models import Call, CallCost, CostLineItem, UsageRecord
-from shared.tenancy.pricing import PriceTable, line_amount
+from shared.db.tenancy import Tenant
+from shared.tenancy.pricing import PriceBook, PriceTable, line_amount
 
 TELEPHONY_METRIC = "telephony_minutes"
 
@@ -60,15 +61,25 @@ async def metered_usage(session: AsyncSession, call_sid: str) -> list[MeteredUsa
 
 
 async def compute_call_cost(
-    session: AsyncSession, call_sid: str, table: PriceTable
+    session: AsyncSession, call_sid: str, prices: PriceTable | PriceBook
 ) -> Decimal | None:
     """Store the call's cost and line items (replacing earlier ones); None if no such call.
+    With a price book, the call is priced in its tenant's currency.
 
     The caller commits. Locks the call's row until then.
     """
     call = await session.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
     if call is None:
         return None
+    table = prices
+    if isinstance(prices, PriceBook):
+        currency = None
+        if call.tenant_id is not None:
+            currency = await session.scalar(
+                select(Tenant.currency).where(Tenant.id == call.tenant_id)
+            )
+        table = prices.for_currency(currency)
+    assert isinstance(table, PriceTable)
     lines, total = price_lines(await metered_usage(session, call_sid), table)
     values = {
         "tenant_id": call.tenant_id,

@@ -117,10 +117,6 @@ class Derivation:
                 await self.turns.append(event.turn_id, "agent_text", text)
         elif isinstance(event, ev.Usage):
             self._usage_row(entry_id, event)
-        elif isinstance(event, ev.TranscriptFinal):
-            # caller audio span of the turn being spoken (the next turn to be requested)
-            turn_id = await self.memory.last_turn_requested(self.session) + 1
-            self.turns.span(turn_id, event.audio_start_ms, event.audio_end_ms)
         elif isinstance(event, ev.TurnRequested):
             await self._turn_requested(entry_id, event)
         elif isinstance(event, ev.SegmentPlayed) and not event.cleared:
@@ -183,19 +179,23 @@ class Derivation:
         self._lines.append((entry_id, turn_id, role, text, ts(at), start_ms, end_ms))
 
     async def _turn_requested(self, entry_id: str, event: ev.TurnRequested) -> None:
+        """The turn's caller text and audio span, and its caller transcript line. A system cue
+        (the answering machine's beep) is no caller speech: no line. Without transcripts (voice
+        agent pipelines) the line starts and ends when the turn was requested."""
+        if event.source == "system":
+            return
         self.turns.set(event.turn_id, {"caller_text": event.text})
-        start, end = await self.turns.caller_span(event.turn_id)
-        started = await self.memory.stream_start_before(self.session, event.at)
-        base = 0 if started is None else await self.offset_ms(started.timestamp()) or 0
-        self._line(
-            entry_id,
-            event.turn_id,
-            "caller",
-            event.text,
-            event.at,
-            None if start is None else base + start,
-            None if end is None else base + end,
-        )
+        span = await self.memory.caller_span(self.session)
+        if span is None:
+            at_ms = await self.offset_ms(event.at)
+            start, end = at_ms, at_ms
+        else:
+            self.turns.span(event.turn_id, *span)
+            started = await self.memory.stream_start_before(self.session, event.at)
+            base = 0 if started is None else await self.offset_ms(started.timestamp()) or 0
+            start, end = base + span[0], base + span[1]
+        await self.turns.write_now(event.turn_id)  # the row exists from here on, as it always did
+        self._line(entry_id, event.turn_id, "caller", event.text, event.at, start, end)
 
     async def _segment_played(self, entry_id: str, event: ev.SegmentPlayed) -> None:
         sent = await self.memory.segment_sent(self.session, event.mark)

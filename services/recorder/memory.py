@@ -69,15 +69,16 @@ class LogMemory:
         self.call_sid = call_sid
         self._prefix_empty = from_start  # True: nothing precedes the first observed entry
         self._horizon: str | None = None  # the first entry observed
-        self._last_turn = 0
         self._stream_starts: list[datetime] = []
         self._sent: dict[str, Sent] = {}
         self._requested: dict[str, Requested] = {}
-        self._prefix_turn: int | None = None
         self._prefix_streams: list[datetime] | None = None
         self._prefix_sent: dict[str, Sent | None] = {}
         self._prefix_requested: dict[str, Requested | None] = {}
         self._started_at: float | None = None
+        self._span: tuple[int, int] | None = None  # caller audio since the last turn.requested
+        self._prefix_span: tuple[int, int] | None = None
+        self._prefix_span_read = from_start
         self.providers_set: set[str] = set()
         self._providers_pending: set[str] = set()
 
@@ -90,7 +91,9 @@ class LogMemory:
     def observe(self, event: ev.Event) -> None:
         """The entry just derived (or already stored) is now part of the past."""
         if isinstance(event, ev.TurnRequested):
-            self._last_turn = max(self._last_turn, event.turn_id)
+            self._span, self._prefix_span, self._prefix_span_read = None, None, True
+        elif isinstance(event, ev.TranscriptFinal):
+            self._span = _widen(self._span, (event.audio_start_ms, event.audio_end_ms))
         elif isinstance(event, ev.StreamStarted):
             self._stream_starts.append(ts(event.at))
         elif isinstance(event, ev.SegmentSent):
@@ -119,18 +122,34 @@ class LogMemory:
             self._started_at = started.timestamp()
         return self._started_at
 
-    async def last_turn_requested(self, session: AsyncSession) -> int:
-        """The highest turn id requested so far (0: none)."""
-        if self._prefix_turn is None:
-            self._prefix_turn = 0
-            if not self._prefix_empty:
-                last = await session.scalar(
-                    select(func.max(CallEvent.payload["turn_id"].as_integer())).where(
-                        *self._before(), CallEvent.type == "turn.requested"
+    async def caller_span(self, session: AsyncSession) -> tuple[int, int] | None:
+        """The caller audio (stream ms) finalized since the last turn.requested: the span of
+        the turn being requested now, whatever its id (agent-initiated turns such as a reprompt
+        take ids too, so it is not always the last id + 1)."""
+        if not self._prefix_span_read:
+            self._prefix_span_read = True
+            last_turn = (
+                select(func.coalesce(func.max(CallEvent.id), 0))
+                .where(*self._before(), CallEvent.type == "turn.requested")
+                .scalar_subquery()
+            )
+            row = (
+                await session.execute(
+                    select(
+                        func.min(CallEvent.payload["audio_start_ms"].as_integer()),
+                        func.max(CallEvent.payload["audio_end_ms"].as_integer()),
+                    ).where(
+                        *self._before(),
+                        CallEvent.type == "transcript.final",
+                        CallEvent.id > last_turn,
                     )
                 )
-                self._prefix_turn = int(last or 0)
-        return max(self._prefix_turn, self._last_turn)
+            ).one()
+            if row[0] is not None and row[1] is not None:
+                self._prefix_span = (int(row[0]), int(row[1]))
+        if self._prefix_span is None:
+            return self._span
+        return _widen(self._prefix_span, self._span) if self._span else self._prefix_span
 
     async def stream_start_before(self, session: AsyncSession, at: float) -> datetime | None:
         """The latest media stream start so far at or before wall-clock `at`."""
@@ -196,3 +215,10 @@ class LogMemory:
             .limit(1)
         )
         return payload
+
+
+def _widen(span: tuple[int, int] | None, more: tuple[int, int]) -> tuple[int, int]:
+    """The smallest span covering both."""
+    if span is None:
+        return more
+    return min(span[0], more[0]), max(span[1], more[1])

@@ -16,7 +16,7 @@ from services.recorder.webhooks.payload import CALL_COMPLETED, call_completed_pa
 from services.recorder.webhooks.signing import event_id_for
 from shared.db.models import Call
 from shared.runtime.settings import Settings
-from shared.tenancy.pricing import PriceTable
+from shared.tenancy.pricing import PriceBook, PriceTable
 
 
 @dataclass
@@ -25,7 +25,7 @@ class PostCallDeps:
 
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
-    prices: PriceTable
+    prices: PriceTable | PriceBook
     llm: AsyncOpenAI | None
     deliverer: Deliverer | None
 

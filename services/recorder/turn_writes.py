@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.recorder.writes import Write, execute, statement
+from services.recorder.writes import Write, execute
 
 APPEND_COLUMNS = ("agent_text", "heard_text")
 SET_COLUMNS = frozenset(
@@ -94,12 +94,11 @@ class TurnWrites:
             start_ms, end_ms = min(op.span[0], start_ms), max(op.span[1], end_ms)
         op.span = (start_ms, end_ms)
 
-    async def caller_span(self, turn_id: int) -> tuple[int | None, int | None]:
-        """Write the turn's pending upsert now and return its caller span."""
+    async def write_now(self, turn_id: int) -> None:
+        """Write the turn's pending upsert now (the row exists from here on, so later appends
+        to it are updates, as when each entry is stored on its own)."""
         op = self._pending.pop(turn_id, None) or _Pending()
-        write = self._write(turn_id, op, returning=True)
-        row = (await self.session.execute(statement(write.sql), write.params)).one()
-        return row.caller_start_ms, row.caller_end_ms
+        await execute(self.session, [self._write(turn_id, op)])
 
     def take(self) -> list[Write]:
         """The pending upserts (in turn order), to be executed by the caller."""

@@ -23,6 +23,7 @@ from shared.bus.streams import connect, connect_blocking, decode_entries, stream
 from shared.bus.waiting import within
 from shared.contract import keys
 from shared.contract.events import Event, event_type
+from shared.runtime.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class _Lane:
         self.lock = asyncio.Lock()
         self.task: asyncio.Task[None] | None = None
         self.stopping = False
+        self.outage = Outage(f"redis (multiplexed reads {wake})", log)
 
     async def start(self) -> None:
         self.wake_last = str(
@@ -103,10 +105,10 @@ class _Lane:
                 resp: Any = await self.blocking.xread(streams, block=self.block_ms, count=256)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # connection blips: log, back off, retry (never lose position)
-                log.exception("multiplexed XREAD failed; retrying")
-                await asyncio.sleep(0.5)
+            except Exception as exc:  # blips: back off and retry (never lose position)
+                await asyncio.sleep(self.outage.failed(exc))
                 continue
+            self.outage.recovered()
             async with self.lock:
                 for key, raw in resp or []:
                     if not raw:

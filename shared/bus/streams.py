@@ -8,17 +8,30 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.contract import keys
 from shared.contract.events import Event, UnknownEvent, decode, encode
 from shared.runtime.telemetry import current_traceparent
+
+RECONNECT_RETRIES = 4
+"""Reconnects of one command after a connection error (backoff 20 ms doubling, capped at
+0.5 s): a pooled connection that Redis closed while restarting is replaced, not reported.
+Longer outages are the callers' to wait out (``shared.runtime.outage``)."""
+
+
+def _reconnecting() -> Retry:
+    return Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.5), RECONNECT_RETRIES)
 
 
 def connect(url: str, *, max_connections: int = 64, socket_timeout: float = 5.0) -> Redis:
     """A Redis client with string responses; `unix://` URLs work for embedded Redis.
 
     Its pool waits (up to the socket timeout) for a free connection when all are busy, instead
-    of failing, so a burst of work queues briefly rather than erroring.
+    of failing, so a burst of work queues briefly rather than erroring. A command that meets a
+    dropped connection reconnects and is sent again (RECONNECT_RETRIES).
     """
     pool = BlockingConnectionPool.from_url(
         url,
@@ -26,6 +39,8 @@ def connect(url: str, *, max_connections: int = 64, socket_timeout: float = 5.0)
         max_connections=max_connections,
         socket_timeout=socket_timeout,
         timeout=socket_timeout,
+        retry=_reconnecting(),
+        retry_on_error=[RedisConnectionError],
     )
     return Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
 
@@ -33,7 +48,12 @@ def connect(url: str, *, max_connections: int = 64, socket_timeout: float = 5.0)
 def connect_blocking(url: str, block_ms: int) -> Redis:
     """A one-connection client for blocking reads (socket timeout longer than the block)."""
     return Redis.from_url(
-        url, decode_responses=True, max_connections=1, socket_timeout=block_ms / 1000 + 10
+        url,
+        decode_responses=True,
+        max_connections=1,
+        socket_timeout=block_ms / 1000 + 10,
+        retry=_reconnecting(),
+        retry_on_error=[RedisConnectionError],
     )
 
 

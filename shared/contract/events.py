@@ -116,6 +116,11 @@ class TurnRequested(_Event):
     type: Literal["turn.requested"] = "turn.requested"
     turn_id: int
     text: str
+    source: Literal["caller", "system"] = Field(
+        "caller",
+        description="system: a cue for the agent no caller said (the answering machine's beep);"
+        " it is no transcript line.",
+    )
 
 
 # ---- agent side ------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ TURNS = "fd:turns"
 """Work for the brain: one entry per caller turn (consumer group ``brain``)."""
 TOOLS = "fd:tools"
 """Work for the tools service: one entry per tool call (consumer group ``tools``)."""
+WORK_STREAMS = (CALLS, TURNS, TOOLS)
+"""Every work stream: trimmed once all their consumer groups acknowledged an entry."""
 
 
 def slot_group(call_sid: str, groups: int) -> int:

@@ -22,6 +22,7 @@ from shared.db.calls import (
     TranscriptLine,
     Turn,
 )
+from shared.db.dead_letters import DeadLetterRow
 from shared.db.outbound import OutboundCallRequest
 from shared.db.scheduling import Booking, Customer, Message
 from shared.db.tenancy import (
@@ -52,6 +53,7 @@ __all__ = [
     "Closure",
     "CostLineItem",
     "Customer",
+    "DeadLetterRow",
     "DtmfPress",
     "KnowledgeItem",
     "Message",

@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     # --- usage, cost, post-call (recorder) ---------------------------------------------
     price_table_json: str = Field(
         "",
-        description="Price table as JSON (see shared/tenancy/pricing.py); empty: example prices.",
+        description="Price table JSON, or a list of them by currency (shared/tenancy/pricing.py).",
     )
     webhook_timeout_s: float = Field(10.0, description="Timeout of one webhook POST.")
     webhook_max_attempts: int = Field(8, description="Attempts before a delivery is dead.")
@@ -270,6 +270,26 @@ class Settings(BaseSettings):
     )
     live_stream_ttl_s: float = Field(
         3.0, description="TTL of a call's live-stream marker (refreshed every third of it)."
+    )
+
+    # --- issue 13 part A: riding out blips, dead letters, bounded streams and calls ----------
+    work_max_attempts: int = Field(
+        5, ge=1, description="Deliveries of a failing work item before it is dead-lettered."
+    )
+    work_stream_trim_s: float = Field(
+        10.0, gt=0, description="How often work streams are trimmed below their acked entries."
+    )
+    recorder_max_call_s: int = Field(
+        3600, ge=1, description="Longest the recorder follows a call without call.ended."
+    )
+    recorder_late_grace_s: float = Field(
+        3.0, ge=0, description="How long the recorder still stores entries after call.ended."
+    )
+    recorder_entry_attempts: int = Field(
+        3, ge=1, description="Failed writes of one call-log entry before it is dead-lettered."
+    )
+    media_append_buffer: int = Field(
+        5000, ge=1, description="Call-log events media holds per call while Redis is away."
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from contextlib import AsyncExitStack
@@ -12,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.bus.mux import StreamMux
 from shared.bus.streams import CallLog, connect
-from shared.bus.work_queue import Handler, WorkQueue, run_workers
+from shared.bus.trimming import keep_trimmed
+from shared.bus.work_queue import DeadLetterSink, Handler, WorkQueue, run_workers
 from shared.db.engine import make_engine, make_sessions
 from shared.runtime.process import stop_on_signals
 from shared.runtime.settings import Settings
@@ -72,9 +74,12 @@ async def consume(
     concurrency: int,
     drain_s: float = 30.0,
     claim_idle_ms: int | None = None,
+    dead_letter: DeadLetterSink | None = None,
 ) -> None:
-    """Run `handler` over the consumer group until SIGTERM/SIGINT; a dead replica's entries
-    are taken over once idle `claim_idle_ms` (default: the CLAIM_IDLE_MS setting)."""
+    """Run `handler` over the consumer group until SIGTERM/SIGINT, keeping the stream trimmed
+    below what its groups acknowledged; a dead replica's entries are taken over once idle
+    `claim_idle_ms` (default: the CLAIM_IDLE_MS setting); with `dead_letter`, an item that fails
+    `work_max_attempts` times (or is poison) goes there instead of being retried forever."""
     settings = res.settings
     blocking = connect(
         settings.redis_url or "",
@@ -84,11 +89,21 @@ async def consume(
     res.stack.push_async_callback(blocking.aclose)
     idle_ms = settings.claim_idle_ms if claim_idle_ms is None else claim_idle_ms
     queue = WorkQueue(blocking, stream, group, res.replica, idle_ms)
-    await run_workers(
-        queue,
-        handler,
-        concurrency=concurrency,
-        block_ms=settings.stream_block_ms,
-        stop=stop_on_signals(),
-        drain_s=drain_s,
+    stop = stop_on_signals()
+    trimming = asyncio.create_task(
+        keep_trimmed(res.redis, [stream], settings.work_stream_trim_s, stop)
     )
+    try:
+        await run_workers(
+            queue,
+            handler,
+            concurrency=concurrency,
+            block_ms=settings.stream_block_ms,
+            stop=stop,
+            drain_s=drain_s,
+            max_attempts=settings.work_max_attempts,
+            dead_letter=dead_letter,
+        )
+    finally:
+        stop.set()
+        await trimming

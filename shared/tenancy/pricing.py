@@ -13,6 +13,7 @@ table; they are not claims about any provider's real prices. Put your contract p
 
 from __future__ import annotations
 
+import json
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -85,6 +86,55 @@ EXAMPLE_PRICES = PriceTable(
         ),
     ],
 )
+
+
+# --- issue 13: prices per currency, so a tenant is charged in its own currency ----------------
+EXAMPLE_GBP_RATE = Decimal("0.8")
+"""Placeholder conversion of the example USD prices into the example GBP table."""
+EXAMPLE_PRICES_GBP = PriceTable(
+    currency="GBP",
+    prices=[
+        Price(
+            provider=p.provider,
+            metric=p.metric,
+            unit_price_minor=(p.unit_price_minor * EXAMPLE_GBP_RATE).normalize(),
+        )
+        for p in EXAMPLE_PRICES.prices
+    ],
+)
+
+
+class PriceBook(BaseModel):
+    """Price tables in several currencies; a call is priced in its tenant's currency.
+
+    ``PRICE_TABLE_JSON`` may hold one table (as before) or a list of tables, one per currency.
+    A tenant whose currency has no table is priced with the first table, and its cost says that
+    table's currency (it is never relabelled).
+    """
+
+    tables: list[PriceTable] = Field(min_length=1)
+
+    def for_currency(self, currency: str | None) -> PriceTable:
+        """The table in `currency`, else the first table."""
+        for table in self.tables:
+            if table.currency == (currency or "").upper():
+                return table
+        return self.tables[0]
+
+
+EXAMPLE_PRICE_BOOK = PriceBook(tables=[EXAMPLE_PRICES, EXAMPLE_PRICES_GBP])
+
+
+def load_price_book(raw_json: str) -> PriceBook:
+    """The price book from settings JSON (one table or a list); examples when empty."""
+    if not raw_json.strip():
+        return EXAMPLE_PRICE_BOOK
+    if raw_json.lstrip().startswith("["):
+        try:
+            return PriceBook.model_validate({"tables": json.loads(raw_json)})
+        except (ValidationError, ValueError) as exc:
+            raise PriceTableError(f"PRICE_TABLE_JSON is not a list of price tables: {exc}") from exc
+    return PriceBook(tables=[load_price_table(raw_json)])
 
 
 def load_price_table(raw_json: str) -> PriceTable:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import Call, CallCost, CallEvent, CostLineItem, UsageRecord
-from shared.tenancy.pricing import EXAMPLE_PRICES, line_amount
+from shared.tenancy.pricing import EXAMPLE_PRICES_GBP, line_amount
 from sim.llm_policy import Policy, Rule, load_policy
 from sim.twilio_webhook import sign_request
 from tests.conftest import ROOT, Platform
@@ -152,11 +152,12 @@ async def test_call_cost_is_metered_usage_times_prices(
 
     # --- each line is quantity x unit price; the total is their sum -------------------------
     assert {(x.provider, x.metric) for x in lines} == set(usage)
+    prices = EXAMPLE_PRICES_GBP  # the tenant's currency (its spec says GBP), not the first table
     for line in lines:
-        price = EXAMPLE_PRICES.unit_price(line.provider, line.metric)
+        price = prices.unit_price(line.provider, line.metric)
         assert price is not None and line.priced, (line.provider, line.metric)
         assert line.quantity == usage[(line.provider, line.metric)]
         assert line.unit_price_minor == price
         assert line.amount_minor == line_amount(line.quantity, price)
-    assert cost.currency == EXAMPLE_PRICES.currency
+    assert cost.currency == "GBP" and {line.currency for line in lines} == {"GBP"}
     assert cost.total_minor == sum(line.amount_minor for line in lines) > 0

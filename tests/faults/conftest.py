@@ -27,7 +27,9 @@ from shared.runtime.embedded import Embedded, child_env
 from shared.tenancy.tenant_apply import apply, load_spec
 from sim.twilio_caller import TwilioCallerOptions
 from sim.twilio_webhook import new_sid
+from tests.conftest import server_dir
 from tests.faults.proxy import RoundRobinProxy
+from tests.faults.redis_server import OwnRedis
 from tests.faults.servers import PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,3 +225,13 @@ def fault(fault_stack: FaultStack) -> Iterator[FaultStack]:
 
 def dumps(obj: object) -> str:
     return json.dumps(obj, default=str)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    server = OwnRedis(server_dir("frontdesk-redis-"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

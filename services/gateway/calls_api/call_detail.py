@@ -144,6 +144,7 @@ async def load_call_detail(session: AsyncSession, call: Call) -> CallDetail:
                     unit_price_minor=str(li.unit_price_minor),
                     amount_minor=str(li.amount_minor),
                     priced=li.priced,
+                    currency=li.currency,
                 )
                 for li in cost_lines
             ],

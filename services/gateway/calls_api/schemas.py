@@ -75,6 +75,7 @@ class CostLineOut(_Out):
     unit_price_minor: str
     amount_minor: str
     priced: bool
+    currency: str = Field("", description="ISO 4217 currency of the unit price and amount.")
 
 
 class CostOut(BaseModel):

@@ -141,7 +141,11 @@ async def _cue_voicemail(log_: CallLog, call_sid: str, tenant_id: str) -> None:
     turn_id = 1 + max((getattr(e, "turn_id", 0) or 0 for _, e in entries), default=0)
     entry = await log_.append(
         ev.TurnRequested(
-            call_sid=call_sid, tenant_id=tenant_id, turn_id=turn_id, text=VOICEMAIL_CUE
+            call_sid=call_sid,
+            tenant_id=tenant_id,
+            turn_id=turn_id,
+            text=VOICEMAIL_CUE,
+            source="system",
         )
     )
     await log_.publish(

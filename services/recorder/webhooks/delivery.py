@@ -28,6 +28,7 @@ from services.recorder.webhooks.signing import signed_headers
 from shared.db.base import new_id
 from shared.db.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from shared.runtime.guarded_http import RefusedAddressError
+from shared.runtime.outage import Outage, is_transient, sleep_unless
 from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,16 @@ class Deliverer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set."""
+        outage = Outage("postgres (webhook deliveries)", log)
         while not stop.is_set():
-            sent = await self.deliver_due()
+            try:
+                sent = await self.deliver_due()
+            except Exception as exc:  # a Postgres blip must not end deliveries
+                if not is_transient(exc):
+                    raise
+                await sleep_unless(stop, outage.failed(exc))
+                continue
+            outage.recovered()
             if sent:
                 continue
             self._wake.clear()
