@@ -1,7 +1,7 @@
 """dead_letters: stream entries given up on, with their error
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-22
 """
 
