@@ -99,7 +99,10 @@ def refusal(address: IpAddress, policy: UrlPolicy) -> str | None:
         inner in net for net in policy.allow_networks if net.version == inner.version
     ):
         return None
-    for candidate in {address, inner}:
+    # the embedded IPv4 address first: it names what the connection reaches (a set's order
+    # would follow the per-process string hash seed)
+    candidates = (address,) if inner is address else (inner, address)
+    for candidate in candidates:
         if any(candidate in net for net in METADATA if net.version == candidate.version):
             return "a cloud metadata address"
         if candidate.is_unspecified:
@@ -108,7 +111,7 @@ def refusal(address: IpAddress, policy: UrlPolicy) -> str | None:
             return "a multicast address"
     if policy.allow_private:
         return None
-    for candidate in {address, inner}:
+    for candidate in candidates:
         if candidate.is_loopback:
             return "a loopback address"
         if candidate.is_link_local:

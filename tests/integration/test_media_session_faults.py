@@ -13,6 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from frontdesk.supervisor import free_port
 from services.media.call_session import CallSession, MediaDeps
+from services.media.live_calls import LiveCalls
 from shared.bus.mux import StreamMux
 from shared.bus.streams import CallLog, connect
 from shared.contract import stream_token
@@ -36,7 +37,8 @@ def media_app(redis_url: str) -> FastAPI:
             mux=StreamMux.from_url(redis_url),
             replica="test",
         )
-        await CallSession(ws, deps).run()
+        live = LiveCalls(deps.log, deps.replica, settings.media_heartbeat_ttl_s)
+        await CallSession(ws, deps, live).run()
 
     return app
 
