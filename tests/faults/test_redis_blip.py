@@ -107,6 +107,8 @@ async def test_recorder_process_survives_a_redis_restart(
         STREAM_BLOCK_MS="1000",
         LOG_JSON="false",
         REPLICA_NAME="recorder-blip",
+        ALLOW_INSECURE_DEFAULTS="true",
+        METRICS_PORT="0",
     )
     log_file = tmp_path / "recorder.log"
     proc = _spawn([sys.executable, "-m", "services.recorder"], env, log_file)
