@@ -13,6 +13,8 @@ from shared.bus.mux import StreamMux
 from shared.bus.streams import CallLog
 from shared.contract import events as ev
 from shared.contract.conversation_knobs import EffectiveKnobs, effective
+from shared.observability.metrics import Metrics
+from shared.observability.turn_stages import StageClock
 from shared.runtime.settings import Settings
 
 FRAME_MS = 20
@@ -33,6 +35,7 @@ class MediaDeps:
     greetings: object | None = None  # GreetingCache (typed loosely to avoid an import cycle)
     vad_model: object | None = None  # VadModel shared by every call on this replica
     clients: ProviderClients | None = None  # provider SDK/HTTP clients shared by every call
+    metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
 
 
 @dataclass
@@ -49,6 +52,7 @@ class CallContext:
     frame_times: deque[float] = field(default_factory=lambda: deque(maxlen=FRAME_TIMES_KEPT))
     frames_received: int = 0
     end_reason: str | None = None
+    stages: StageClock = field(default_factory=StageClock)  # turn stage timings (metrics)
 
     @property
     def knobs(self) -> EffectiveKnobs:
@@ -84,7 +88,14 @@ class CallContext:
         """Write an event to this call's log (tenant filled in)."""
         if not event.tenant_id and self.started.tenant_id:
             event = event.model_copy(update={"tenant_id": self.started.tenant_id})
+        if isinstance(event, ev.ProviderError):
+            self.deps.metrics.provider_errors.labels(event.provider).inc()
         return await self.deps.log.append(event)
+
+    def stage_mark(self, turn_id: int, mark: str, at: float) -> None:
+        """Note a mark of a turn; observe the stages it completes (no I/O)."""
+        for stage, seconds in self.stages.mark(turn_id, mark, at):
+            self.deps.metrics.stage(stage, seconds)
 
     async def append_then_publish(
         self, event: ev.Event, stream: str, fields: dict[str, str]
@@ -96,6 +107,7 @@ class CallContext:
 
     async def latency(self, turn_id: int, stage: ev.LatencyStage, at: float) -> None:
         """Record when a stage of a turn happened."""
+        self.stage_mark(turn_id, stage, at)
         await self.append(
             ev.LatencyMark(call_sid=self.call_sid, turn_id=turn_id, stage=stage, stage_at=at)
         )

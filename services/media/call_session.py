@@ -30,7 +30,7 @@ from services.media.twilio import protocol as tw
 from services.media.twilio.link import TwilioLink
 from shared.contract import events as ev
 from shared.contract import keys, stream_token
-from shared.runtime.logs import call_sid_var
+from shared.runtime.logs import call_sid_var, tenant_var
 from shared.runtime.telemetry import context_from, tracer
 
 __all__ = ["CallSession", "MediaDeps"]
@@ -132,6 +132,7 @@ class CallSession:
         if started is None:
             await self.link.close(1008, "unknown call")
             return
+        tenant_var.set(started.tenant_id or None)
         ctx = CallContext(
             deps=self.deps,
             call_sid=start.call_sid,
@@ -143,7 +144,7 @@ class CallSession:
         ctx.latest_caller_turn = max(
             (e.turn_id for _, e in history if isinstance(e, ev.TurnRequested)), default=0
         )
-        with _tracer.start_as_current_span(
+        with self.deps.metrics.call_active(started.pipeline), _tracer.start_as_current_span(
             "media.stream",
             context=context_from(started.traceparent),
             attributes={

@@ -42,9 +42,15 @@ async def serve() -> None:
             policy=RetryPolicy.from_settings(settings),
             timeout_s=settings.webhook_timeout_s,
             poll_s=settings.webhook_poll_s,
+            metrics=res.metrics,
         )
         postcall = PostCallDeps(
-            sessions=sessions, settings=settings, prices=prices, llm=llm, deliverer=deliverer
+            sessions=sessions,
+            settings=settings,
+            prices=prices,
+            llm=llm,
+            deliverer=deliverer,
+            metrics=res.metrics,
         )
         deps = RecorderDeps(
             log=res.log,
@@ -53,6 +59,7 @@ async def serve() -> None:
             stream_ttl_s=settings.call_stream_ttl_s,
             flush_s=settings.recorder_flush_s,
             postcall=postcall,
+            metrics=res.metrics,
         )
 
         async def handle(_: str, fields: dict[str, str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +22,8 @@ from shared.bus.streams import CallLog
 from shared.bus.waiting import within
 from shared.contract import events as ev
 from shared.db.models import Call
+from shared.observability.metrics import Metrics
+from shared.observability.recorder_batches import batch_observed, follow_ended, follow_started
 from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class RecorderDeps:
     stream_ttl_s: int
     postcall: PostCallDeps
     flush_s: float = DEFAULT_FLUSH_S
+    metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
 
 
 async def collect(sub: Subscription, flush_s: float) -> tuple[list[Entry], bool]:
@@ -87,14 +90,16 @@ async def record_call(deps: RecorderDeps, call_sid: str) -> None:
         return
     memory = LogMemory(call_sid, from_start=cursor in (None, "0-0"))
     sub = await deps.mux.subscribe(deps.log.key(call_sid), after=cursor or "0-0")
+    follow_started(deps.metrics)
     try:
         while True:
             batch, closed = await collect(sub, deps.flush_s)
             ended = False
             if batch:
-                async with deps.sessions() as session:
-                    ended = await persist(session, call_sid, batch, memory)
-                    await session.commit()
+                with batch_observed(deps.metrics, call_sid, batch, sub.queue.qsize()):
+                    async with deps.sessions() as session:
+                        ended = await persist(session, call_sid, batch, memory)
+                        await session.commit()
                 memory.committed()
             if ended:
                 await deps.log.expire(call_sid, deps.stream_ttl_s)
@@ -102,6 +107,7 @@ async def record_call(deps: RecorderDeps, call_sid: str) -> None:
             if closed:  # the mux is closing: leave the work item pending
                 raise ConnectionError(f"call log of {call_sid} closed before call.ended")
     finally:
+        follow_ended(deps.metrics, call_sid)
         await deps.mux.unsubscribe(sub)
     await run_postcall(deps.postcall, call_sid)
 
@@ -114,8 +120,9 @@ async def catch_up(deps: RecorderDeps, call_sid: str) -> None:
     if not entries:
         return
     memory = LogMemory(call_sid, from_start=cursor in (None, "0-0"))
-    async with deps.sessions() as session:
-        ended = await persist(session, call_sid, entries, memory)
-        await session.commit()
+    with batch_observed(deps.metrics, call_sid, entries, 0):
+        async with deps.sessions() as session:
+            ended = await persist(session, call_sid, entries, memory)
+            await session.commit()
     if ended and any(isinstance(e, ev.CallEnded) for _, e in entries):
         await deps.log.expire(call_sid, deps.stream_ttl_s)

@@ -3,7 +3,7 @@ idempotent, so a replica that resumes a half-done call just finishes it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from openai import AsyncOpenAI
 from sqlalchemy import func, update
@@ -15,6 +15,7 @@ from services.recorder.webhooks.delivery import Deliverer, enqueue
 from services.recorder.webhooks.payload import CALL_COMPLETED, call_completed_payload
 from services.recorder.webhooks.signing import event_id_for
 from shared.db.models import Call
+from shared.observability.metrics import Metrics
 from shared.runtime.settings import Settings
 from shared.tenancy.pricing import PriceTable
 
@@ -28,6 +29,7 @@ class PostCallDeps:
     prices: PriceTable
     llm: AsyncOpenAI | None
     deliverer: Deliverer | None
+    metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
 
 
 async def _recorded_call(deps: PostCallDeps, call_sid: str) -> Call | None:
@@ -46,8 +48,10 @@ async def run_postcall(deps: PostCallDeps, call_sid: str) -> None:
             await analyse_call(session, deps.llm, deps.settings, call_sid, call.tenant_id)
             await session.commit()
     async with deps.sessions() as session:
-        await compute_call_cost(session, call_sid, deps.prices)
+        cost = await compute_call_cost(session, call_sid, deps.prices)
         await session.commit()
+    if cost is not None:
+        deps.metrics.call_cost.labels(deps.prices.currency).inc(float(cost))
     queued = 0
     async with deps.sessions() as session:
         if call.tenant_id is not None:

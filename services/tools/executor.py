@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from services.tools.handlers import HANDLERS, ToolContext, ToolError
 from shared.bus.streams import CallLog, decode_entries
 from shared.contract import events as ev
 from shared.db.models import ToolInvocation
+from shared.observability.metrics import Metrics
+from shared.runtime.logs import tenant_var
 from shared.runtime.telemetry import context_from, tracer
 from shared.tenancy.tool_specs import INTENT_TOOLS, SPECS, normalize_phone
 
@@ -46,6 +49,7 @@ class ToolsDeps:
     log: CallLog
     sessions: async_sessionmaker[AsyncSession]
     clock: Callable[[], datetime] = field(default=_utc_now)
+    metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,11 @@ async def execute(deps: ToolsDeps, call_sid: str, entry_id: str) -> None:
         context=context_from(request.traceparent),
         attributes={"call.sid": call_sid, "tool.call_id": request.tool_call_id},
     ):
+        tenant_var.set(request.tenant_id or None)
+        began = time.perf_counter()
         outcome = await run_request(deps, call_sid, request)
+        tool = request.name if request.name in HANDLERS else "unknown"  # bounded label values
+        deps.metrics.tool_done(tool, outcome.ok, time.perf_counter() - began)
         kind = INTENT_TOOLS.get(request.name)
         if kind is not None and outcome.ok:
             started = await _call_started(deps, call_sid)

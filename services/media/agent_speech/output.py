@@ -126,6 +126,7 @@ class AgentOutput:
 
     async def _speak(self, turn_id: int, seq: int, text: str) -> None:
         self.ledger.queue(turn_id, seq, text)
+        self.ctx.stage_mark(turn_id, "tts_request", time.time())
         self.idle.clear()
         self.characters_synthesized += len(text)
         await self.tts.speak(text)

@@ -110,6 +110,8 @@ class CallerInput:
             return
         trigger = f"{source}:{interrupt.reason}"
         if await self.agent.barge_in(trigger, time.time()):
+            heard_at = self.ctx.wall_at(interrupt.trigger_audio_ms)
+            self.ctx.deps.metrics.stage("barge_in_reaction", time.time() - heard_at)
             log.info("barge-in (%s) at %d ms", trigger, interrupt.trigger_audio_ms)
 
     # ---- STT connection ------------------------------------------------------------------
@@ -148,6 +150,7 @@ class CallerInput:
                 with contextlib.suppress(OSError, WebSocketException, RuntimeError):
                     await stt.close()
             if not self.closing:
+                self.ctx.deps.metrics.provider_reconnects.labels("deepgram-stt").inc()
                 await self._provider_error("STT socket dropped; reconnecting with buffered audio")
 
     async def close(self) -> None:
@@ -197,6 +200,9 @@ class CallerInput:
                 )
             )
             self.backlog.finalized_until(event.end_ms)
+            self.ctx.deps.metrics.stage(
+                "final_transcript", arrived - self.ctx.wall_at(event.end_ms)
+            )
             self.utterance.append(event.text)
             await self._decide(
                 self.detector.transcript(event.text, event.end_ms, is_final=True), "stt"

@@ -1,0 +1,197 @@
+"""Issue 14 end to end: during one call every service's /metrics moves (active calls 1 -> 0,
+the turn stage histograms count the call's turns), and the call's spans reach an OTLP
+receiver from all five services under one trace id."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from frontdesk.supervisor import SERVICES
+from shared.contract import keys
+from sim.twilio_caller import CallScript, place_call
+from tests.conftest import Platform
+from tests.e2e.test_call_end_to_end import LINES, caller_options, wait_for_record
+from tests.otlp_receiver import RunningReceiver
+
+pytestmark = pytest.mark.e2e
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(platform: Platform, service: str) -> Samples:
+    port = platform.stack.ports.metrics_port(service)
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    response.raise_for_status()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+async def wait_metric(
+    platform: Platform,
+    service: str,
+    check: Callable[[Samples], bool],
+    what: str,
+    timeout_s: float = 30,
+) -> Samples:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        samples = await scrape(platform, service)
+        if check(samples):
+            return samples
+        assert time.monotonic() < deadline, f"{service}: {what} not seen in {timeout_s}s"
+        await asyncio.sleep(0.05)
+
+
+def stage_count(samples: Samples, stage: str) -> float:
+    return value(samples, "frontdesk_turn_stage_seconds_count", stage=stage)
+
+
+async def test_metrics_of_every_service_follow_one_call(platform: Platform) -> None:
+    before = {s: await scrape(platform, s) for s in SERVICES}
+    call = asyncio.create_task(place_call(caller_options(platform), CallScript(lines=LINES)))
+
+    def one_active(samples: Samples) -> bool:
+        return value(samples, "frontdesk_active_calls", pipeline="cascade") == 1
+
+    await wait_metric(platform, "media", one_active, "active call 1")
+    await wait_metric(
+        platform,
+        "recorder",
+        lambda s: value(s, "frontdesk_recorder_active_calls") == 1,
+        "recorder following 1",
+    )
+    result = await call
+    assert result.error is None, result.error
+    await wait_for_record(platform.infra.database_url, result.call_sid)
+    media = await wait_metric(
+        platform,
+        "media",
+        lambda s: value(s, "frontdesk_active_calls", pipeline="cascade") == 0,
+        "active calls back to 0",
+    )
+    recorder = await wait_metric(
+        platform,
+        "recorder",
+        lambda s: value(s, "frontdesk_recorder_active_calls") == 0,
+        "recorder following 0",
+    )
+    brain = await scrape(platform, "brain")
+    tools = await scrape(platform, "tools")
+    gateway = await scrape(platform, "gateway")
+
+    def grew(after: Samples, service: str, name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before[service], name, **labels)
+
+    turns = len(LINES)
+    # media: one call; the caller's turns through endpointing, STT finals and first audio
+    assert grew(media, "media", "frontdesk_calls_total", pipeline="cascade") == 1
+    for stage, count in {
+        "endpointing": turns,
+        "first_audio": turns,
+        "greeting_first_frame": 1,
+    }.items():
+        observed = stage_count(media, stage) - stage_count(before["media"], stage)
+        assert observed == count, f"{stage}: {observed} observations for {count} turns"
+    assert (
+        stage_count(media, "final_transcript") - stage_count(before["media"], "final_transcript")
+        >= turns
+    )
+    assert (
+        grew(
+            media,
+            "media",
+            "frontdesk_websocket_sessions_total",
+            route="/twilio/stream",
+            outcome="normal",
+        )
+        == 1
+    )
+    # brain: one LLM first token per turn, one work item per turn
+    assert (
+        stage_count(brain, "llm_first_token") - stage_count(before["brain"], "llm_first_token")
+        == turns
+    )
+    assert (
+        grew(brain, "brain", "frontdesk_work_items_total", stream=keys.TURNS, outcome="ok") == turns
+    )
+    # tools: the business-info lookup the script triggers
+    assert (
+        grew(
+            tools,
+            "tools",
+            "frontdesk_tool_executions_total",
+            tool="get_business_info",
+            outcome="ok",
+        )
+        == 1
+    )
+    # recorder: entries committed, batches timed, nothing left behind
+    assert grew(recorder, "recorder", "frontdesk_recorder_entries_total") > 0
+    assert grew(recorder, "recorder", "frontdesk_recorder_batch_write_seconds_count") > 0
+    assert value(recorder, "frontdesk_recorder_entries_behind") == 0
+    # gateway: the voice webhook, labelled by its route template
+    assert any(
+        name == "frontdesk_http_requests_total" and dict(labels).get("route") == "/twilio/voice"
+        for name, labels in gateway
+    ), sorted(
+        {
+            dict(labels).get("route")
+            for name, labels in gateway
+            if name == "frontdesk_http_requests_total"
+        }
+    )
+    # standard process metrics everywhere
+    for service, samples in {"media": media, "brain": brain, "gateway": gateway}.items():
+        assert value(samples, "process_resident_memory_bytes") > 0, service
+
+
+async def test_worker_health_and_readiness(platform: Platform) -> None:
+    async with httpx.AsyncClient() as http:
+        for service in SERVICES:
+            port = platform.stack.ports.metrics_port(service)
+            live = await http.get(f"http://127.0.0.1:{port}/healthz")
+            ready = await http.get(f"http://127.0.0.1:{port}/readyz")
+            assert live.status_code == 200, service
+            assert ready.status_code == 200, (service, ready.text)
+            assert ready.json()["checks"]["redis"] == "ok", service
+
+
+async def test_one_call_is_one_trace_over_otlp(platform: Platform, otlp: RunningReceiver) -> None:
+    result = await place_call(caller_options(platform), CallScript(lines=LINES))
+    assert result.error is None, result.error
+    await wait_for_record(platform.infra.database_url, result.call_sid)
+    deadline = time.monotonic() + 30
+    wanted = {f"frontdesk-{s}" for s in SERVICES}
+    while True:
+        roots = [
+            s
+            for s in otlp.receiver.snapshot()
+            if s.name == "call" and s.attributes.get("call.sid") == result.call_sid
+        ]
+        services = (
+            {s.service for s in otlp.receiver.of_trace(roots[0].trace_id)} if roots else set()
+        )
+        if services >= wanted:
+            break
+        assert time.monotonic() < deadline, f"spans of the call's trace came from {services}"
+        await asyncio.sleep(0.1)
+    spans = otlp.receiver.of_trace(roots[0].trace_id)
+    names = {s.name for s in spans}
+    assert {"call", "media.stream", "turn", "llm.request", "recorder.batch"} <= names, names
+    llm = [s for s in spans if s.name == "llm.request"]
+    assert all(int(str(s.attributes.get("gen_ai.usage.output_tokens", 0))) > 0 for s in llm)
+    assert any(s.name.startswith("tool ") and s.service == "frontdesk-tools" for s in spans)
