@@ -14,6 +14,7 @@ from shared.bus.streams import CallLog
 from shared.contract import events as ev
 from shared.contract.conversation_knobs import EffectiveKnobs, effective
 from shared.observability.metrics import Metrics
+from shared.observability.pending_spans import PendingSpans
 from shared.observability.turn_stages import StageClock
 from shared.runtime.settings import Settings
 
@@ -53,6 +54,7 @@ class CallContext:
     frames_received: int = 0
     end_reason: str | None = None
     stages: StageClock = field(default_factory=StageClock)  # turn stage timings (metrics)
+    tts_requests: PendingSpans = field(default_factory=lambda: PendingSpans("tts.request"))
 
     @property
     def knobs(self) -> EffectiveKnobs:

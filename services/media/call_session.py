@@ -144,14 +144,17 @@ class CallSession:
         ctx.latest_caller_turn = max(
             (e.turn_id for _, e in history if isinstance(e, ev.TurnRequested)), default=0
         )
-        with self.deps.metrics.call_active(started.pipeline), _tracer.start_as_current_span(
-            "media.stream",
-            context=context_from(started.traceparent),
-            attributes={
-                "call.sid": ctx.call_sid,
-                "media.replica": self.deps.replica,
-                "media.pipeline": started.pipeline,
-            },
+        with (
+            self.deps.metrics.call_active(started.pipeline),
+            _tracer.start_as_current_span(
+                "media.stream",
+                context=context_from(started.traceparent),
+                attributes={
+                    "call.sid": ctx.call_sid,
+                    "media.replica": self.deps.replica,
+                    "media.pipeline": started.pipeline,
+                },
+            ),
         ):
             if started.pipeline == CASCADE:
                 await self._serve(ctx, history)

@@ -195,3 +195,23 @@ async def test_one_call_is_one_trace_over_otlp(platform: Platform, otlp: Running
     llm = [s for s in spans if s.name == "llm.request"]
     assert all(int(str(s.attributes.get("gen_ai.usage.output_tokens", 0))) > 0 for s in llm)
     assert any(s.name.startswith("tool ") and s.service == "frontdesk-tools" for s in spans)
+
+
+async def test_status_reads_the_running_platform(platform: Platform) -> None:
+    from rich.console import Console
+
+    from frontdesk.status import snapshot
+
+    ports = platform.stack.ports
+    view = await snapshot(
+        platform.infra.redis_url,
+        [f"http://127.0.0.1:{ports.media}"],
+        [f"http://127.0.0.1:{ports.metrics_port('recorder')}"],
+    )
+    console = Console(record=True, width=200)
+    console.print(view)
+    out = console.export_text()
+    for stream, group in ((keys.TURNS, "brain"), (keys.TOOLS, "tools"), (keys.CALLS, "recorder")):
+        assert stream in out and group in out, out
+    assert f"http://127.0.0.1:{ports.media}" in out
+    assert "Error" not in out, out  # both replicas answered

@@ -34,8 +34,10 @@ from services.media.caller.stt_feed import SttFeed
 from services.media.caller.vad import SileroVad, VadModel, VoiceStarted, VoiceStopped
 from shared.contract import events as ev
 from shared.contract import keys
+from shared.runtime.telemetry import tracer
 
 log = logging.getLogger(__name__)
+_tracer = tracer(__name__)
 
 MAX_STT_RETRIES = 5
 LEAD_IN_MS = 1000
@@ -128,7 +130,8 @@ class CallerInput:
                 clients=self.ctx.deps.clients,
             )
             try:
-                await stt.open()
+                with _tracer.start_as_current_span("stt.connect", attributes={"attempt": failures}):
+                    await stt.open()
             except (OSError, TimeoutError, WebSocketException, ApiError) as exc:
                 failures += 1
                 await self._provider_error(f"STT connect failed ({failures}): {exc}")
