@@ -12,6 +12,7 @@ from services.gateway.signature import validated_form
 from shared.bus.streams import CallLog
 from shared.contract import keys, stream_token
 from shared.contract.events import CallStarted, Event
+from shared.runtime.logs import call_sid_var, tenant_var
 from shared.runtime.settings import Settings
 from shared.runtime.telemetry import tracer
 from shared.tenancy.prompting import build_system_prompt
@@ -33,6 +34,7 @@ async def voice(request: Request) -> Response:
     call_sid, to_number = form.get("CallSid", ""), form.get("To", "")
     if not call_sid.startswith("CA"):
         raise HTTPException(status_code=400, detail="CallSid missing or malformed")
+    call_sid_var.set(call_sid)  # on this request's log lines
     with _tracer.start_as_current_span("call", attributes={"call.sid": call_sid}):
         if form.get("Direction") == "outbound-api" and request.query_params.get("outbound"):
             return await outbound_voice(request, form)  # a call we placed (outbound API)
@@ -40,6 +42,7 @@ async def voice(request: Request) -> Response:
             profile = await find_by_number(session, to_number)
         if profile is None:
             return _xml(twiml.unknown_number())
+        tenant_var.set(profile.tenant_id)
         direction = form.get("Direction", "")
         event = CallStarted(
             call_sid=call_sid,

@@ -5,6 +5,7 @@ receiver from all five services under one trace id."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 
@@ -192,6 +193,17 @@ async def test_one_call_is_one_trace_over_otlp(platform: Platform, otlp: Running
             break
         assert time.monotonic() < deadline, f"the call's trace: {services}, {names}"
         await asyncio.sleep(0.1)
+    # log lines of the call's work carry its sid, tenant and trace id
+    lines = [
+        json.loads(line)
+        for line in (platform.stack.log_dir / "media.log").read_text().splitlines()
+        if line.startswith("{") and result.call_sid in line
+    ]
+    assert lines
+    assert all(line.get("call_sid") == result.call_sid for line in lines)
+    assert any(
+        line.get("trace_id") == roots[0].trace_id and line.get("tenant_id") for line in lines
+    ), lines
     llm = [s for s in spans if s.name == "llm.request"]
     assert llm and all(int(str(s.attributes["gen_ai.usage.output_tokens"])) > 0 for s in llm)
     assert any(s.name.startswith("tool ") and s.service == "frontdesk-tools" for s in spans)
