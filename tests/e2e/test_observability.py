@@ -63,32 +63,38 @@ def stage_count(samples: Samples, stage: str) -> float:
 
 async def test_metrics_of_every_service_follow_one_call(platform: Platform) -> None:
     before = {s: await scrape(platform, s) for s in SERVICES}
+    # Calls of earlier tests may still be live (a killed replica's call the recorder still
+    # follows): the gauges are counted from what they were before this call (0 when alone).
+    media_before = value(before["media"], "frontdesk_active_calls", pipeline="cascade")
+    recorder_before = value(before["recorder"], "frontdesk_recorder_active_calls")
     call = asyncio.create_task(place_call(caller_options(platform), CallScript(lines=LINES)))
 
-    def one_active(samples: Samples) -> bool:
-        return value(samples, "frontdesk_active_calls", pipeline="cascade") == 1
+    def media_active(samples: Samples) -> float:
+        return value(samples, "frontdesk_active_calls", pipeline="cascade")
 
-    await wait_metric(platform, "media", one_active, "active call 1")
+    def recorder_active(samples: Samples) -> float:
+        return value(samples, "frontdesk_recorder_active_calls")
+
+    await wait_metric(
+        platform, "media", lambda s: media_active(s) >= media_before + 1, "active calls +1"
+    )
     await wait_metric(
         platform,
         "recorder",
-        lambda s: value(s, "frontdesk_recorder_active_calls") == 1,
-        "recorder following 1",
+        lambda s: recorder_active(s) >= recorder_before + 1,
+        "recorder following +1",
     )
     result = await call
     assert result.error is None, result.error
     await wait_for_record(platform.infra.database_url, result.call_sid)
     media = await wait_metric(
-        platform,
-        "media",
-        lambda s: value(s, "frontdesk_active_calls", pipeline="cascade") == 0,
-        "active calls back to 0",
+        platform, "media", lambda s: media_active(s) <= media_before, "active calls back"
     )
     recorder = await wait_metric(
         platform,
         "recorder",
-        lambda s: value(s, "frontdesk_recorder_active_calls") == 0,
-        "recorder following 0",
+        lambda s: recorder_active(s) <= recorder_before,
+        "recorder following back",
     )
     brain = await scrape(platform, "brain")
     tools = await scrape(platform, "tools")
@@ -143,7 +149,9 @@ async def test_metrics_of_every_service_follow_one_call(platform: Platform) -> N
     # recorder: entries committed, batches timed, nothing left behind
     assert grew(recorder, "recorder", "frontdesk_recorder_entries_total") > 0
     assert grew(recorder, "recorder", "frontdesk_recorder_batch_write_seconds_count") > 0
-    assert value(recorder, "frontdesk_recorder_entries_behind") == 0
+    assert value(recorder, "frontdesk_recorder_entries_behind") <= value(
+        before["recorder"], "frontdesk_recorder_entries_behind"
+    )
     # gateway: the voice webhook, labelled by its route template
     assert any(
         name == "frontdesk_http_requests_total" and dict(labels).get("route") == "/twilio/voice"
