@@ -36,8 +36,8 @@ REQUEST_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 # A WebSocket session is a call: seconds to half an hour.
 SESSION_BUCKETS_S = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 # Forwarding delays are sub-millisecond when healthy; the buckets resolve 0.1 ms .. 1 s.
-FORWARD_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
-FORWARD_BUCKETS_S += (0.5, 1.0)
+FORWARD_BUCKETS_S: tuple[float, ...] = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01)
+FORWARD_BUCKETS_S += (0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 TURN_STAGES = (
     "endpointing",  # caller's last word -> the turn decided (STT endpointing / utterance end)
