@@ -2,7 +2,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup demo test lint up bench bench-smoke clean
+.PHONY: setup observability-tools demo test lint up bench bench-smoke clean
 
 setup:
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv
@@ -11,7 +11,15 @@ setup:
 demo: setup
 	$(RUN) frontdesk demo
 
-test: setup
+# promtool (Debian package `prometheus`) checks and unit-tests the alert rules in `make test`;
+# installed here when missing and apt-get can (tests skip loudly otherwise).
+observability-tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing promtool (apt-get install prometheus)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
+	  || echo "WARNING: could not install promtool: the alert-rule tests will be skipped"; }
+
+test: setup observability-tools
 	$(RUN) pytest -q
 
 lint: setup

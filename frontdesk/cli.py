@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from frontdesk.deadletter_commands import deadletters
+from frontdesk.status import status
 from frontdesk.supervisor import Ports, Stack, service_env, start_services, start_sims
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
@@ -233,6 +234,8 @@ def bench(
         raise typer.Exit(2) from exc
     run_bench(opts)
 
+
+app.command()(status)
 
 if __name__ == "__main__":
     app()

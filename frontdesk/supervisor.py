@@ -54,6 +54,14 @@ class Ports:
     el_agent_control: int = 8035  # the same simulator over plain http (script/policy control)
     dg_agent: int = 8036  # Deepgram Voice Agent simulator (ws; script/policy control too)
     twilio: int = 8037  # Twilio REST simulator (outbound calls; it dials the restaurant host)
+    brain_metrics: int = 9101  # workers' /metrics, /healthz, /readyz (METRICS_PORT)
+    tools_metrics: int = 9102
+    recorder_metrics: int = 9103
+
+    def metrics_port(self, service: str) -> int:
+        """Where a service serves /metrics (the HTTP services on their own port)."""
+        port: int = getattr(self, f"{service}_metrics", None) or getattr(self, service)
+        return port
 
     @classmethod
     def random(cls) -> Ports:
@@ -261,6 +269,9 @@ def start_services(
         for i in range((replicas or {}).get(name, 1)):
             label = name if i == 0 else f"{name}-{i}"
             child = env | {"REPLICA_NAME": f"{label}-{os.getpid()}"}
+            if name not in ("gateway", "media"):  # workers: a metrics port per replica
+                port = stack.ports.metrics_port(name) if i == 0 else free_port()
+                child["METRICS_PORT"] = str(port)
             stack.spawn(label, [sys.executable, "-m", f"services.{name}"], child)
-    wait_http(f"http://127.0.0.1:{stack.ports.gateway}/healthz", stack)
-    wait_http(f"http://127.0.0.1:{stack.ports.media}/healthz", stack)
+    for name in SERVICES:
+        wait_http(f"http://127.0.0.1:{stack.ports.metrics_port(name)}/healthz", stack)

@@ -35,6 +35,7 @@ from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
 from shared.runtime.embedded import Embedded, child_env, ensure
 from shared.tenancy.tenant_apply import apply, load_spec
+from tests.otlp_receiver import RunningReceiver
 
 pytest_plugins = ["tests.calendar_servers"]
 
@@ -179,7 +180,19 @@ class Platform:
 
 
 @pytest.fixture(scope="session")
-def platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def otlp() -> Iterator[RunningReceiver]:
+    """An OTLP/HTTP trace receiver the platform's services export their spans to."""
+    running = RunningReceiver()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(
+    infra: Infra, otlp: RunningReceiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
     spec = load_spec(ROOT / "deploy" / "tenants" / "daves-barbershop.yaml")
 
     async def seed() -> None:
@@ -206,6 +219,9 @@ def platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "MEDIA_LOST_AFTER_S": "10",
             "REAPER_POLL_S": "1",
             "OTEL_FILE": str(stack.log_dir / "spans-{service}.jsonl"),
+            # issue 14: spans also go over OTLP/HTTP to an in-process receiver
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.receiver.url,
+            "OTEL_BATCH_DELAY_MS": "200",
         },
     )
     try:

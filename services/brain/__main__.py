@@ -15,7 +15,13 @@ async def serve() -> None:
     settings = service_settings("brain")
     async with AsyncExitStack() as stack:
         res = await open_resources(settings, "brain", stack)
-        deps = BrainDeps(settings=settings, log=res.log, mux=res.mux(), llm=make_client(settings))
+        deps = BrainDeps(
+            settings=settings,
+            log=res.log,
+            mux=res.mux(),
+            llm=make_client(settings),
+            metrics=res.metrics,
+        )
 
         async def handle(_: str, fields: dict[str, str]) -> None:
             await TurnRunner(deps, fields["call_sid"], int(fields["turn_id"])).run()

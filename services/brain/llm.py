@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openai import AsyncOpenAI
+from opentelemetry.trace import StatusCode
 
 from shared.runtime.settings import Settings
+from shared.runtime.telemetry import tracer
+
+_tracer = tracer(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,36 @@ def make_client(settings: Settings) -> AsyncOpenAI:
 
 
 async def stream_reply(
+    client: AsyncOpenAI,
+    settings: Settings,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]],
+) -> AsyncIterator[LlmPiece]:
+    """`_pieces` in an `llm.request` span (child of the current one) with the token counts."""
+    span = _tracer.start_span(
+        "llm.request",
+        attributes={
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": settings.llm_model,
+            "gen_ai.request.messages": len(messages),
+        },
+    )
+    try:
+        async for piece in _pieces(client, settings, messages, tools):
+            if isinstance(piece, TokenUsage):
+                span.set_attribute("gen_ai.usage.input_tokens", piece.prompt_tokens)
+                span.set_attribute("gen_ai.usage.output_tokens", piece.completion_tokens)
+                span.set_attribute("gen_ai.usage.cached_tokens", piece.cached_tokens)
+            yield piece
+    except Exception as exc:
+        span.record_exception(exc)
+        span.set_status(StatusCode.ERROR, type(exc).__name__)
+        raise
+    finally:
+        span.end()
+
+
+async def _pieces(
     client: AsyncOpenAI,
     settings: Settings,
     messages: list[dict[str, Any]],

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from openai import AsyncOpenAI, OpenAIError
@@ -19,6 +19,9 @@ from shared.bus.streams import CallLog
 from shared.bus.waiting import wait_event
 from shared.contract import events as ev
 from shared.contract import keys
+from shared.observability.metrics import Metrics
+from shared.observability.turn_stages import StageClock
+from shared.runtime.logs import tenant_var
 from shared.runtime.settings import Settings
 from shared.runtime.telemetry import context_from, tracer
 from shared.tenancy.tool_specs import openai_tools
@@ -70,6 +73,7 @@ class BrainDeps:
     log: CallLog
     mux: StreamMux
     llm: AsyncOpenAI
+    metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
 
 
 class TurnRunner:
@@ -83,6 +87,7 @@ class TurnRunner:
         self.seq = 0
         self.marked: set[str] = set()
         self.pending_marks: list[tuple[ev.LatencyStage, float]] = []
+        self.stages = StageClock()  # llm_request -> llm_first_token, for the stage histogram
         self.results: dict[str, ev.ToolResult] = {}
         self.result_arrived = asyncio.Event()
         self.interrupted = asyncio.Event()
@@ -124,6 +129,7 @@ class TurnRunner:
             ),
             default=-1,
         )
+        tenant_var.set(request.tenant_id or None)
         with _tracer.start_as_current_span(
             "turn",
             context=context_from(request.traceparent),
@@ -252,6 +258,7 @@ class TurnRunner:
                 elif isinstance(piece, TokenUsage):
                     await self._usage(piece)
         except OpenAIError as exc:
+            self.deps.metrics.provider_errors.labels("llm").inc()
             await self._append(
                 ev.ProviderError(call_sid=self.call_sid, provider="llm", message=str(exc)[:500])
             )
@@ -324,7 +331,10 @@ class TurnRunner:
         if stage in self.marked:
             return
         self.marked.add(stage)
-        self.pending_marks.append((stage, time.time()))
+        at = time.time()
+        self.pending_marks.append((stage, at))
+        for name, seconds in self.stages.mark(self.turn_id, stage, at):
+            self.deps.metrics.stage(name, seconds)
 
     async def _flush_marks(self) -> None:
         marks, self.pending_marks = self.pending_marks, []

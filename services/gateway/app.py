@@ -12,6 +12,10 @@ from services.gateway.admin.schemas import error_doc
 from services.gateway.edge.limits import EdgeLimitMiddleware, EdgeLimits
 from shared.bus.streams import CallLog, connect
 from shared.db.engine import make_engine, make_sessions
+from shared.observability.asgi import MetricsMiddleware
+from shared.observability.health import Readiness
+from shared.observability.metrics import Metrics
+from shared.observability.ops_routes import mount_ops
 from shared.runtime.settings import Settings
 
 ROUTERS: list[APIRouter] = [
@@ -33,6 +37,8 @@ EDGE_ERRORS = error_doc(400, "Malformed request (body or header).") | error_doc(
 def create_app(settings: Settings) -> FastAPI:
     """The gateway's ASGI app."""
     assert settings.redis_url and settings.database_url, "resolve URLs before creating the app"
+    metrics = Metrics("gateway", process=True)
+    readiness = Readiness(None, None, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,7 +46,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.log = CallLog(app.state.redis, settings.stream_slot_groups)
         app.state.engine = make_engine(settings.database_url or "")
         app.state.sessions = make_sessions(app.state.engine)
+        readiness.redis, readiness.engine = app.state.redis, app.state.engine
         yield
+        readiness.drain()
         await app.state.redis.aclose()
         await app.state.engine.dispose()
 
@@ -51,10 +59,9 @@ def create_app(settings: Settings) -> FastAPI:
         responses=EDGE_ERRORS,
     )
     app.state.settings = settings
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    mount_ops(app, metrics, readiness, settings.replica_name or "gateway")
 
     for router in ROUTERS:
         app.include_router(router)

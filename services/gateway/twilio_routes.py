@@ -13,6 +13,7 @@ from services.gateway.voice_answers import AnswerPendingError, answer_once
 from shared.bus.streams import CallLog
 from shared.contract import keys, stream_token
 from shared.contract.events import CallStarted
+from shared.runtime.logs import call_sid_var, tenant_var
 from shared.runtime.settings import Settings
 from shared.runtime.telemetry import tracer
 from shared.tenancy.prompting import build_system_prompt
@@ -35,6 +36,7 @@ async def voice(request: Request) -> Response:
     call_sid = form.get("CallSid", "")
     if not call_sid:
         raise HTTPException(status_code=400, detail="CallSid missing or malformed")
+    call_sid_var.set(call_sid)  # on this request's log lines
 
     async def make() -> str:
         return await _answer(request, settings, form)
@@ -57,6 +59,7 @@ async def _answer(request: Request, settings: Settings, form: dict[str, str]) ->
             profile = await find_by_number(session, to_number)
         if profile is None:
             return twiml.unknown_number()
+        tenant_var.set(profile.tenant_id)
         direction = form.get("Direction", "")
         event = CallStarted(
             call_sid=call_sid,

@@ -10,8 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Response, WebSocket
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from fastapi import FastAPI, WebSocket
 from redis.asyncio import Redis
 from twilio.request_validator import RequestValidator
 
@@ -22,50 +21,29 @@ from services.media.live_calls import LiveCalls
 from services.media.provider_clients import ProviderClients
 from shared.bus.mux import StreamMux
 from shared.bus.streams import CallLog, connect
+from shared.observability.asgi import MetricsMiddleware
+from shared.observability.health import Readiness
+from shared.observability.metrics import Metrics
+from shared.observability.ops_routes import mount_ops
 from shared.runtime.process import profiled
 from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# Forwarding delays are sub-millisecond when healthy; the buckets resolve 0.1 ms .. 1 s.
-FORWARD_BUCKETS_S = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.002,
-    0.005,
-    0.01,
-    0.02,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-)
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The media service's ASGI app."""
     redis_url = settings.redis_url or ""
     replica = settings.replica_name or f"{socket.gethostname()}-{os.getpid()}"
-    registry = CollectorRegistry()
-    inbound_forward = Histogram(
-        "media_inbound_forward_seconds",
-        "Twilio media frame received -> written to the STT socket (1 frame in 10).",
-        buckets=FORWARD_BUCKETS_S,
-        registry=registry,
-    )
-    outbound_forward = Histogram(
-        "media_outbound_forward_seconds",
-        "TTS audio chunk received -> written to the Twilio socket.",
-        buckets=FORWARD_BUCKETS_S,
-        registry=registry,
-    )
+    metrics = Metrics("media", process=True)
+    # Media uses no Postgres: its readiness is Redis only (a database outage must not take
+    # every media replica out of the load balancer; calls would carry on without Postgres).
+    readiness = Readiness(None, None, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect(redis_url)
+        readiness.redis = redis
         binary = Redis.from_url(redis_url, max_connections=16)  # greeting audio (bytes)
         clients = ProviderClients(settings)
         mux = StreamMux.from_url(
@@ -83,14 +61,16 @@ def create_app(settings: Settings) -> FastAPI:
             log=call_log,
             mux=mux,
             replica=replica,
-            inbound_forward_s=inbound_forward,
-            outbound_forward_s=outbound_forward,
+            inbound_forward_s=metrics.inbound_forward,
+            outbound_forward_s=metrics.outbound_forward,
             greetings=GreetingCache(binary),
             vad_model=load_vad_model() if settings.vad_enabled else None,
             clients=clients,
+            metrics=metrics,
         )
         with profiled(settings, "media"):  # around serving: uvicorn re-raises SIGTERM after
             yield
+        readiness.drain()
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
@@ -100,29 +80,16 @@ def create_app(settings: Settings) -> FastAPI:
         await clients.aclose()
 
     app = FastAPI(title="FrontDesk media", lifespan=lifespan)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "replica": replica}
-
-    @app.get("/readyz")
-    async def readyz(response: Response) -> dict[str, object]:
-        """Ready for new calls: false while draining (the load balancer stops sending them)."""
-        live: LiveCalls = app.state.live
-        if live.draining:
-            response.status_code = 503
-        return {"ready": not live.draining, "live_calls": len(live), "replica": replica}
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    mount_ops(app, metrics, readiness, replica)  # /healthz, /readyz (503 while draining), /metrics
 
     async def drain() -> None:
-        """SIGTERM: refuse new streams, let live calls finish, hand the rest over."""
+        """SIGTERM: not ready, refuse new streams, let live calls finish, hand the rest over."""
+        readiness.drain()
         live: LiveCalls = app.state.live
         await live.drain(settings.media_drain_s)
 
     app.state.drain = drain
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.websocket("/twilio/stream")
     async def twilio_stream(ws: WebSocket) -> None:

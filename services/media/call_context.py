@@ -14,6 +14,9 @@ from shared.bus.mux import StreamMux
 from shared.bus.streams import CallLog
 from shared.contract import events as ev
 from shared.contract.conversation_knobs import EffectiveKnobs, effective
+from shared.observability.metrics import Metrics
+from shared.observability.pending_spans import PendingSpans
+from shared.observability.turn_stages import StageClock
 from shared.runtime.settings import Settings
 
 FRAME_MS = 20
@@ -34,6 +37,7 @@ class MediaDeps:
     greetings: object | None = None  # GreetingCache (typed loosely to avoid an import cycle)
     vad_model: object | None = None  # VadModel shared by every call on this replica
     clients: ProviderClients | None = None  # provider SDK/HTTP clients shared by every call
+    metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
 
 
 @dataclass
@@ -52,6 +56,8 @@ class CallContext:
     end_reason: str | None = None
     appends: OrderedAppender | None = field(default=None, repr=False)
     """Holds this call's appends in order while Redis is away (made on first use)."""
+    stages: StageClock = field(default_factory=StageClock)  # turn stage timings (metrics)
+    tts_requests: PendingSpans = field(default_factory=lambda: PendingSpans("tts.request"))
 
     @property
     def knobs(self) -> EffectiveKnobs:
@@ -87,9 +93,16 @@ class CallContext:
         """Write an event to this call's log (tenant filled in)."""
         if not event.tenant_id and self.started.tenant_id:
             event = event.model_copy(update={"tenant_id": self.started.tenant_id})
+        if isinstance(event, ev.ProviderError):
+            self.deps.metrics.provider_errors.labels(event.provider).inc()
         if self.appends is None:
             self.appends = OrderedAppender(self.deps.log, self.settings.media_append_buffer)
         return await self.appends.append(event)  # "" if queued during a Redis outage
+
+    def stage_mark(self, turn_id: int, mark: str, at: float) -> None:
+        """Note a mark of a turn; observe the stages it completes (no I/O)."""
+        for stage, seconds in self.stages.mark(turn_id, mark, at):
+            self.deps.metrics.stage(stage, seconds)
 
     async def append_then_publish(
         self, event: ev.Event, stream: str, fields: dict[str, str]
@@ -101,6 +114,7 @@ class CallContext:
 
     async def latency(self, turn_id: int, stage: ev.LatencyStage, at: float) -> None:
         """Record when a stage of a turn happened."""
+        self.stage_mark(turn_id, stage, at)
         await self.append(
             ev.LatencyMark(call_sid=self.call_sid, turn_id=turn_id, stage=stage, stage_at=at)
         )

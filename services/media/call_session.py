@@ -33,7 +33,7 @@ from services.media.twilio.stream_guard import StreamGuard
 from shared.bus.call_end import end_call
 from shared.contract import events as ev
 from shared.contract import stream_token
-from shared.runtime.logs import call_sid_var
+from shared.runtime.logs import call_sid_var, tenant_var
 from shared.runtime.telemetry import context_from, tracer
 
 __all__ = ["CallSession", "MediaDeps"]
@@ -146,6 +146,7 @@ class CallSession:
         if not await self.live.take(start.call_sid, start.stream_sid, self.hand_over):
             await self.link.close(1008, "call already ended")
             return
+        tenant_var.set(started.tenant_id or None)
         ctx = CallContext(
             deps=self.deps,
             call_sid=start.call_sid,
@@ -158,14 +159,17 @@ class CallSession:
         ctx.latest_caller_turn = max(
             (e.turn_id for _, e in history if isinstance(e, ev.TurnRequested)), default=0
         )
-        with _tracer.start_as_current_span(
-            "media.stream",
-            context=context_from(started.traceparent),
-            attributes={
-                "call.sid": ctx.call_sid,
-                "media.replica": self.deps.replica,
-                "media.pipeline": started.pipeline,
-            },
+        with (
+            self.deps.metrics.call_active(started.pipeline),
+            _tracer.start_as_current_span(
+                "media.stream",
+                context=context_from(started.traceparent),
+                attributes={
+                    "call.sid": ctx.call_sid,
+                    "media.replica": self.deps.replica,
+                    "media.pipeline": started.pipeline,
+                },
+            ),
         ):
             if started.pipeline == CASCADE:
                 await self._serve(ctx, history)

@@ -44,9 +44,15 @@ async def serve() -> None:
             policy=RetryPolicy.from_settings(settings),
             timeout_s=settings.webhook_timeout_s,
             poll_s=settings.webhook_poll_s,
+            metrics=res.metrics,
         )
         postcall = PostCallDeps(
-            sessions=sessions, settings=settings, prices=prices, llm=llm, deliverer=deliverer
+            sessions=sessions,
+            settings=settings,
+            prices=prices,
+            llm=llm,
+            deliverer=deliverer,
+            metrics=res.metrics,
         )
         deps = RecorderDeps(
             log=res.log,
@@ -58,6 +64,7 @@ async def serve() -> None:
             max_call_s=settings.recorder_max_call_s,
             late_grace_s=settings.recorder_late_grace_s,
             entry_attempts=settings.recorder_entry_attempts,
+            metrics=res.metrics,
         )
 
         async def handle(_: str, fields: dict[str, str]) -> None:

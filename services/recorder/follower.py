@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,6 +31,8 @@ from shared.bus.streams import CallLog
 from shared.bus.waiting import within
 from shared.contract import events as ev
 from shared.db.models import Call
+from shared.observability.metrics import Metrics
+from shared.observability.recorder_batches import batch_observed, follow_ended, follow_started
 from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class RecorderDeps:
         return CallWriter(
             self.sessions, call_sid, self.log.key(call_sid), self.entry_attempts, memory
         )
+    metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
 
 
 async def collect(
@@ -123,6 +126,7 @@ async def record_call(deps: RecorderDeps, call_sid: str) -> None:
     sub = await deps.mux.subscribe(deps.log.key(call_sid), after=cursor or "0-0")
     ended_at: float | None = None  # wall clock when call.ended was stored
     late_usage = False
+    follow_started(deps.metrics)
     try:
         while True:
             deadline = give_up_at if ended_at is None else ended_at + deps.late_grace_s
@@ -136,14 +140,18 @@ async def record_call(deps: RecorderDeps, call_sid: str) -> None:
             batch, closed = await collect(sub, deps.flush_s, wait_s)
             if batch and ended_at is not None:
                 late_usage = late_usage or any(isinstance(e, ev.Usage) for _, e in batch)
-            if batch and await writer.store(batch) and ended_at is None:
-                ended_at = time.time()
+            if batch:
+                with batch_observed(deps.metrics, call_sid, batch, sub.queue.qsize()):
+                    stored_end = await writer.store(batch)
+                if stored_end and ended_at is None:
+                    ended_at = time.time()
                 await deps.log.expire(call_sid, deps.stream_ttl_s)
                 # analysis, cost and webhook at once, as soon as the call is over
                 await run_postcall(deps.postcall, call_sid)
             if closed:  # the mux is closing: leave the work item pending
                 raise ConnectionError(f"call log of {call_sid} closed before call.ended")
     finally:
+        follow_ended(deps.metrics, call_sid)
         await deps.mux.unsubscribe(sub)
     if late_usage:  # usage written after call.ended (the last LLM stream): price it too
         await recost(deps.postcall, call_sid)
@@ -167,7 +175,9 @@ async def catch_up(deps: RecorderDeps, call_sid: str) -> None:
     if not entries:
         return
     writer = deps.writer(call_sid, LogMemory(call_sid, from_start=cursor in (None, "0-0")))
-    if await writer.store(entries):
+    with batch_observed(deps.metrics, call_sid, entries, 0):
+        stored_end = await writer.store(entries)
+    if stored_end:
         await deps.log.expire(call_sid, deps.stream_ttl_s)
     if any(isinstance(event, ev.Usage) for _, event in entries):
         await recost(deps.postcall, call_sid)  # usage that came after post-call priced it

@@ -3,10 +3,10 @@ idempotent, so a replica that resumes a half-done call just finishes it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from openai import AsyncOpenAI
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.recorder.analysis import analyse_call
@@ -14,7 +14,8 @@ from services.recorder.costing import compute_call_cost
 from services.recorder.webhooks.delivery import Deliverer, enqueue
 from services.recorder.webhooks.payload import CALL_COMPLETED, call_completed_payload
 from services.recorder.webhooks.signing import event_id_for
-from shared.db.models import Call
+from shared.db.models import Call, CallCost
+from shared.observability.metrics import Metrics
 from shared.runtime.settings import Settings
 from shared.tenancy.pricing import PriceBook, PriceTable
 
@@ -28,6 +29,7 @@ class PostCallDeps:
     prices: PriceTable | PriceBook
     llm: AsyncOpenAI | None
     deliverer: Deliverer | None
+    metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
 
 
 async def _recorded_call(deps: PostCallDeps, call_sid: str) -> Call | None:
@@ -46,8 +48,13 @@ async def run_postcall(deps: PostCallDeps, call_sid: str) -> None:
             await analyse_call(session, deps.llm, deps.settings, call_sid, call.tenant_id)
             await session.commit()
     async with deps.sessions() as session:
-        await compute_call_cost(session, call_sid, deps.prices)
+        cost = await compute_call_cost(session, call_sid, deps.prices)
+        currency = await session.scalar(
+            select(CallCost.currency).where(CallCost.call_sid == call_sid)
+        )
         await session.commit()
+    if cost is not None and currency is not None:
+        deps.metrics.call_cost.labels(currency).inc(float(cost))
     queued = 0
     async with deps.sessions() as session:
         if call.tenant_id is not None:

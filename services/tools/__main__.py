@@ -14,7 +14,7 @@ async def serve() -> None:
     settings = service_settings("tools")
     async with AsyncExitStack() as stack:
         res = await open_resources(settings, "tools", stack)
-        deps = ToolsDeps(log=res.log, sessions=res.sessions())
+        deps = ToolsDeps(log=res.log, sessions=res.sessions(), metrics=res.metrics)
 
         async def handle(_: str, fields: dict[str, str]) -> None:
             await execute(deps, fields["call_sid"], fields["entry_id"])

@@ -32,6 +32,8 @@ from services.tools.handlers import HANDLERS, ToolContext, ToolError
 from shared.bus.streams import CallLog, decode_entries
 from shared.contract import events as ev
 from shared.db.models import ToolInvocation
+from shared.observability.metrics import Metrics
+from shared.runtime.logs import tenant_var
 from shared.runtime.telemetry import context_from, tracer
 from shared.tenancy.tool_specs import INTENT_TOOLS, SPECS, normalize_phone
 
@@ -55,6 +57,7 @@ class ToolsDeps:
     sessions: async_sessionmaker[AsyncSession]
     clock: Callable[[], datetime] = field(default=_utc_now)  # "now" for scheduling
     wall: Callable[[], float] = field(default=time.time)  # epoch s, against request deadlines
+    metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,11 @@ async def execute(deps: ToolsDeps, call_sid: str, entry_id: str) -> None:
         context=context_from(request.traceparent),
         attributes={"call.sid": call_sid, "tool.call_id": request.tool_call_id},
     ):
+        tenant_var.set(request.tenant_id or None)
+        began = time.perf_counter()
         outcome = await run_request(deps, call_sid, request)
+        tool = request.name if request.name in HANDLERS else "unknown"  # bounded label values
+        deps.metrics.tool_done(tool, outcome.ok, time.perf_counter() - began)
         kind = INTENT_TOOLS.get(request.name)
         if kind is not None and outcome.ok:
             started = await _call_started(deps, call_sid)

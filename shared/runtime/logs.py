@@ -9,7 +9,10 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
+from shared.runtime.telemetry import current_trace_id
+
 call_sid_var: ContextVar[str | None] = ContextVar("call_sid", default=None)
+tenant_var: ContextVar[str | None] = ContextVar("tenant_id", default=None)
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
 
@@ -32,6 +35,12 @@ class JsonFormatter(logging.Formatter):
         sid = call_sid_var.get()
         if sid:
             out["call_sid"] = sid
+        tenant = tenant_var.get()
+        if tenant:
+            out["tenant_id"] = tenant
+        trace_id = current_trace_id()
+        if trace_id:
+            out["trace_id"] = trace_id
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 out[key] = value

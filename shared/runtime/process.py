@@ -24,9 +24,15 @@ def service_settings(service: str) -> Settings:
     starts embedded servers and passes their URLs when none are configured.
     """
     settings = get_settings()
-    setup_logging(service, settings.log_level, settings.log_json)
+    setup_logging(service, level_for(service, settings), settings.log_json)
     span_file = settings.otel_file.format(service=service) if settings.otel_file else None
-    setup_tracing(service, console=settings.otel_console, file=span_file)
+    setup_tracing(
+        service,
+        console=settings.otel_console,
+        file=span_file,
+        otlp_endpoint=settings.otel_exporter_otlp_endpoint,
+        otlp_batch_delay_ms=settings.otel_batch_delay_ms,
+    )
     if not settings.redis_url or not settings.database_url:
         raise SystemExit(
             f"{service}: REDIS_URL and DATABASE_URL must be set "
@@ -34,6 +40,15 @@ def service_settings(service: str) -> Settings:
         )
     refuse_weak_secrets(settings, service)
     return settings
+
+
+def level_for(service: str, settings: Settings) -> str:
+    """The service's log level: its entry in LOG_LEVELS ('media=WARNING,...'), else LOG_LEVEL."""
+    for item in settings.log_levels.split(","):
+        name, _, level = item.partition("=")
+        if name.strip() == service and level.strip():
+            return level.strip().upper()
+    return settings.log_level
 
 
 def stop_on_signals() -> asyncio.Event:

@@ -292,6 +292,26 @@ class Settings(BaseSettings):
         5000, ge=1, description="Call-log events media holds per call while Redis is away."
     )
 
+    # --- operability: metrics, health, OTLP traces, per-service log levels (issue 14) -----------
+    metrics_host: str = Field(
+        "127.0.0.1", description="Workers: bind address of the /metrics, /healthz, /readyz port."
+    )
+    metrics_port: int = Field(
+        9464, description="Workers (brain, tools, recorder): metrics/health port; 0: off."
+    )
+    stream_metrics_interval_s: float = Field(
+        5.0, description="How often workers read their consumer group's pending and lag."
+    )
+    otel_exporter_otlp_endpoint: str = Field(
+        "", description="OTLP/HTTP collector base URL (spans go to /v1/traces); empty: off."
+    )
+    otel_batch_delay_ms: int = Field(
+        2000, description="Longest a finished span waits in the OTLP batch before export."
+    )
+    log_levels: str = Field(
+        "", description="Per-service log levels, e.g. 'media=WARNING,brain=DEBUG' (else LOG_LEVEL)."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -44,7 +44,7 @@ async def test_recorder_killed_mid_call_loses_and_duplicates_nothing(platform: P
         platform.stack.spawn(
             "recorder",
             [sys.executable, "-m", "services.recorder"],
-            platform.env | {"REPLICA_NAME": "recorder-replacement"},
+            platform.env | {"REPLICA_NAME": "recorder-replacement", "METRICS_PORT": "0"},
         )
 
         result = await call

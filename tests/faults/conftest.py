@@ -176,6 +176,7 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack
                     "LOG_JSON": "true",
                     "SILENCE_REPROMPT_S": "8",
                     "SILENCE_HANGUP_S": "8",
+                    "METRICS_PORT": "0",  # two replicas of each worker: no shared ops port
                 },
             )
             start_sims(

@@ -155,6 +155,8 @@ class AgentOutput:
 
     async def _speak(self, turn_id: int, seq: int, text: str) -> None:
         self.ledger.queue(turn_id, seq, text)
+        self.ctx.stage_mark(turn_id, "tts_request", time.time())
+        self.ctx.tts_requests.sent((turn_id, seq), {"turn.id": turn_id, "characters": len(text)})
         self.idle.clear()
         self.characters_synthesized += len(text)
         await self.tts.speak(text)
@@ -187,6 +189,7 @@ class AgentOutput:
                 if metric is not None:
                     metric.observe(time.perf_counter() - received)
                 if first:
+                    self.ctx.tts_requests.answered((segment.turn_id, segment.seq))
                     sent_at = time.time()
                     await self.ctx.latency(segment.turn_id, "tts_first_byte", first_byte_at)
                     await self._first_audio_sent(segment.turn_id, sent_at)

@@ -34,8 +34,10 @@ from services.media.caller.stt_feed import SttFeed
 from services.media.caller.vad import SileroVad, VadModel, VoiceStarted, VoiceStopped
 from shared.contract import events as ev
 from shared.contract import keys
+from shared.runtime.telemetry import tracer
 
 log = logging.getLogger(__name__)
+_tracer = tracer(__name__)
 
 MAX_STT_RETRIES = 5
 LEAD_IN_MS = 1000
@@ -110,6 +112,8 @@ class CallerInput:
             return
         trigger = f"{source}:{interrupt.reason}"
         if await self.agent.barge_in(trigger, time.time()):
+            heard_at = self.ctx.wall_at(interrupt.trigger_audio_ms)
+            self.ctx.deps.metrics.stage("barge_in_reaction", time.time() - heard_at)
             log.info("barge-in (%s) at %d ms", trigger, interrupt.trigger_audio_ms)
 
     # ---- STT connection ------------------------------------------------------------------
@@ -126,7 +130,8 @@ class CallerInput:
                 clients=self.ctx.deps.clients,
             )
             try:
-                await stt.open()
+                with _tracer.start_as_current_span("stt.connect", attributes={"attempt": failures}):
+                    await stt.open()
             except (OSError, TimeoutError, WebSocketException, ApiError) as exc:
                 failures += 1
                 await self._provider_error(f"STT connect failed ({failures}): {exc}")
@@ -148,6 +153,7 @@ class CallerInput:
                 with contextlib.suppress(OSError, WebSocketException, RuntimeError):
                     await stt.close()
             if not self.closing:
+                self.ctx.deps.metrics.provider_reconnects.labels("deepgram-stt").inc()
                 await self._provider_error("STT socket dropped; reconnecting with buffered audio")
 
     async def close(self) -> None:
@@ -197,6 +203,9 @@ class CallerInput:
                 )
             )
             self.backlog.finalized_until(event.end_ms)
+            self.ctx.deps.metrics.stage(
+                "final_transcript", arrived - self.ctx.wall_at(event.end_ms)
+            )
             self.utterance.append(event.text)
             await self._decide(
                 self.detector.transcript(event.text, event.end_ms, is_final=True), "stt"

@@ -27,11 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.recorder.webhooks.signing import signed_headers
 from shared.db.base import new_id
 from shared.db.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from shared.observability.metrics import Metrics
 from shared.runtime.guarded_http import RefusedAddressError
 from shared.runtime.outage import Outage, is_transient, sleep_unless
 from shared.runtime.settings import Settings
+from shared.runtime.telemetry import tracer
 
 log = logging.getLogger(__name__)
+_tracer = tracer(__name__)
 
 LEASE_MARGIN_S = 30.0
 ERROR_CHARS = 500
@@ -127,6 +130,7 @@ class Deliverer:
     poll_s: float
     batch: int = 20
     rng: random.Random = field(default_factory=random.Random)
+    metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:
@@ -213,6 +217,14 @@ class Deliverer:
         ]
 
     async def _attempt(self, item: _Leased) -> None:
+        with _tracer.start_as_current_span(
+            "webhook.delivery",
+            attributes={"webhook.event_id": item.event_id, "webhook.attempt": item.attempts + 1},
+        ) as span:
+            outcome = await self._attempt_once(item)
+            span.set_attribute("webhook.outcome", outcome)
+
+    async def _attempt_once(self, item: _Leased) -> str:
         code: int | None = None
         error: str | None = None
         permanent = False
@@ -234,7 +246,9 @@ class Deliverer:
             except httpx.HTTPError as exc:
                 error = type(exc).__name__  # the class only: messages can echo internal detail
         duration_ms = round((time.perf_counter() - began) * 1000, 1)
-        await self._record(item, code, error, duration_ms, permanent=permanent)
+        outcome = await self._record(item, code, error, duration_ms, permanent=permanent)
+        self.metrics.webhook_done(outcome, duration_ms / 1000)
+        return outcome
 
     async def _record(
         self,
@@ -244,7 +258,8 @@ class Deliverer:
         duration_ms: float,
         *,
         permanent: bool = False,
-    ) -> None:
+    ) -> str:
+        """Store the attempt; its outcome: delivered, retry or dead."""
         attempts = item.attempts + 1
         now = datetime.now(UTC)
         values: dict[str, Any] = {
@@ -254,11 +269,14 @@ class Deliverer:
         }
         if error is None:
             values |= {"status": "delivered", "delivered_at": now}
+            outcome = "delivered"
         elif attempts >= self.policy.max_attempts or not item.active or permanent:
             values |= {"status": "failed"}
+            outcome = "dead"
         else:
             delay = self.policy.delay_s(attempts, self.rng)
             values |= {"next_attempt_at": now + timedelta(seconds=delay)}
+            outcome = "retry"
         async with self.sessions() as session:
             number = await session.scalar(
                 select(func.count())
@@ -281,3 +299,4 @@ class Deliverer:
             await session.commit()
         if error is not None:
             log.info("webhook %s attempt %d failed: %s", item.id, attempts, error)
+        return outcome

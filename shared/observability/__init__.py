@@ -1,0 +1,1 @@
+"""Metrics, health, trace plumbing shared by every service."""
