@@ -272,6 +272,12 @@ class Settings(BaseSettings):
         3.0, description="TTL of a call's live-stream marker (refreshed every third of it)."
     )
 
+    # --- provider voice agents on outbound calls (issue 13, va) ---------------------------
+    elevenlabs_agent_outbound_tool_ids: list[str] = Field(
+        default_factory=lambda: ["report_outcome", "end_call"],
+        description="ElevenLabs tool ids an outbound call's agent gets (agent.prompt.tool_ids).",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
