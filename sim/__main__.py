@@ -61,13 +61,19 @@ async def serve(args: argparse.Namespace) -> None:
     if args.dg_agent_port:
         servers.append(_dg_agent_server(args.dg_agent_port, policy))
     if args.twilio_port:
-        servers.append(_twilio_rest_server(args.twilio_port, args.stt_port))
+        agents = [
+            f"http://127.0.0.1:{port}"
+            for port in (args.el_agent_control_port, args.dg_agent_port)
+            if port
+        ]
+        servers.append(_twilio_rest_server(args.twilio_port, args.stt_port, agents))
     await asyncio.gather(*(s.serve() for s in servers))
 
 
-def _twilio_rest_server(port: int, stt_port: int) -> uvicorn.Server:
+def _twilio_rest_server(port: int, stt_port: int, agents: list[str]) -> uvicorn.Server:
     """Twilio REST (outbound calls): it dials the restaurant host, whose words go to the STT
-    simulator; account and auth token are the platform's (TWILIO_ACCOUNT_SID/AUTH_TOKEN)."""
+    simulator and the voice-agent simulators (whichever pipeline the caller's number uses);
+    account and auth token are the platform's (TWILIO_ACCOUNT_SID/AUTH_TOKEN)."""
     from shared.runtime.settings import Settings
     from sim.twilio_rest_server import TwilioRestSimOptions
     from sim.twilio_rest_server import create_app as twilio_app
@@ -77,6 +83,7 @@ def _twilio_rest_server(port: int, stt_port: int) -> uvicorn.Server:
         account_sid=settings.twilio_account_sid,
         auth_token=settings.twilio_auth_token,
         stt_control_url=f"http://127.0.0.1:{stt_port}",
+        agent_control_urls=agents,
     )
     app = twilio_app(options)
     return uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -92,9 +99,7 @@ def _convai_servers(args: argparse.Namespace) -> list[uvicorn.Server]:
         files = make_tls_files(args.tls_dir)
         tls = {"ssl_certfile": str(files.cert_chain_pem), "ssl_keyfile": str(files.key_pem)}
     scheme = "https" if tls else "http"
-    app = convai_app(
-        ConvaiSimOptions(public_base_url=f"{scheme}://127.0.0.1:{args.el_agent_port}")
-    )
+    app = convai_app(ConvaiSimOptions(public_base_url=f"{scheme}://127.0.0.1:{args.el_agent_port}"))
     ports = [(args.el_agent_port, tls)]
     if args.el_agent_control_port:
         ports.append((args.el_agent_control_port, {}))

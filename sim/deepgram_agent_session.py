@@ -190,6 +190,14 @@ class AgentConversation:
                 )
             else:
                 self._start_turn(self._speak(str(payload.get("message", ""))))
+        elif kind == "InjectUserMessage" and isinstance(payload, dict):
+            if self.speaking:  # simulator choice: refused while the agent talks
+                await self.send_json(
+                    {"type": "InjectionRefused", "message": "Agent is currently speaking"}
+                )
+            else:
+                self.messages.append({"role": "user", "content": str(payload.get("content", ""))})
+                self._start_turn(self._think())
         elif kind == "UpdatePrompt":
             await self.send_json({"type": "PromptUpdated"})
         elif kind == "Settings":

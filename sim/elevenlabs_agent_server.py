@@ -40,7 +40,10 @@ DEFAULT_OVERRIDES = (
     "agent.first_message",
     "agent.language",
     "tts.voice_id",
+    "agent.prompt.tool_ids",
 )
+INBOUND_TOOLS = [name for name in SPECS if name != "report_outcome"]
+"""The simulated agent's own client tools: a receptionist's (no outbound report_outcome)."""
 
 
 class ConvaiSimOptions(BaseModel):
@@ -57,7 +60,12 @@ class ConvaiSimOptions(BaseModel):
     prompt: str = Field("You are a helpful receptionist.", description="Agent's own prompt.")
     first_message: str = Field("Hello, how can I help?", description="Agent's own greeting.")
     client_tools: list[str] = Field(
-        default_factory=lambda: list(SPECS), description="Client tools configured on the agent."
+        default_factory=lambda: list(INBOUND_TOOLS),
+        description="Client tools configured on the agent.",
+    )
+    workspace_tools: dict[str, str] = Field(
+        default_factory=lambda: {name: name for name in SPECS},
+        description="Workspace tools by id (-> client tool name) that tool_ids overrides pick.",
     )
     allowed_overrides: list[str] = Field(
         default_factory=lambda: list(DEFAULT_OVERRIDES),
@@ -106,6 +114,7 @@ class ConvaiSimState:
             prompt=o.prompt,
             first_message=o.first_message,
             client_tools=o.client_tools,
+            workspace_tools=o.workspace_tools,
             allowed_overrides=frozenset(o.allowed_overrides),
             ms_per_char=o.ms_per_char,
             chunk_bytes=o.chunk_bytes,

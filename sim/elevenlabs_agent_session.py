@@ -12,6 +12,8 @@ Simulator choices where the real service is unspecified:
   `interruption`, then `agent_response_correction` with the words heard so far.
 * A final transcript of a scripted utterance becomes `user_transcript` (endpointing 300 ms).
 * A policy `error` rule closes the socket with 1011 and the error message (provider failure).
+* Tools: the agent's own client tools, unless the `agent.prompt.tool_ids` override picks
+  workspace tools by id instead (an unknown id closes the socket 1008).
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class AgentConfig:
     prompt: str
     first_message: str
     client_tools: list[str]
+    workspace_tools: dict[str, str]  # tool id -> client tool name (what tool_ids may pick)
     allowed_overrides: frozenset[str]
     ms_per_char: float
     chunk_bytes: int
@@ -140,6 +143,7 @@ class Conversation:
         self.last_rtt_ms: int | None = None
         self.send_lock = asyncio.Lock()
         self.thinking: set[asyncio.Task[None]] = set()
+        self.client_tools = list(config.client_tools)
 
     # ------------------------------------------------------------------ sending
     async def send(self, message: dict[str, Any]) -> None:
@@ -232,6 +236,8 @@ class Conversation:
             raise ConversationClosed(
                 1008, f"Override for field '{refused[0]}' is not allowed by config."
             )
+        if "agent.prompt.tool_ids" in override_paths(override):
+            self.client_tools = self._workspace_tools(override["agent"]["prompt"]["tool_ids"])
         variables = data.get("dynamic_variables") or {}
         if not isinstance(variables, dict) or any(
             not isinstance(v, str | int | float | bool) for v in variables.values()
@@ -239,6 +245,15 @@ class Conversation:
             raise ConversationClosed(1008, "dynamic_variables values must be scalars")
         self.variables = variables
         self.session.tag = str(variables.get("call_sid", "")) or self.session.conversation_id
+
+    def _workspace_tools(self, tool_ids: Any) -> list[str]:
+        """The client tools a `tool_ids` override picks (it replaces the agent's own)."""
+        if not isinstance(tool_ids, list):
+            raise ConversationClosed(1008, "agent.prompt.tool_ids must be a list")
+        unknown = [t for t in tool_ids if t not in self.config.workspace_tools]
+        if unknown:
+            raise ConversationClosed(1008, f"unknown tool_ids: {unknown}")
+        return [self.config.workspace_tools[t] for t in tool_ids]
 
     async def _receive_loop(self) -> None:
         while True:
@@ -327,7 +342,7 @@ class Conversation:
         task.add_done_callback(self.thinking.discard)
 
     async def _answer(self) -> None:
-        tools = [{"type": "function", "function": {"name": n}} for n in self.config.client_tools]
+        tools = [{"type": "function", "function": {"name": n}} for n in self.client_tools]
         for _round in range(4):
             decision = decide(self.policy(), self.messages, tools)
             if isinstance(decision, TextDecision):

@@ -30,6 +30,11 @@ class TwilioCallerOptions(BaseModel):
     stt_control_url: str | None = Field(
         None, description="STT simulator base URL for /sim/listen/script; no scripting if None."
     )
+    extra_control_urls: list[str] = Field(
+        default_factory=list,
+        description="More simulators the same /sim/listen/script lines go to (the voice-agent"
+        " simulators, when the platform may route the call to one).",
+    )
     ms_per_word: int = Field(300, description="Speaking duration of one scripted word, in ms.")
     pause_before_speaking_ms: int = Field(
         400, description="Wait after the agent's audio finished playing before talking, in ms."

@@ -173,6 +173,10 @@ class CallTurns:
         url = self.run.opts.stt_control_url
         if url is None:
             return
+        urls = [url, *self.run.opts.extra_control_urls]
+        await asyncio.gather(*(self._register_at(u, text, window) for u in urls))
+
+    async def _register_at(self, url: str, text: str, window: tuple[int, int]) -> None:
         body = {
             "tag": self.run.result.call_sid,
             "text": text,

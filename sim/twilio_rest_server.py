@@ -50,6 +50,9 @@ class TwilioRestSimOptions(BaseModel):
     account_sid: str = Field("AC" + "0" * 32, description="The account the API accepts.")
     auth_token: str = Field("sim-auth-token", description="Basic-auth password; signs webhooks.")
     stt_control_url: str | None = Field(None, description="STT simulator for callee words.")
+    agent_control_urls: list[str] = Field(
+        default_factory=list, description="Voice-agent simulators that hear the callee too."
+    )
     ring_s: float = Field(0.3, description="Ringing before a callee answers or is busy.")
     no_answer_ring_s: float = Field(1.0, description="Ringing before no-answer (sim time).")
     amd_human_ms: int = Field(300, description="After the callee's first words: AMD human.")
@@ -228,6 +231,7 @@ class Dialler:
             to_number=call.params["To"],
             call_sid=call.sid,
             stt_control_url=self.o.stt_control_url,
+            extra_control_urls=self.o.agent_control_urls,
             max_call_s=self.o.max_call_s,
             answer_timeout_s=20.0,
         )

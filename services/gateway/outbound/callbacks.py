@@ -131,11 +131,14 @@ async def amd_result(request: Request) -> Response:
 async def _cue_voicemail(log_: CallLog, call_sid: str, tenant_id: str) -> None:
     """A turn for the agent: the beep has sounded, leave the message now.
 
-    Its id follows the highest turn in the log. Media numbers its own turns in memory, so a
-    caller turn after this one could reuse the id; after a machine's beep nobody speaks again.
+    The brain answers it on the cascade; media hands it to a provider voice agent as a typed
+    user message. Its id follows the highest turn in the log. Media numbers its own turns in
+    memory, so a caller turn after this one could reuse the id; after a machine's beep nobody
+    speaks again.
     """
     entries = await log_.entries(call_sid)
-    if not any(isinstance(e, ev.CallStarted) for _, e in entries):
+    started = next((e for _, e in entries if isinstance(e, ev.CallStarted)), None)
+    if started is None:
         log.warning("AMD for %s before call.started; no voicemail cue", call_sid)
         return
     turn_id = 1 + max((getattr(e, "turn_id", 0) or 0 for _, e in entries), default=0)
@@ -148,6 +151,7 @@ async def _cue_voicemail(log_: CallLog, call_sid: str, tenant_id: str) -> None:
             source="system",
         )
     )
-    await log_.publish(
-        keys.TURNS, {"call_sid": call_sid, "turn_id": str(turn_id), "entry_id": entry}
-    )
+    if started.pipeline == "cascade":  # a provider voice agent gets it from media instead
+        await log_.publish(
+            keys.TURNS, {"call_sid": call_sid, "turn_id": str(turn_id), "entry_id": entry}
+        )

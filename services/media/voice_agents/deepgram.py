@@ -4,6 +4,7 @@ Caller audio (µ-law 8 kHz) goes to the agent untouched - queued while the socke
 the agent's audio clock equals Twilio's; agent audio goes to Twilio with a mark per utterance
 (`AgentSpeech`). Agent messages become the cascade's events: ConversationText -> turn.requested
 (never published to the brain) / agent.text; UserStartedSpeaking -> clear + caller.barge_in;
+A turn.requested another service wrote (the voicemail cue) -> InjectUserMessage.
 FunctionCallRequest -> tool.requested on the tools stream -> the tool.result from the call log
 -> FunctionCallResponse. A `call.intent` from the tools (end_call, transfer_to_human) closes
 the stream once the agent's next words were heard. When the agent fails or disconnects, the
@@ -25,6 +26,7 @@ from deepgram.agent.v1.types.agent_v1agent_started_speaking import AgentV1AgentS
 from deepgram.agent.v1.types.agent_v1conversation_text import AgentV1ConversationText
 from deepgram.agent.v1.types.agent_v1error import AgentV1Error
 from deepgram.agent.v1.types.agent_v1function_call_request import AgentV1FunctionCallRequest
+from deepgram.agent.v1.types.agent_v1inject_user_message import AgentV1InjectUserMessage
 from deepgram.agent.v1.types.agent_v1send_function_call_response import (
     AgentV1SendFunctionCallResponse,
 )
@@ -86,6 +88,7 @@ class DeepgramAgentCall:
         self.connected_at: float | None = None
         self.last_audio_sent = time.monotonic()
         self.tool_tasks: set[asyncio.Task[None]] = set()
+        self.own_turns: set[tuple[int, str]] = set()  # turn.requested this stream wrote
 
     async def run(self) -> str:
         """Serve the call; returns the end reason (call.ended is written by the session)."""
@@ -220,6 +223,7 @@ class DeepgramAgentCall:
         if role == "user":
             self.turn_id = self.ctx.next_turn()
             self.ctx.latest_caller_turn = self.turn_id
+            self.own_turns.add((self.turn_id, content))
             await self.ctx.latency(self.turn_id, "stt_final", time.time())
             await self.ctx.append(
                 ev.TurnRequested(call_sid=self.ctx.call_sid, turn_id=self.turn_id, text=content)
@@ -278,6 +282,18 @@ class DeepgramAgentCall:
             elif isinstance(event, ev.CallIntent) and self.intent is None:
                 self.intent = event
                 self.intent_seen.set()
+            elif isinstance(event, ev.TurnRequested):
+                if (event.turn_id, event.text) not in self.own_turns:
+                    await self._typed_turn(event)
+
+    async def _typed_turn(self, event: ev.TurnRequested) -> None:
+        """A turn another service wrote (the voicemail cue): InjectUserMessage, and what the
+        agent answers belongs to that turn."""
+        self.turn_id = event.turn_id
+        self.ctx.turn_id = max(self.ctx.turn_id, event.turn_id)
+        self.ctx.latest_caller_turn = event.turn_id
+        if self.conn is not None:
+            await self.conn.send_inject_user_message(AgentV1InjectUserMessage(content=event.text))
 
     async def _close_after_intent(self) -> str:
         """After end_call / transfer_to_human: let the agent's next words be heard, then close."""

@@ -5,6 +5,12 @@ Twilio as it arrives; at its end `audio.segment_sent` and a mark; Twilio's echo 
 `audio.segment_played`. Agent text becomes `agent.text` of the current turn. A barge-in clears
 Twilio's buffer, drops the unfinished segment and logs what the caller had heard
 (`SegmentLedger` does the bookkeeping, exactly as for the cascade).
+
+As in the cascade, an utterance's `agent.text` and its segment share one `seq` (mark
+`t<turn>-s<seq>`): one counter per turn numbers utterances, not messages. A new utterance's
+text never joins an open segment that already has text (a response the agent cut without
+`AgentAudioDone`): that segment is closed first. A barge-in drops text still waiting for its
+audio, even when nothing was playing yet, so it cannot prefix the next utterance.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ class AgentSpeech:
         self.link = link
         self.ledger = SegmentLedger()
         self.current: Segment | None = None
-        self.pending_text: list[str] = []
+        self.pending: tuple[int, str] | None = None  # (seq, text) of an utterance before audio
         self.played = 0  # segments whose mark came back uncleared
         self.changed = asyncio.Event()
         self._seq: dict[int, int] = {}
@@ -44,23 +50,25 @@ class AgentSpeech:
         return seq
 
     async def text(self, turn_id: int, text: str) -> None:
-        """What the agent says (ConversationText assistant) -> agent.text of the turn."""
-        await self.ctx.append(
-            ev.AgentText(
-                call_sid=self.ctx.call_sid, turn_id=turn_id, seq=self._next_seq(turn_id), text=text
-            )
-        )
-        if self.current is not None:
-            self.current.text = f"{self.current.text} {text}".strip()
+        """What the agent says (ConversationText assistant) -> agent.text of the turn, with the
+        seq of the segment that carries it."""
+        if self.current is not None and self.current.text:
+            await self.done()  # the previous utterance was cut without AgentAudioDone
+        if self.current is not None:  # its audio came first: the text names that segment
+            self.current.text, seq = text, self.current.seq
         else:
-            self.pending_text.append(text)
+            seq = self._next_seq(turn_id)
+            self.pending = (seq, text)
+        await self.ctx.append(
+            ev.AgentText(call_sid=self.ctx.call_sid, turn_id=turn_id, seq=seq, text=text)
+        )
 
     def start(self, turn_id: int) -> Segment:
         """An utterance begins (AgentStartedSpeaking, or audio without it)."""
         if self.current is None:
-            text = " ".join(self.pending_text)
-            self.pending_text = []
-            self.current = self.ledger.queue(turn_id, self._next_seq(turn_id), text)
+            seq, text = self.pending or (self._next_seq(turn_id), "")
+            self.pending = None
+            self.current = self.ledger.queue(turn_id, seq, text)
         return self.current
 
     async def audio(self, turn_id: int, chunk: bytes) -> None:
@@ -112,12 +120,12 @@ class AgentSpeech:
 
     async def barge_in(self, trigger: str, trigger_at: float) -> bool:
         """Stop the agent's audio at Twilio; False if nothing was playing."""
+        self.pending = None  # an utterance whose audio has not started is dropped either way
         if not self.ledger.busy:
             return False
         await self.link.send_clear()
         cut = self.ledger.clear()
         self.current = None
-        self.pending_text = []
         await self.ctx.append(
             ev.BargeIn(
                 call_sid=self.ctx.call_sid,

@@ -14,6 +14,8 @@ Mapping (protocol: services/media/voice_agents/elevenlabs_convai.py):
 * `user_transcript` -> `TurnRequested` (not published to the brain's work stream).
 * `client_tool_call` -> `ToolRequested` + the tools stream; the `ToolResult` from the call log
   -> `client_tool_result` (an error result after `tool_timeout_s`).
+* A `TurnRequested` another service wrote (the gateway's voicemail cue after an answering
+  machine's beep) -> `user_message`, answered in that turn.
 * `ping` -> `pong`. A `CallIntent` (end_call / transfer_to_human) ends the stream once the
   agent's answer has played. Provider failures -> `ProviderError` and the stream closes 1011,
   so the gateway's after-stream transfers the caller or apologizes.
@@ -73,6 +75,7 @@ class ElevenLabsAgentCall:
         self.audio = AgentPlayout(ctx, link, history)
         self.tool_waiters: dict[str, asyncio.Future[ev.ToolResult]] = {}
         self.background: set[asyncio.Task[None]] = set()
+        self.own_turns: set[tuple[int, str]] = set()  # turn.requested this stream wrote
 
     async def run(self) -> str:
         ctx = self.ctx
@@ -124,7 +127,15 @@ class ElevenLabsAgentCall:
         greeted = any(isinstance(e, ev.AgentText) for _, e in self.history)
         earlier = _transcript(self.history)
         await ws.send(
-            json.dumps(el.initiation(self.ctx.started, self.ctx.call_sid, greeted, earlier))
+            json.dumps(
+                el.initiation(
+                    self.ctx.started,
+                    self.ctx.call_sid,
+                    greeted,
+                    earlier,
+                    s.elevenlabs_agent_outbound_tool_ids,
+                )
+            )
         )
         if not greeted:
             await self.ctx.latency(0, "speech_end", self.ctx.start_received_at)
@@ -227,6 +238,7 @@ class ElevenLabsAgentCall:
         ctx = self.ctx
         turn_id = ctx.next_turn()
         ctx.latest_caller_turn = turn_id
+        self.own_turns.add((turn_id, text))
         await ctx.append(ev.TurnRequested(call_sid=ctx.call_sid, turn_id=turn_id, text=text))
         await ctx.latency(turn_id, "stt_final", time.time())
         self.audio.start_turn(turn_id)
@@ -274,6 +286,9 @@ class ElevenLabsAgentCall:
                 waiter = self.tool_waiters.get(event.tool_call_id)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(event)
+            elif isinstance(event, ev.TurnRequested):
+                if (event.turn_id, event.text) not in self.own_turns:
+                    await self._typed_turn(event)
             elif isinstance(event, ev.CallIntent):
                 reason = "transfer" if event.kind == "transfer" else "agent-ended"
                 await self.audio.settle(INTENT_QUIET_S, INTENT_MAX_WAIT_S)
@@ -281,6 +296,18 @@ class ElevenLabsAgentCall:
                 await self.link.close(1000, reason)
                 return reason
         return "call-log-closed"
+
+    async def _typed_turn(self, event: ev.TurnRequested) -> None:
+        """A turn another service wrote (the voicemail cue): the agent gets it as a typed user
+        message, and what it answers belongs to that turn."""
+        await self.audio.finish_segment()
+        ctx = self.ctx
+        ctx.turn_id = max(ctx.turn_id, event.turn_id)
+        ctx.latest_caller_turn = event.turn_id
+        self.audio.start_turn(event.turn_id)
+        if self.ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self.ws.send(el.user_message(event.text))
 
     async def _max_duration(self) -> str:
         limit = min(self.ctx.started.max_call_s or 10**9, self.ctx.settings.max_call_s)

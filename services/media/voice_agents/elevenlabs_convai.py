@@ -81,18 +81,29 @@ async def conversation_url(settings: Settings, tls: ssl.SSLContext) -> str:
 
 
 def initiation(
-    started: ev.CallStarted, call_sid: str, greeted: bool, earlier: list[str]
+    started: ev.CallStarted,
+    call_sid: str,
+    greeted: bool,
+    earlier: list[str],
+    outbound_tool_ids: list[str] | None = None,
 ) -> dict[str, Any]:
     """`conversation_initiation_client_data`: the tenant's prompt and greeting as overrides,
     business and caller as dynamic variables. `call_sid` rides as a dynamic variable too, so
     tools/webhooks on the ElevenLabs side (and the simulator) can tie the conversation to the
-    call. A resumed call (`greeted`) gets no first message and the conversation so far."""
+    call. A resumed call (`greeted`) gets no first message and the conversation so far.
+
+    An outbound call's agent needs `report_outcome`, which an inbound agent does not have:
+    overrides cannot define tools, only pick workspace tools by id (`agent.prompt.tool_ids`,
+    which must be enabled in the agent's security settings), so those ids come from settings."""
     prompt = started.system_prompt
     if earlier:
         prompt += "\n\nThe call was reconnected. Conversation so far:\n" + "\n".join(earlier)
     agent: dict[str, Any] = {"first_message": "" if greeted else started.greeting}
-    if prompt:
-        agent["prompt"] = {"prompt": prompt}
+    prompt_override: dict[str, Any] = {"prompt": prompt} if prompt else {}
+    if started.direction == "outbound" and outbound_tool_ids:
+        prompt_override["tool_ids"] = list(outbound_tool_ids)
+    if prompt_override:
+        agent["prompt"] = prompt_override
     if started.language:
         agent["language"] = started.language
     override: dict[str, Any] = {"agent": agent}
@@ -134,6 +145,11 @@ def event_of(message: dict[str, Any], key: str) -> dict[str, Any]:
 def audio_chunk(audio: bytes) -> str:
     """Caller audio (µ-law 8 kHz, the agent's user_input_audio_format)."""
     return json.dumps({"user_audio_chunk": base64.b64encode(audio).decode("ascii")})
+
+
+def user_message(text: str) -> str:
+    """A typed user turn (the gateway's voicemail cue: the agent answers it like speech)."""
+    return json.dumps({"type": "user_message", "text": text})
 
 
 def pong(event_id: Any) -> str:
