@@ -310,6 +310,8 @@ class Settings(BaseSettings):
     )
     log_levels: str = Field(
         "", description="Per-service log levels, e.g. 'media=WARNING,brain=DEBUG' (else LOG_LEVEL)."
+    )
+
     # --- provider voice agents on outbound calls (issue 13, va) ---------------------------
     elevenlabs_agent_outbound_tool_ids: list[str] = Field(
         default_factory=lambda: ["report_outcome", "end_call"],
