@@ -14,7 +14,9 @@ def build_messages(entries: list[tuple[str, ev.Event]], *, before_turn: int) -> 
 
     Agent text counts only if its audio segment was played (Twilio echoed its mark). Caller
     words of a turn that got no heard answer (e.g. superseded while its brain was dead) join the
-    next turn's words, so they reach the LLM as one utterance.
+    next turn's words, so they reach the LLM as one utterance. A system cue (the answering
+    machine's beep) is no caller words: it is a user message of its own, never joined to the
+    unanswered words before it (a machine's greeting, left unanswered on purpose) nor to any after.
     """
     played = {
         (e.turn_id, e.seq) for _, e in entries if isinstance(e, ev.SegmentPlayed) and not e.cleared
@@ -28,6 +30,7 @@ def build_messages(entries: list[tuple[str, ev.Event]], *, before_turn: int) -> 
     messages: list[Message] = []
     assistant: Message | None = None
     answered = False  # a result for one of `assistant`'s tool calls has been logged
+    joinable = False  # the last message holds caller words nothing heard has answered yet
     for _, event in entries:
         if isinstance(event, ev.CallStarted):
             messages.append({"role": "system", "content": event.system_prompt})
@@ -35,10 +38,12 @@ def build_messages(entries: list[tuple[str, ev.Event]], *, before_turn: int) -> 
             if event.turn_id > before_turn:
                 break
             assistant = None
-            if messages and messages[-1]["role"] == "user":
+            caller = event.source == "caller"
+            if caller and joinable and messages[-1]["role"] == "user":
                 messages[-1]["content"] = f"{messages[-1]['content']} {event.text}".strip()
             else:
                 messages.append({"role": "user", "content": event.text})
+            joinable = caller
         elif isinstance(event, ev.AgentText):
             if event.turn_id >= before_turn or (event.turn_id, event.seq) not in played:
                 continue

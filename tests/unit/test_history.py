@@ -295,3 +295,28 @@ def test_tool_call_without_result_still_valid() -> None:
     msgs = build_messages(log.entries, before_turn=2)
     assert_valid_openai_order(msgs)
     assert msgs[-1] == {"role": "user", "content": "hello?"}
+
+
+def cue(log: Log, turn: int, text: str) -> Log:
+    return log.add(ev.TurnRequested(call_sid=SID, turn_id=turn, text=text, source="system"))
+
+
+def test_a_system_cue_is_never_joined_to_unanswered_caller_words() -> None:
+    """An answering machine's greeting is left unanswered on purpose; the beep's cue after it
+    must reach the LLM as the last user message on its own, not buried in the greeting."""
+    log = Log().say(0, 0, "Hello, I'm calling about a table.")
+    log.user(1, "Please leave a message after the beep.")
+    cue(log, 2, "The beep has sounded: leave your message now.")
+    msgs = build_messages(log.entries, before_turn=2)
+    assert msgs[1:] == [
+        {"role": "assistant", "content": "Hello, I'm calling about a table."},
+        {"role": "user", "content": "Please leave a message after the beep."},
+        {"role": "user", "content": "The beep has sounded: leave your message now."},
+    ]
+    assert_valid_openai_order(msgs)
+
+
+def test_caller_words_after_an_unanswered_system_cue_stay_apart() -> None:
+    log = cue(Log().user(1, "Hello?"), 2, "The beep has sounded.").user(3, "Anyone there?")
+    msgs = build_messages(log.entries, before_turn=3)
+    assert [m["content"] for m in msgs[1:]] == ["Hello?", "The beep has sounded.", "Anyone there?"]
