@@ -235,7 +235,7 @@ class Settings(BaseSettings):
 
     # --- nothing lost (issue 13 part C: turns and tool calls survive a dead worker) -----------
     work_claim_idle_ms: int = Field(
-        1000,
+        750,
         description="Turn/tool work idle this long is taken over (its live owner touches it "
         "every third of this).",
     )

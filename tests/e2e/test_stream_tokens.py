@@ -17,6 +17,7 @@ from shared.contract import events as ev
 from shared.contract import keys, stream_token
 from sim.twilio_media import MediaStreamSession, open_media_stream, silence_frame
 from sim.twilio_webhook import inbound_call_params, new_sid, post_voice_webhook, sign_request
+from tests.conditions import until
 from tests.conftest import Platform
 from tests.e2e.test_media_faults import closed_with, open_stream, start_call, wait_for_call_ended
 
@@ -157,4 +158,8 @@ async def test_a_call_resumes_on_another_replica_after_its_replica_was_killed(
 
     assert await hang_up(resumed) == (1000, "stream stopped")
     assert [e.reason for e in await wait_for_call_ended(log, call_sid)] == ["caller-hangup"]
-    assert not await log.redis.exists(keys.live_stream(call_sid, GROUPS))
+
+    async def marker_gone() -> bool:  # released after the stream's last log entries
+        return not await log.redis.exists(keys.live_stream(call_sid, GROUPS))
+
+    await until(marker_gone, "the live-stream marker to be released", 10)
