@@ -253,17 +253,26 @@ async def test_postgres_restarted_mid_call_the_call_is_recorded_completely(
     await assert_recorded_once(fault, sid, record, lines)
 
 
-# ---- scenarios that need parts A (reconnects) and B (media lifecycle) ---------------------------
-@pytest.mark.xfail(strict=False, reason="needs part A: Redis clients reconnect with backoff")
+# ---- Redis restart, media kill -9 and media SIGTERM ---------------------------------------------
 async def test_redis_restarted_mid_call_the_call_goes_on(fault: FaultStack) -> None:
     fault.set_policy(booking_policy(slot(15), BOOKED))
     lines = ["How much is a haircut?", BYE]
     sid, call = await start_call(fault, lines)
-    await holder_of(fault, keys.TURNS, "brain", sid)
+    await _caller_turn_requested(fault, sid)
     fault.redis.stop()  # SIGTERM: AOF (fsync always) keeps every acknowledged write
     fault.redis.start()
     record = await finished(fault, sid, call, bound_s=25)
     await assert_recorded_once(fault, sid, record, lines)
+
+
+async def _caller_turn_requested(fault: FaultStack, sid: str) -> None:
+    """Mid-call: the caller's first line has become a turn (its answer may be under way)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if any(isinstance(e, ev.TurnRequested) for _, e in await log_of(fault, sid)):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the caller's first line never became a turn")
 
 
 async def _media_of(fault: FaultStack, sid: str) -> str:
@@ -276,24 +285,32 @@ async def _media_of(fault: FaultStack, sid: str) -> str:
     raise AssertionError("no media replica took the stream")
 
 
-@pytest.mark.xfail(strict=False, reason="needs part B: resume on another media replica")
+@pytest.mark.xfail(
+    strict=False,
+    reason="after a resume right after the first turn was requested, the STT simulator hears "
+    "the first line again on the new stream's audio clock (tests/e2e/test_media_failover.py "
+    "covers kill -9 of media once the reply is under way)",
+)
 async def test_media_killed_mid_call_the_caller_is_reconnected(fault: FaultStack) -> None:
     fault.set_policy(booking_policy(slot(16), BOOKED))
     lines = ["How much is a haircut?", BYE]
     sid, call = await start_call(fault, lines)
-    await holder_of(fault, keys.TURNS, "brain", sid)
+    await _caller_turn_requested(fault, sid)
     fault.kill(await _media_of(fault, sid))
     record = await finished(fault, sid, call, bound_s=25)
     assert [line.text for line in record.lines if line.role == "caller"] == lines
     assert silence_after_line(call.result(), 0) <= MAX_SILENCE_MS
 
 
-@pytest.mark.xfail(strict=False, reason="needs part B: SIGTERM drain of media")
+@pytest.mark.xfail(
+    strict=False,
+    reason="as the kill -9 case; tests/e2e/test_media_failover.py covers SIGTERM drain",
+)
 async def test_media_sigterm_mid_call_drains_then_the_call_goes_on(fault: FaultStack) -> None:
     fault.set_policy(booking_policy(slot(17), BOOKED))
     lines = ["How much is a haircut?", BYE]
     sid, call = await start_call(fault, lines)
-    await holder_of(fault, keys.TURNS, "brain", sid)
+    await _caller_turn_requested(fault, sid)
     fault.kill(await _media_of(fault, sid), signal.SIGTERM)
     record = await finished(fault, sid, call, bound_s=25)
     assert [line.text for line in record.lines if line.role == "caller"] == lines
