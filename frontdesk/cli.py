@@ -15,6 +15,7 @@ from frontdesk.supervisor import Ports, Stack, service_env, start_services, star
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
 from shared.runtime.embedded import child_env, ensure
+from shared.runtime.outbound_guard import UrlPolicy
 from shared.runtime.settings import get_settings
 from shared.tenancy.tenant_apply import apply, load_spec
 
@@ -49,7 +50,7 @@ def tenant_apply(file: Path) -> None:
         engine = make_engine(embedded.database_url)
         try:
             async with make_sessions(engine)() as session:
-                return await apply(session, load_spec(file))
+                return await apply(session, load_spec(file), UrlPolicy.from_settings(settings))
         finally:
             await engine.dispose()
 

@@ -37,6 +37,7 @@ from shared.db.models import (
     Service,
     Tenant,
 )
+from shared.runtime.outbound_guard import UnsafeUrlError, UrlPolicy, check_url
 from shared.tenancy.tenant_spec import WEEKDAYS, TenantSpec, WeeklyHoursSpec
 
 __all__ = ["TenantSpec", "apply", "load_spec"]
@@ -56,8 +57,33 @@ def load_spec(path: str | Path) -> TenantSpec:
     return TenantSpec.model_validate(data)
 
 
-async def apply(session: AsyncSession, spec: TenantSpec) -> str:
-    """Create or update the tenant described by `spec`; returns its id. All or nothing."""
+CALENDAR_URL_KEYS = ("calendar_url", "base_url")
+"""Calendar config keys that name a server the tools service will connect to."""
+
+
+async def check_calendar_urls(spec: TenantSpec, policy: UrlPolicy) -> None:
+    """Refuse calendar URLs that reach inside (loopback, private, link-local, metadata), as
+    webhook URLs are refused; the tools service checks again at every connect."""
+    for calendar in spec.calendars:
+        for key in CALENDAR_URL_KEYS:
+            url = calendar.config.get(key)
+            if not isinstance(url, str) or not url:
+                continue
+            try:
+                await check_url(url, policy)
+            except UnsafeUrlError as exc:
+                raise UnsafeUrlError(
+                    f"calendar of {calendar.staff!r}: {key} refused: {exc}"
+                ) from exc
+
+
+async def apply(
+    session: AsyncSession, spec: TenantSpec, url_policy: UrlPolicy | None = None
+) -> str:
+    """Create or update the tenant described by `spec`; returns its id. All or nothing. With
+    `url_policy`, calendar URLs are checked first (nothing is written if one is refused)."""
+    if url_policy is not None:
+        await check_calendar_urls(spec, url_policy)
     try:
         tenant_id = await _apply(session, spec)
         await session.commit()

@@ -30,6 +30,7 @@ from shared.db.models import (
     Service,
     Tenant,
 )
+from shared.runtime.outbound_guard import UnsafeUrlError, UrlPolicy
 from shared.tenancy.prompting import build_system_prompt
 from shared.tenancy.tenant_apply import apply, load_spec
 from shared.tenancy.tenant_directory import find_by_number
@@ -362,3 +363,28 @@ def test_closure_without_to_is_one_day() -> None:
     closure = ClosureSpec.model_validate({"from": "2026-12-25"})
     assert closure.last_day() == date(2026, 12, 25)
     assert ServiceSpec(name="x", duration_min=5, price=Decimal("7.05")).price_minor() == 705
+
+
+@pytest.mark.parametrize(
+    ("n", "kind", "config"),
+    [
+        (1, "caldav", {"calendar_url": "http://169.254.169.254/latest/meta-data/"}),
+        (2, "caldav", {"calendar_url": "http://127.0.0.1:5232/dave/"}),
+        (3, "google", {"calendar_id": "dave", "access_token": "t", "base_url": "http://[::1]:9/"}),
+    ],
+)
+async def test_a_calendar_url_reaching_inside_is_refused_and_nothing_is_written(
+    sessions: Sessions, n: int, kind: str, config: dict[str, str]
+) -> None:
+    spec = private_copy(f"ssrf-calendar-{n}", f"+44163296077{n}").model_copy(
+        update={"calendars": [CalendarSpec(kind=kind, staff="Dave", config=config)]}
+    )
+    with pytest.raises(UnsafeUrlError, match="calendar of 'Dave'"):
+        async with sessions() as session:
+            await apply(session, spec, UrlPolicy.parse(""))
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).where(Tenant.slug == spec.slug)) == 0
+    # an operator who allows the address applies the same file
+    async with sessions() as session:
+        allowed = UrlPolicy.parse("127.0.0.0/8,::1/128,169.254.169.254/32")
+        assert await apply(session, spec, allowed)
