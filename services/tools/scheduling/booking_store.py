@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -159,11 +159,9 @@ async def cancel_booking(session: AsyncSession, booking_id: str) -> bool:
     return cancelled.first() is not None
 
 
-async def caller_bookings(
-    session: AsyncSession, tenant_id: str, phone: str, now: datetime
-) -> list[CallerBooking]:
-    """Upcoming confirmed bookings of the customer with this phone number, soonest first."""
-    rows = await session.execute(
+def _confirmed_of_caller(tenant_id: str, phone: str) -> Select[Booking, Service, Resource]:
+    """Confirmed bookings (with service and resource) of the customer with this phone."""
+    return (
         select(Booking, Service, Resource)
         .join(Customer, Customer.id == Booking.customer_id)
         .join(Service, Service.id == Booking.service_id)
@@ -173,8 +171,17 @@ async def caller_bookings(
             Customer.tenant_id == tenant_id,
             Customer.phone == phone,
             Booking.status == "confirmed",
-            Booking.starts_at > now,
         )
+    )
+
+
+async def caller_bookings(
+    session: AsyncSession, tenant_id: str, phone: str, now: datetime
+) -> list[CallerBooking]:
+    """Upcoming confirmed bookings of the customer with this phone number, soonest first."""
+    rows = await session.execute(
+        _confirmed_of_caller(tenant_id, phone)
+        .where(Booking.starts_at > now)
         .order_by(Booking.starts_at)
     )
     return [CallerBooking(b, s, r) for b, s, r in rows.all()]
@@ -192,15 +199,8 @@ async def same_booking(
     resources (the same booking asked for again, e.g. under a new tool call id), if any."""
     row = (
         await session.execute(
-            select(Booking, Service, Resource)
-            .join(Customer, Customer.id == Booking.customer_id)
-            .join(Service, Service.id == Booking.service_id)
-            .join(Resource, Resource.id == Booking.resource_id)
+            _confirmed_of_caller(tenant_id, phone)
             .where(
-                Booking.tenant_id == tenant_id,
-                Customer.tenant_id == tenant_id,
-                Customer.phone == phone,
-                Booking.status == "confirmed",
                 Booking.service_id == service_id,
                 Booking.starts_at == start,
                 Booking.resource_id.in_(resource_ids),
