@@ -187,6 +187,9 @@ def up(
         typer.echo(f"TWILIO_AUTH_TOKEN={env.get('TWILIO_AUTH_TOKEN', settings.twilio_auth_token)}")
         if sims:
             typer.echo(f"STT sim control: http://127.0.0.1:{stack.ports.stt}/sim/listen/script")
+        typer.echo(f"REDIS_URL={embedded.redis_url}")
+        typer.echo(f"DATABASE_URL={embedded.database_url}")
+        typer.echo("  (export both for `frontdesk status`, `apikey`, `deadletters` elsewhere)")
         typer.echo(f"logs: {stack.log_dir}  (Ctrl-C to stop)")
         while signal.sigtimedwait(STOP_SIGNALS, 0.5) is None:
             stack.restart_crashed()  # a crashed service comes back, as under compose or k8s

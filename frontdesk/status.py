@@ -55,9 +55,12 @@ def parse_metrics(url: str, text: str, label: str = "pipeline") -> Scrape:
 
 
 async def scrape(http: httpx.AsyncClient, url: str) -> Scrape:
-    """GET `url`/metrics; the error instead of numbers when it does not answer."""
+    """GET `url`/readyz (which also sets the replica's `frontdesk_ready` gauge: nothing else may
+    be probing it) and then `url`/metrics; the error instead of numbers when it does not answer."""
+    base = url.rstrip("/")
     try:
-        response = await http.get(url.rstrip("/") + "/metrics", timeout=3)
+        await http.get(base + "/readyz", timeout=3)  # 503 when not ready: the gauge says so
+        response = await http.get(base + "/metrics", timeout=3)
         response.raise_for_status()
     except httpx.HTTPError as exc:
         return Scrape(url, error=f"{type(exc).__name__}: {exc}"[:80])
@@ -153,9 +156,9 @@ def status(
         ["http://127.0.0.1:8020"], "--media", help="Base URL of a media replica (repeat)."
     ),
     worker: list[str] = typer.Option(  # noqa: B008
-        ["http://127.0.0.1:9103"],
+        ["http://127.0.0.1:9101", "http://127.0.0.1:9102", "http://127.0.0.1:9103"],
         "--worker",
-        help="Base URL of a worker's metrics port, e.g. the recorder's (repeat).",
+        help="Base URL of a worker's metrics port (repeat; default: `frontdesk up`'s).",
     ),
     watch: float = typer.Option(0.0, help="Refresh every this many seconds (0: once)."),
 ) -> None:
