@@ -23,7 +23,6 @@ import base64
 import binascii
 import contextlib
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -32,12 +31,12 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from sim.deepgram_tts_audio import synthesize
+from sim.elevenlabs_agent_config import AgentConfig, override_paths, substitute
 from sim.llm_policy import ErrorDecision, Policy, TextDecision, ToolCallDecision, decide
 from sim.stt_script import SttEngineOptions, SttScriptEngine
 
 AUDIO_FORMAT = "ulaw_8000"
 ULAW_BYTES_PER_MS = 8
-_VAR_RE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 
 
 class ConversationClosed(Exception):
@@ -47,11 +46,6 @@ class ConversationClosed(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
-
-
-def substitute(text: str, variables: dict[str, Any]) -> str:
-    """`{{name}}` placeholders filled from the dynamic variables (unknown ones left as-is)."""
-    return _VAR_RE.sub(lambda m: str(variables.get(m.group(1), m.group(0))), text)
 
 
 @dataclass
@@ -88,33 +82,6 @@ class ConvaiSession:
 
     def summary(self) -> dict[str, Any]:
         return {**asdict(self), "audio_ms": self.audio_bytes / ULAW_BYTES_PER_MS}
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """The simulated agent's dashboard configuration (what overrides cannot change)."""
-
-    prompt: str
-    first_message: str
-    client_tools: list[str]
-    workspace_tools: dict[str, str]  # tool id -> client tool name (what tool_ids may pick)
-    allowed_overrides: frozenset[str]
-    ms_per_char: float
-    chunk_bytes: int
-    ping_interval_s: float
-    tool_timeout_s: float
-
-
-def override_paths(override: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted paths of the leaves of `conversation_config_override` (agent.prompt.prompt...)."""
-    paths: list[str] = []
-    for key, value in override.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            paths += override_paths(value, path + ".")
-        else:
-            paths.append(path)
-    return paths
 
 
 class Conversation:
