@@ -2,8 +2,9 @@
 
 Wire contract: /work/shared/protocols/deepgram-live-stt.md. Transcripts are scripted
 per call via `POST /sim/listen/script` (see `SttScriptEngine` for the timing rules);
-`POST /sim/listen/drop` fails a call's socket and `extra=audio_offset_ms:X` resumes the script
-on a new one (see `sim/stt_reconnect.py`).
+`POST /sim/listen/new-stream` forgets a call's scripts when the call resumes on a new media
+stream (whose audio clock restarts at 0); `POST /sim/listen/drop` fails a call's socket and
+`extra=audio_offset_ms:X` resumes the script on a new one (see `sim/stt_reconnect.py`).
 
 Simulator choices where the real service is unspecified:
 * Non-JSON text frames and unknown control `type`s close the socket with 1008 and a
@@ -94,6 +95,13 @@ class SttSimState:
                 session.add_script(utt)
                 attached += 1
         return attached
+
+    def new_stream(self, tag: str) -> int:
+        """The call of `tag` starts a new media stream: forget its earlier streams' scripts.
+
+        Scripts are in a stream's caller audio time; a new stream's clock starts at 0 again,
+        so an earlier stream's lines must not be heard again on the new stream's sockets."""
+        return len(self.scripts.pop(tag, []))
 
 
 def _state(app: Any) -> SttSimState:
@@ -186,6 +194,15 @@ async def post_script(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "tag": utt.tag, "attached_sessions": attached})
 
 
+async def post_new_stream(request: Request) -> JSONResponse:
+    try:
+        req = reconnect.NewStreamRequest.model_validate(await request.json())
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=422)
+    forgotten = _state(request.app).new_stream(req.tag)
+    return JSONResponse({"ok": True, "tag": req.tag, "forgotten_scripts": forgotten})
+
+
 async def post_drop(request: Request) -> JSONResponse:
     try:
         req = reconnect.DropRequest.model_validate(await request.json())
@@ -218,6 +235,7 @@ def create_app(options: DeepgramSttSimOptions | None = None) -> Starlette:
             Route("/sim/listen/script", post_script, methods=["POST"]),
             Route("/sim/listen/sessions", get_sessions, methods=["GET"]),
             Route("/sim/listen/drop", post_drop, methods=["POST"]),
+            Route("/sim/listen/new-stream", post_new_stream, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )

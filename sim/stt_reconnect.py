@@ -54,6 +54,12 @@ class DropRequest(BaseModel):
     )
 
 
+class NewStreamRequest(BaseModel):
+    """`POST /sim/listen/new-stream`: the call resumes on a new media stream."""
+
+    tag: str = Field(min_length=1, description="Value of the `tag` query param (the CallSid).")
+
+
 def parse_extras(values: Iterable[str]) -> dict[str, str]:
     """`extra=key:value` query values as a dict (raises QueryError -> HTTP 400)."""
     extras: dict[str, str] = {}

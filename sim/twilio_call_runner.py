@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from sim.playout import PlayoutQueue
@@ -169,6 +170,7 @@ class CallRun:
                     next_hook = await self._after_stream(r.action_url)
                     if next_hook is None or next_hook.stream_url is None:
                         break
+                    await self._forget_stt_scripts()  # before the new stream's lines
                     self._next_stream(next_hook.stream_url, next_hook.custom_parameters)
                     r.action_url = next_hook.action_url
         except TimeoutError:
@@ -210,6 +212,18 @@ class CallRun:
         self.we_closed = False
         r.hangup_by = None
         self.between_streams = False
+
+    async def _forget_stt_scripts(self) -> None:
+        """A new stream's audio clock restarts at 0: the STT simulator must not hear the
+        earlier streams' lines again on it (best effort: a failure only risks a repeat)."""
+        if self.opts.stt_control_url is None:
+            return
+        body = {"tag": self.result.call_sid}
+        for url in [self.opts.stt_control_url, *self.opts.extra_control_urls]:
+            try:
+                await self.http.post(url.rstrip("/") + "/sim/listen/new-stream", json=body)
+            except httpx.HTTPError as exc:
+                self.result.warnings.append(f"STT new-stream request failed: {exc!r}")
 
     async def _converse(self) -> None:
         """The script, across every stream of the call."""

@@ -150,11 +150,25 @@ class CallTurns:
         )
 
     async def _say(self, text: str) -> None:
+        """Say one line; a line the call's move to a new stream cut off is said again there
+        (the new stream's recogniser never heard it: its scripts start afresh)."""
+        while True:
+            try:
+                return await self._say_on_this_stream(text)
+            except _Resumed:
+                self.run.result.warnings.append(f"the call moved during {text!r}; said again")
+                while self.run.between_streams:
+                    self.check_open()
+                    await asyncio.sleep(POLL_S)
+
+    async def _say_on_this_stream(self, text: str) -> None:
+        resumes = self.run.result.resumes
         n_frames = max(1, math.ceil(len(text.split()) * self.run.opts.ms_per_word / FRAME_MS))
         for _attempt in range(3):
             start = self.run.frames_sent + (STT_LEAD_FRAMES if self.run.opts.stt_control_url else 1)
             window = (start, start + n_frames)
             await self._register(text, window)
+            self._check_same_stream(resumes)
             if self.run.frames_sent < start:  # no await between this check and arming
                 self.run.speech = window
                 break
@@ -166,7 +180,11 @@ class CallTurns:
         end = window[1]
         while self.run.frames_sent < end:
             self.check_open()
-            await self.run.until_frame(lambda: self.run.frames_sent >= end)
+            self._check_same_stream(resumes)
+            await self.run.until_frame(
+                lambda: self.run.frames_sent >= end or self.run.result.resumes != resumes
+            )
+        self._check_same_stream(resumes)
         self.run.result.lines.append(line)
 
     async def _register(self, text: str, window: tuple[int, int]) -> None:

@@ -53,7 +53,9 @@ def create_app(settings: Settings) -> FastAPI:
             reader_id=replica,
         )
         call_log = CallLog(redis, settings.stream_slot_groups)
-        live = LiveCalls(call_log, replica, settings.media_heartbeat_ttl_s)
+        live = LiveCalls(
+            call_log, replica, settings.media_heartbeat_ttl_s, settings.media_replica_ttl_s
+        )
         app.state.live = live
         heartbeat = asyncio.create_task(live.heartbeat(), name="heartbeat")
         app.state.deps = MediaDeps(

@@ -1,8 +1,9 @@
 """The calls this media replica serves: their heartbeat keys, and draining on SIGTERM.
 
 Each live stream holds its call's `live` key (short TTL, refreshed by one loop for the whole
-replica in one pipeline). When the replica dies the keys expire: after-stream then resumes the
-call elsewhere at once, and the recorder's reaper ends a call nobody resumed.
+replica in one pipeline), and the replica holds its own alive key (TTL about a second). When the
+replica dies its alive key lapses first: after-stream then resumes the call elsewhere at once
+(`is_live` checks both), and the recorder's reaper ends a call nobody resumed.
 
 Draining: new streams are refused, live calls get `media_drain_s` to finish, and the rest are
 handed over (each session writes `stream.ended` with `handover` and closes its Twilio socket,
@@ -12,6 +13,7 @@ so after-stream answers with a fresh `<Connect><Stream>` to another replica).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -39,10 +41,13 @@ class _Live:
 class LiveCalls:
     """Registry of this replica's live streams."""
 
-    def __init__(self, log: CallLog, replica: str, ttl_s: float) -> None:
+    def __init__(
+        self, log: CallLog, replica: str, ttl_s: float, replica_ttl_s: float = 1.2
+    ) -> None:
         self.log = log
         self.replica = replica
         self.ttl_s = ttl_s
+        self.replica_ttl_s = min(replica_ttl_s, ttl_s)
         self.draining = False
         self._calls: dict[str, _Live] = {}
         self._changed = asyncio.Event()
@@ -71,20 +76,23 @@ class LiveCalls:
                 log.warning("could not release the live key of %s: %s", call_sid, exc)
 
     async def heartbeat(self) -> None:
-        """Refresh every live key, a third of the TTL apart, until cancelled."""
-        ttl_ms = int(self.ttl_s * 1000)
-        while True:
-            await asyncio.sleep(self.ttl_s / 3)
-            calls = list(self._calls.items())
-            if not calls:
-                continue
+        """Until cancelled: hold the replica's own alive key (a third of its TTL apart, one SET)
+        and refresh every live key a third of their TTL apart (one pipeline)."""
+        tick_s = self.replica_ttl_s / 3
+        calls_every = max(1, round(self.ttl_s / 3 / tick_s))
+        alive_key = keys.media_replica_alive(self.replica)
+        for tick in itertools.count():
+            calls = list(self._calls.items()) if tick % calls_every == 0 else []
             pipe = self.log.redis.pipeline(transaction=False)
+            pipe.set(alive_key, "1", px=int(self.replica_ttl_s * 1000))
             for call_sid, live in calls:
-                pipe.set(keys.live_key(call_sid, self.log.slot_groups), live.holder, px=ttl_ms)
+                key = keys.live_key(call_sid, self.log.slot_groups)
+                pipe.set(key, live.holder, px=int(self.ttl_s * 1000))
             try:
                 await pipe.execute()
             except RedisError as exc:  # Redis is down: the calls go on, refreshed next time
-                log.warning("heartbeat of %d calls failed: %s", len(calls), exc)
+                log.warning("heartbeat (%d calls) failed: %s", len(calls), exc)
+            await asyncio.sleep(tick_s)
 
     async def drain(self, finish_s: float) -> None:
         """Refuse new streams, let live calls finish for `finish_s`, then hand the rest over."""

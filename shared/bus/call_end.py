@@ -88,6 +88,17 @@ async def release_live(log: CallLog, call_sid: str, holder: str) -> None:
     await log.redis.eval(_RELEASE_LIVE, 1, keys.live_key(call_sid, log.slot_groups), holder)
 
 
+def holder_replica(holder: str) -> str:
+    """The media replica named in a `live` key's holder ("REPLICA:STREAM_SID")."""
+    return holder.rsplit(":", 1)[0]
+
+
 async def is_live(log: CallLog, call_sid: str) -> bool:
-    """Whether a media replica holds the call's stream right now."""
-    return bool(await log.redis.exists(keys.live_key(call_sid, log.slot_groups)))
+    """Whether a running media replica holds the call's stream right now: its `live` key is
+    held, and the holder's replica is alive (a killed replica is seen within its heartbeat TTL,
+    about a second, not the `live` key's few seconds). Two single-key reads: cluster-safe."""
+    holder = await log.redis.get(keys.live_key(call_sid, log.slot_groups))
+    if holder is None:
+        return False
+    replica = holder_replica(holder if isinstance(holder, str) else holder.decode())
+    return bool(await log.redis.exists(keys.media_replica_alive(replica)))

@@ -47,6 +47,12 @@ def live_key(call_sid: str, groups: int) -> str:
     return f"fd:{{g{slot_group(call_sid, groups):02d}}}:live:{call_sid}"
 
 
+def media_replica_alive(replica: str) -> str:
+    """Held (with a TTL of about a second, refreshed) by a running media replica: a `live` key
+    whose holder's replica lost it is not live, without waiting for the key's own TTL."""
+    return f"fd:media-replica:{replica}"
+
+
 def ended_key(call_sid: str, groups: int) -> str:
     """Set once, by whoever writes the call's `call.ended` (so it is written exactly once)."""
     return f"fd:{{g{slot_group(call_sid, groups):02d}}}:ended:{call_sid}"

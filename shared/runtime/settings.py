@@ -318,6 +318,13 @@ class Settings(BaseSettings):
         description="ElevenLabs tool ids an outbound call's agent gets (agent.prompt.tool_ids).",
     )
 
+    # --- issue 13: a killed media replica is seen within a second --------------------------
+    media_replica_ttl_s: float = Field(
+        1.2,
+        description="TTL of a media replica's own alive key (refreshed every third of it); "
+        "after-stream resumes a dead replica's call once it lapses.",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

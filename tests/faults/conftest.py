@@ -81,8 +81,10 @@ class FaultStack:
         argv, env = self.argv[label]
         self.stack.spawn(label, argv, env)
 
-    def kill(self, label: str, sig: int = signal.SIGKILL) -> None:
-        self.stack.kill(label, sig)
+    async def kill(self, label: str, sig: int = signal.SIGKILL) -> None:
+        """Signal one replica and wait for it to exit, off the event loop: a SIGTERM'd media
+        drains for seconds, and the simulated callers of this process must keep talking."""
+        await asyncio.to_thread(self.stack.kill, label, sig)
 
     def revive(self) -> None:
         """Start again every replica a scenario killed (and the servers it stopped)."""

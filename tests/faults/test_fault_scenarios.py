@@ -12,7 +12,6 @@ from datetime import datetime
 from datetime import time as clock_time
 
 import asyncpg
-import pytest
 from sqlalchemy import func, select
 
 from shared.bus.streams import CallLog, connect
@@ -127,7 +126,8 @@ async def test_brain_killed_mid_turn_the_turn_is_answered(fault: FaultStack) -> 
     start = slot(10)
     fault.set_policy(booking_policy(start, BOOKED))
     sid, call = await start_call(fault, [BOOK, BYE])
-    fault.kill(await holder_of(fault, keys.TURNS, "brain", sid))  # kill -9 while it holds the turn
+    # kill -9 while it holds the turn
+    await fault.kill(await holder_of(fault, keys.TURNS, "brain", sid))
     record = await finished(fault, sid, call)
 
     silence = silence_after_line(call.result(), 0)
@@ -149,7 +149,7 @@ async def test_tools_killed_mid_tool_call_the_booking_is_made_once(fault: FaultS
         sid, call = await start_call(fault, [BOOK, BYE])
         holder = await holder_of(fault, keys.TOOLS, "tools", sid)
         await until_waiting_on_lock(conn)  # the holder is inside its booking transaction
-        fault.kill(holder)
+        await fault.kill(holder)
         await conn.execute(f"SELECT pg_advisory_unlock({LOCK})")
         record = await finished(fault, sid, call)
     finally:
@@ -214,7 +214,7 @@ async def test_a_tool_slower_than_the_brains_timeout_books_nothing_it_denied(
 async def test_recorder_killed_mid_call_the_record_is_complete(fault: FaultStack) -> None:
     fault.set_policy(booking_policy(slot(13), BOOKED))
     sid, call = await start_call(fault, ["How much is a haircut?", BYE])
-    fault.kill(await holder_of(fault, keys.CALLS, "recorder", sid))
+    await fault.kill(await holder_of(fault, keys.CALLS, "recorder", sid))
     record = await finished(fault, sid, call)
     await assert_recorded_once(fault, sid, record, ["How much is a haircut?", BYE])
 
@@ -285,32 +285,23 @@ async def _media_of(fault: FaultStack, sid: str) -> str:
     raise AssertionError("no media replica took the stream")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="after a resume right after the first turn was requested, the STT simulator hears "
-    "the first line again on the new stream's audio clock (tests/e2e/test_media_failover.py "
-    "covers kill -9 of media once the reply is under way)",
-)
 async def test_media_killed_mid_call_the_caller_is_reconnected(fault: FaultStack) -> None:
     fault.set_policy(booking_policy(slot(16), BOOKED))
     lines = ["How much is a haircut?", BYE]
     sid, call = await start_call(fault, lines)
     await _caller_turn_requested(fault, sid)
-    fault.kill(await _media_of(fault, sid))
+    await fault.kill(await _media_of(fault, sid))
     record = await finished(fault, sid, call, bound_s=25)
     assert [line.text for line in record.lines if line.role == "caller"] == lines
     assert silence_after_line(call.result(), 0) <= MAX_SILENCE_MS
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="as the kill -9 case; tests/e2e/test_media_failover.py covers SIGTERM drain",
-)
 async def test_media_sigterm_mid_call_drains_then_the_call_goes_on(fault: FaultStack) -> None:
     fault.set_policy(booking_policy(slot(17), BOOKED))
     lines = ["How much is a haircut?", BYE]
     sid, call = await start_call(fault, lines)
     await _caller_turn_requested(fault, sid)
-    fault.kill(await _media_of(fault, sid), signal.SIGTERM)
+    await fault.kill(await _media_of(fault, sid), signal.SIGTERM)
     record = await finished(fault, sid, call, bound_s=25)
     assert [line.text for line in record.lines if line.role == "caller"] == lines
+    assert silence_after_line(call.result(), 0) <= MAX_SILENCE_MS
