@@ -322,8 +322,9 @@ class CallSession:
         """Usage of this stream: caller audio written to STT (20 ms frames, resends included)
         and text sent to the TTS provider of this number's voice."""
         tts_provider, _ = split_voice(ctx.started.voice)
+        stt_seconds = round(caller.frames_sent * FRAME_MS / 1000, 3)
         for provider, metric, quantity in (
-            ("deepgram", "stt_seconds", round(caller.frames_sent * FRAME_MS / 1000, 3)),
+            (ctx.settings.stt_provider, "stt_seconds", stt_seconds),
             (tts_provider, "tts_characters", float(agent.characters_synthesized)),
         ):
             if quantity > 0:

@@ -350,6 +350,10 @@ class Settings(BaseSettings):
     speech_ws_max_bytes: int = Field(
         65536, ge=1024, description="Largest WebSocket message the speech service accepts."
     )
+    stt_provider: str = Field(
+        "deepgram",
+        description="Name caller audio is metered under: 'local' when DEEPGRAM_STT_URL is ours.",
+    )
 
 
 @lru_cache(maxsize=1)
