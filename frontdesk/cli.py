@@ -246,8 +246,18 @@ def bench(
     profile: str = typer.Option("zero", help="Provider latency profile: zero, realistic, slow."),
     turns: int = typer.Option(4, help="Caller turns per call (>= 3)."),
     out: Path = typer.Option(Path("bench/results"), help="Directory for the JSON and PNG."),  # noqa: B008
+    speech: str = typer.Option(
+        "sim", help="local: load the self-hosted speech service alone (levels 1, 2, 4.. calls)."
+    ),
+    max_p95_s: float = typer.Option(1.5, help="--speech local: p95 STT latency a level may take."),
 ) -> None:
     """Benchmark: many concurrent simulated calls through the whole platform, measured."""
+    if speech == "local":
+        from sim.bench.speech_load import levels_up_to, run_speech_bench
+
+        path = run_speech_bench(levels_up_to(calls), turns, out, max_p95_s)
+        typer.echo(f"speech bench report: {path}")
+        return
     from sim.bench.runner import BenchOptions, run_bench
 
     opts = BenchOptions(calls=calls, profile=profile, turns=turns, out_dir=out)

@@ -1,8 +1,10 @@
 """`WS /v1/listen`: one Deepgram-live-compatible transcription socket.
 
 The reader takes audio and control frames, cuts utterances (`Segmenter`) and queues what to
-send; the writer sends the queue in order, waiting for each decode in turn, so messages leave
-in audio-time order (SpeechStarted, interims, the final, UtteranceEnd) whatever the pool does.
+send; the writer sends the queue in order, waiting for each final decode in turn, so messages
+leave in audio-time order (SpeechStarted, the final, UtteranceEnd) whatever the pool does.
+Interims are best effort: decoded only while the pool has a free worker, sent only when
+nothing is queued before them and their utterance is still open, so they never delay a final.
 
 Refused before the upgrade (plain HTTP, like Deepgram): bad key 401, bad query 400, replica full
 429. After it: a text frame that is not a known control message closes 1008 `DATA-0001 ...`;
@@ -116,8 +118,8 @@ class ListenSession:
         )
         self._out: asyncio.Queue[Message | asyncio.Task[list[Message]] | None] = asyncio.Queue()
         self._digest = hashlib.sha256()
-        self._interim: asyncio.Task[list[Message]] | None = None
-        self._stale: set[asyncio.Task[list[Message]]] = set()
+        self._interim: asyncio.Task[None] | None = None
+        self._writing = False  # the writer is sending or waiting for a decode
         # (end of the last final's utterance, its decode): UtteranceEnd once the gap has passed
         self._utterance_end: tuple[int, asyncio.Task[list[Message]]] | None = None
 
@@ -132,6 +134,8 @@ class ListenSession:
             code, reason = 1000, "client went away"
         finally:
             self._out.put_nowait(None)
+            if self._interim is not None:
+                self._interim.cancel()
         if reason == "client went away":
             writer.cancel()
         try:
@@ -201,14 +205,21 @@ class ListenSession:
         if busy or (self._interim is not None and not self._interim.done()):
             self._deps.metrics.speech_interims_skipped.inc()
             return
-        task = asyncio.create_task(self._decode(event, is_final=False))
-        self._interim = task
-        self._out.put_nowait(task)
+        self._interim = asyncio.create_task(self._send_interim(event))
+
+    async def _send_interim(self, event: InterimDue) -> None:
+        """Decode the open utterance so far; send it only if nothing is queued before it and
+        its utterance is still open (an interim never holds up a final, nor overtakes one)."""
+        messages = await self._decode(event, is_final=False)
+        current = self._interim is asyncio.current_task()
+        if current and not self._writing and self._out.empty():
+            for message in messages:
+                await self._send(message)
+        elif messages:
+            self._deps.metrics.speech_interims_skipped.inc()
 
     def _closed(self, event: Closed, *, from_finalize: bool) -> None:
-        if self._interim is not None and not self._interim.done():
-            self._stale.add(self._interim)  # the final supersedes it: not worth waiting for
-        self._interim = None
+        self._interim = None  # an interim still decoding is now out of date: it is dropped
         task = asyncio.create_task(
             self._decode(event, is_final=True, from_finalize=from_finalize)
         )
@@ -262,14 +273,13 @@ class ListenSession:
 
     async def _write(self) -> None:
         while (item := await self._out.get()) is not None:
+            self._writing = True
             if isinstance(item, dict):
                 await self._send(item)
-                continue
-            if item in self._stale:
-                self._stale.discard(item)
-                continue
-            for message in await item:
-                await self._send(message)
+            else:
+                for message in await item:
+                    await self._send(message)
+            self._writing = False
 
     async def _send(self, message: Message) -> None:
         await self._ws.send_text(json.dumps(message))

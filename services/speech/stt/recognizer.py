@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,7 @@ def load_whisper(settings: Settings) -> Any:
         faster_whisper: Any = importlib.import_module("faster_whisper")
     except ImportError:
         raise SpeechModelMissing(f"faster-whisper is not installed: {INSTALL_HINT}") from None
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # a line per decode otherwise
     return faster_whisper.WhisperModel(
         str(path),
         device="cpu",
