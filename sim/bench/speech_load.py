@@ -11,7 +11,8 @@ Measured per level:
 * word error rate of the finals against the sentence;
 * CPU of the speech process (user+system, psutil) per call-minute and per audio second.
 A level "holds" when every utterance got its final, p95 latency is under `--max-p95-s` and the
-WER stays under 20 %; capacity is the largest level that holds.
+WER stays under 20 %; capacity is the largest level that holds (levels stop after two
+failures in a row).
 
 TTS first frame and voice-to-voice need the speech synthesis of issue 15 (branch sp-tts);
 they are reported as not measured until it is merged.
@@ -198,7 +199,7 @@ def levels_up_to(calls: int) -> list[int]:
 
 
 def run_speech_bench(levels: list[int], turns: int, out_dir: Path, max_p95_s: float) -> Path:
-    """Run the levels in order (stopping after the first that does not hold); write JSON."""
+    """Run the levels in order (stopping after two in a row do not hold); write JSON."""
     from frontdesk.supervisor import free_port
 
     port, key = free_port(), "speech-bench"
@@ -215,9 +216,10 @@ def run_speech_bench(levels: list[int], turns: int, out_dir: Path, max_p95_s: fl
             level = asyncio.run(run_level(url, key, ps, calls, turns, max_p95_s))
             report.levels.append(level)
             print(json.dumps(asdict(level)), flush=True)
-            if not level.holds:
-                break
-            report.capacity_calls = calls
+            if level.holds:
+                report.capacity_calls = calls
+            elif len(report.levels) >= 2 and not report.levels[-2].holds:
+                break  # two levels in a row failed: past capacity
     finally:
         proc.terminate()
         proc.wait(timeout=30)
