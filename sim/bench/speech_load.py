@@ -21,6 +21,7 @@ they are reported as not measured until it is merged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.media.caller.stt_deepgram import DeepgramStt, SttTranscript
 from shared.runtime.settings import Settings
@@ -41,6 +43,7 @@ ASSET = Path(__file__).resolve().parents[2] / "tests" / "assets" / "speech" / "b
 SILENCE = b"\xff"
 FRAME = 160
 GAP_MS = 1500
+FINAL_WAIT_S = 20.0  # after the last frame, how long the last finals may still take
 NUMBER_WORDS = {"4": "four", "7": "seven", "2": "two", "3": "three", "5": "five"}
 
 
@@ -59,6 +62,8 @@ class LevelResult:
     audio_s: float
     cpu_per_call_minute_s: float
     cpu_per_audio_s: float
+    final_decode_mean_s: float | None  # Whisper time of a final alone (its queue wait excluded)
+    interim_decodes: int
     holds: bool
 
 
@@ -68,6 +73,7 @@ class SpeechBenchReport:
 
     machine: str
     decode_workers: int
+    interim_every_ms: int
     levels: list[LevelResult] = field(default_factory=list)
     capacity_calls: int = 0
     tts_first_frame: str = "not measured: speech synthesis (branch sp-tts) not merged"
@@ -103,15 +109,19 @@ async def _caller(
     sent_end: list[float] = []  # wall time the last speech frame of turn k was sent
     latency: dict[int, float] = {}
     texts: dict[int, list[str]] = {k: [] for k in range(turns)}
+    heard_all = asyncio.Event()
 
     async def read() -> None:
         async for event in stt.events():
             if not isinstance(event, SttTranscript) or not event.is_final:
                 continue
-            turn = min(max((event.start_ms * 8 - lead) // period, 0), turns - 1)
+            middle = (event.start_ms + event.end_ms) * 4  # bytes into the stream
+            turn = min(max((middle - lead) // period, 0), turns - 1)
             texts[turn].append(event.text)
             if event.speech_final and turn < len(sent_end) and turn not in latency:
                 latency[turn] = time.monotonic() - sent_end[turn]
+                if len(latency) == turns:
+                    heard_all.set()
 
     reader = asyncio.create_task(read())
     audio = SILENCE * lead + (speech + SILENCE * (GAP_MS * 8)) * turns
@@ -121,6 +131,8 @@ async def _caller(
         while len(sent_end) < turns and pos + FRAME >= ends[len(sent_end)]:
             sent_end.append(time.monotonic())
         await asyncio.sleep(max(0.0, start + (pos + FRAME) / 8000 - time.monotonic()))
+    with contextlib.suppress(TimeoutError):  # a final that never comes counts as missing
+        await asyncio.wait_for(heard_all.wait(), FINAL_WAIT_S)
     await stt.close()
     reader.cancel()
     return [(latency[k], " ".join(texts[k])) for k in range(turns) if k in latency]
@@ -130,17 +142,40 @@ def _speech_bytes() -> bytes:
     return ASSET.with_suffix(".ulaw").read_bytes()
 
 
+def decode_counters(base_url: str) -> dict[str, tuple[float, float]]:
+    """speech_decode_seconds (sum, count) by kind, from the replica's /metrics."""
+    text = httpx.get(f"{base_url}/metrics", timeout=5).text
+    out: dict[str, tuple[float, float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "speech_decode_seconds":
+            continue
+        for sample in family.samples:
+            kind = sample.labels.get("kind", "")
+            total, count = out.get(kind, (0.0, 0.0))
+            if sample.name.endswith("_sum"):
+                out[kind] = (sample.value, count)
+            elif sample.name.endswith("_count"):
+                out[kind] = (total, sample.value)
+    return out
+
+
 async def run_level(
     url: str, key: str, proc: psutil.Process, calls: int, turns: int, max_p95_s: float
 ) -> LevelResult:
     """`calls` concurrent callers, measured."""
     speech = _speech_bytes()
     reference = ASSET.with_suffix(".txt").read_text().strip()
+    http = url.replace("ws://", "http://")
+    decodes0 = decode_counters(http)
     cpu0 = proc.cpu_times()
     outcomes = await asyncio.gather(
         *(_caller(url, key, f"CAbench{n:04d}", speech, turns) for n in range(calls))
     )
     cpu1 = proc.cpu_times()
+    decodes1 = decode_counters(http)
+    final_s = decodes1.get("final", (0.0, 0.0))[0] - decodes0.get("final", (0.0, 0.0))[0]
+    finals_n = decodes1.get("final", (0.0, 0.0))[1] - decodes0.get("final", (0.0, 0.0))[1]
+    interims_n = decodes1.get("interim", (0.0, 0.0))[1] - decodes0.get("interim", (0.0, 0.0))[1]
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     latencies = sorted(lat for outcome in outcomes for lat, _ in outcome)
     errors = [word_errors(reference, text) for outcome in outcomes for _, text in outcome]
@@ -166,6 +201,8 @@ async def run_level(
         audio_s=round(audio_s, 1),
         cpu_per_call_minute_s=round(cpu / audio_s * 60, 2),
         cpu_per_audio_s=round(cpu / audio_s, 4),
+        final_decode_mean_s=round(final_s / finals_n, 3) if finals_n else None,
+        interim_decodes=int(interims_n),
         holds=holds,
     )
 
@@ -208,6 +245,7 @@ def run_speech_bench(levels: list[int], turns: int, out_dir: Path, max_p95_s: fl
     report = SpeechBenchReport(
         machine=f"{os.cpu_count()} cores (shared box: other engineers' load included)",
         decode_workers=settings.speech_decode_workers,
+        interim_every_ms=settings.speech_interim_every_ms,
     )
     try:
         ps = psutil.Process(proc.pid)
