@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from frontdesk.call_command import call
 from frontdesk.deadletter_commands import deadletters
 from frontdesk.status import status
 from frontdesk.supervisor import Ports, Stack, service_env, start_services, start_sims
@@ -240,6 +241,7 @@ def bench(
 
 
 app.command()(status)
+app.command()(call)  # issue 15: frontdesk/call_command.py
 
 if __name__ == "__main__":
     app()
