@@ -11,6 +11,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from sim.aura_client import AuraError, synthesize
 from sim.playout import PlayoutQueue
 from sim.twilio_call_model import (
     AgentSegment,
@@ -18,6 +19,7 @@ from sim.twilio_call_model import (
     CallResult,
     CallScript,
     EventDirection,
+    SpeakOver,
     TwilioCallerOptions,
 )
 from sim.twilio_call_turns import CallError, CallTurns, ServerHungUp
@@ -134,11 +136,28 @@ class CallRun:
 
     async def run(self) -> CallResult:
         try:
-            await self._run()
+            if await self._prepare_voice():
+                await self._run()
         finally:
             await self.http.aclose()
             self._finish()
         return self.result
+
+    async def _prepare_voice(self) -> bool:
+        """A speaking caller has all its lines synthesised before it dials (a person knows
+        what they will say; synthesis time must not count as the caller's silence)."""
+        url = self.opts.tts_url
+        if not url:
+            return True
+        texts = [x.text if isinstance(x, SpeakOver) else x for x in self.script.lines]
+        try:
+            for text in texts:
+                if isinstance(text, str):
+                    await synthesize(url, text)
+        except (AuraError, OSError, TimeoutError) as exc:
+            self.result.error = f"caller TTS at {url} failed: {exc!r}"
+            return False
+        return True
 
     async def _run(self) -> None:
         o, r = self.opts, self.result
