@@ -9,15 +9,20 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 
+import httpx
 import numpy as np
 import pytest
 import websockets
 from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from services.media.agent_speech.tts_deepgram import DeepgramTts
 from services.media.agent_speech.tts_protocol import TtsCleared, TtsEvent, TtsFlushed
+from services.media.agent_speech.tts_rest_fallback import DeepgramRestSynth
+from services.speech.tts.speak_rest import speak_rest
 from services.speech.tts.speak_socket import serve_speak
 from shared.bus.waiting import within
 from shared.codecs import ulaw_to_pcm16
@@ -35,7 +40,15 @@ def speech_app(settings: Settings) -> Starlette:
     async def speak(websocket: WebSocket) -> None:
         await serve_speak(websocket, settings)
 
-    return Starlette(routes=[WebSocketRoute("/v1/speak", speak)])
+    async def speak_post(request: Request) -> Response:
+        return await speak_rest(request, settings)
+
+    return Starlette(
+        routes=[
+            WebSocketRoute("/v1/speak", speak),
+            Route("/v1/speak", speak_post, methods=["POST"]),
+        ]
+    )
 
 
 @pytest.fixture
@@ -157,3 +170,34 @@ async def test_clear_while_the_reader_is_still_idle(speech_url: str) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await reader
         await tts.close()
+
+
+async def test_media_rest_fallback_gets_speech(speech_url: str) -> None:
+    """Media's REST fallback (`POST /v1/speak`, raw µ-law) works against the same server."""
+    http = speech_url.replace("ws://", "http://")
+    synth = DeepgramRestSynth(Settings(deepgram_tts_url=speech_url, deepgram_tts_rest_url=http), "")
+    try:
+        audio = b"".join([chunk async for chunk in synth.synthesize("See you on Tuesday.")])
+    finally:
+        await synth.aclose()
+    assert 0.7 < len(audio) / 8000 < 4.0
+    assert np.sqrt((ulaw_to_pcm16(audio).astype(np.float64) ** 2).mean()) > 500
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "status"),
+    [
+        ("?encoding=mulaw", b"not json", 400),
+        ("?encoding=mulaw", b'{"text": ""}', 400),
+        ("?encoding=mp3", b'{"text": "hi"}', 400),
+        ("?encoding=mulaw", b'{"text": "' + b"a" * 20000 + b'"}', 413),
+    ],
+)
+async def test_rest_refuses_bad_requests_with_a_message(
+    speech_url: str, query: str, body: bytes, status: int
+) -> None:
+    http = speech_url.replace("ws://", "http://")
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{http}/v1/speak{query}", content=body)
+    assert response.status_code == status
+    assert response.json()["err_msg"]

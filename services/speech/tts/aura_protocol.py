@@ -122,6 +122,11 @@ def parse_query(query: Mapping[str, str], default_model: str) -> AudioFormat:
     return AudioFormat(model=model, encoding=encoding, sample_rate=rate)
 
 
+def model_uuid(model_name: str) -> str:
+    """A stable uuid for a local voice (Deepgram reports one per model)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"frontdesk-speech:{model_name}"))
+
+
 def metadata(request_id: str, model_name: str, model_version: str) -> str:
     """The first server message on every socket."""
     return json.dumps(
@@ -130,7 +135,7 @@ def metadata(request_id: str, model_name: str, model_version: str) -> str:
             "request_id": request_id,
             "model_name": model_name,
             "model_version": model_version,
-            "model_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"frontdesk-speech:{model_name}")),
+            "model_uuid": model_uuid(model_name),
             "additional_model_uuids": [],
         }
     )

@@ -13,47 +13,20 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.speech.tts import aura_protocol as aura
-from services.speech.tts.piper_engine import (
-    INSTALL_COMMAND,
-    PiperEngine,
-    SpeechModelMissing,
-    shared_engine,
-)
-from services.speech.tts.telephony_audio import encode, frames
+from services.speech.tts.piper_engine import INSTALL_COMMAND, PiperEngine, SpeechModelMissing
+from services.speech.tts.rendering import load_engine, render_pool, rendered_audio
+from services.speech.tts.telephony_audio import frames
 from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MODEL_VERSION = "piper-1.8.0"
 FRAME_S = 0.02
-
-_executor: ThreadPoolExecutor | None = None
-
-
-def _pool(settings: Settings) -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(settings.speech_tts_threads, thread_name_prefix="piper")
-    return _executor
-
-
-async def load_engine(settings: Settings) -> PiperEngine:
-    """The process's Piper engine (loaded once, off the event loop); SpeechModelMissing
-    when the optional `speech` extra is not installed."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(
-        _pool(settings),
-        shared_engine,
-        settings.speech_tts_onnx_threads,
-        settings.speech_tts_phrase_phonemes,
-    )
-
 
 class _Speaker:
     """One accepted /v1/speak socket."""
@@ -64,7 +37,7 @@ class _Speaker:
         self.ws = ws
         self.fmt = fmt
         self.engine = engine
-        self.pool = _pool(settings)
+        self.pool = render_pool(settings)
         self.lead_s = settings.speech_tts_lead_ms / 1000.0
         self.loop = asyncio.get_running_loop()
         self.send_lock = asyncio.Lock()
@@ -109,10 +82,8 @@ class _Speaker:
     async def _render(self, text: str, out: asyncio.Queue[bytes | Exception | None]) -> None:
         """Phrases -> encoded audio, ahead of the sender; None ends, an exception fails."""
         try:
-            phrases = await self.loop.run_in_executor(self.pool, self.engine.phrases, text)
-            for phrase in phrases:
-                audio = await self.loop.run_in_executor(self.pool, self.engine.render, phrase)
-                await out.put(encode(audio, self.engine.sample_rate, self.fmt))
+            async for chunk in rendered_audio(self.engine, self.pool, text, self.fmt):
+                await out.put(chunk)
         except Exception as exc:  # handed to the sender, which raises it in the job
             await out.put(exc)
             return
