@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from frontdesk.call_command import call
 from frontdesk.deadletter_commands import deadletters
 from frontdesk.status import status
 from frontdesk.supervisor import (
@@ -270,6 +271,7 @@ def bench(
 
 
 app.command()(status)
+app.command()(call)  # issue 15: frontdesk/call_command.py
 
 if __name__ == "__main__":
     app()

@@ -13,10 +13,12 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, Request, Response, WebSocket
 
 from services.speech.stt.listen_socket import ListenDeps, serve_listen
 from services.speech.stt.recognizer import Recognizer
+from services.speech.tts.speak_rest import speak_rest
+from services.speech.tts.speak_socket import serve_speak
 from shared.observability.asgi import MetricsMiddleware
 from shared.observability.health import Readiness
 from shared.observability.metrics import Metrics
@@ -47,8 +49,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def listen(ws: WebSocket) -> None:
         await serve_listen(ws, app.state.listen)
 
-    # TODO(coordinator, issue 15): mount sp-tts's speech synthesis here once branch sp-tts is
-    # merged: `from services.speech.tts.speak_socket import serve_speak` and
-    # `@app.websocket("/v1/speak")` -> `await serve_speak(ws, settings)`.
+    @app.websocket("/v1/speak")
+    async def speak(ws: WebSocket) -> None:
+        await serve_speak(ws, settings)
+
+    @app.post("/v1/speak")
+    async def speak_once(request: Request) -> Response:
+        return await speak_rest(request, settings)
 
     return app

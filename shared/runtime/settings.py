@@ -355,6 +355,23 @@ class Settings(BaseSettings):
         description="Name caller audio is metered under: 'local' when DEEPGRAM_STT_URL is ours.",
     )
 
+    # --- self-hosted speech synthesis: Piper behind the Aura protocol (issue 15, sp-tts) -------
+    speech_tts_threads: int = Field(
+        2, ge=1, description="Speech service: threads rendering Piper phrases (all sockets share)."
+    )
+    speech_tts_onnx_threads: int = Field(
+        1, ge=1, description="Speech service: ONNX intra-op threads per Piper render."
+    )
+    speech_tts_phrase_phonemes: int = Field(
+        60, ge=8, description="Speech service: a long sentence is cut at a comma after this many."
+    )
+    speech_tts_lead_ms: int = Field(
+        600, ge=0, description="Speech service: audio sent ahead of real time on /v1/speak."
+    )
+    speech_tts_url: str = Field(
+        "", description="Aura-compatible TTS (ws://host:port) the speaking caller simulator uses."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
