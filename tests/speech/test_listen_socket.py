@@ -8,6 +8,7 @@ import json
 import re
 from typing import Any
 
+import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -170,3 +171,21 @@ async def test_bad_upgrades_are_refused_before_the_socket_opens(
     assert response.status_code == status
     assert response.headers["dg-request-id"]
     assert json.loads(response.body)["err_msg"]
+
+
+async def test_synthesis_on_the_speech_service_takes_the_same_key(
+    speech_server: SpeechServer,
+) -> None:
+    http = speech_server.url.replace("ws://", "http://") + "/v1/speak"
+    async with httpx.AsyncClient() as client:
+        anonymous = await client.post(http, json={"text": "hello"})
+        assert anonymous.status_code == 401
+        assert anonymous.json()["err_code"] == "INVALID_AUTH"
+        keyed = await client.post(
+            http, content=b"not json", headers={"Authorization": f"Token {speech_server.key}"}
+        )
+        assert keyed.status_code == 400  # past the key: the synthesis handler read the body
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(speech_server.url + "/v1/speak?encoding=mulaw&sample_rate=8000"):
+            pass
+    assert refused.value.response.status_code == 401

@@ -66,14 +66,24 @@ def _denial(status: int, code: str, message: str, request_id: str) -> Response:
     return Response(json.dumps(body), status, headers, media_type="application/json")
 
 
+def listen_key(settings: Settings) -> str:
+    """The key the speech service accepts: SPEECH_API_KEY, else DEEPGRAM_API_KEY."""
+    key = settings.speech_api_key
+    return settings.deepgram_api_key if key is None else key
+
+
+def invalid_credentials() -> Response:
+    """Deepgram's 401 (before a WebSocket upgrade, or for a REST call)."""
+    return _denial(401, "INVALID_AUTH", "Invalid credentials.", protocol.new_request_id())
+
+
 async def serve_listen(websocket: WebSocket, deps: ListenDeps) -> None:
     """Check the upgrade, then run the socket to its end."""
     s = deps.settings
     rid = protocol.new_request_id()
-    key = s.speech_api_key if s.speech_api_key is not None else s.deepgram_api_key
     denial: Response | None = None
     options: ListenOptions | None = None
-    if not authorized(websocket.headers, key):
+    if not authorized(websocket.headers, listen_key(s)):
         denial = _denial(401, "INVALID_AUTH", "Invalid credentials.", rid)
     elif deps.open_sockets >= s.speech_max_sessions:
         denial = _denial(429, "TOO_MANY_REQUESTS", "speech replica at capacity", rid)
