@@ -9,7 +9,8 @@ Measured per level:
 * STT latency after speech end: wall time from the last frame of an utterance's speech being
   sent to its `speech_final` result arriving (includes the endpointing silence, 300 ms);
 * word error rate of the finals against the sentence;
-* CPU of the speech process (user+system, psutil) per call-minute and per audio second.
+* CPU of the speech process (user+system, psutil: recognition and the replies' synthesis)
+  per call-minute and per audio second;
 A level "holds" when every utterance got its final, p95 latency is under `--max-p95-s` and the
 WER stays under 20 %; capacity is the largest level that holds (levels stop after two
 failures in a row).
@@ -79,6 +80,7 @@ class SpeechBenchReport:
     """What `--speech local` measured."""
 
     machine: str
+    load_average: str  # 1-minute load of the box at the start and the end (shared machine)
     decode_workers: int
     interim_every_ms: int
     levels: list[LevelResult] = field(default_factory=list)
@@ -294,12 +296,14 @@ def run_speech_bench(levels: list[int], turns: int, out_dir: Path, max_p95_s: fl
     proc = _start_speech(port, {"SPEECH_API_KEY": key, "ALLOW_INSECURE_DEFAULTS": "true"})
     report = SpeechBenchReport(
         machine=f"{os.cpu_count()} cores (shared box: other engineers' load included)",
+        load_average=f"{os.getloadavg()[0]:.1f}",
         decode_workers=settings.speech_decode_workers,
         interim_every_ms=settings.speech_interim_every_ms,
     )
     try:
         ps = psutil.Process(proc.pid)
         url = f"ws://127.0.0.1:{port}"
+        asyncio.run(_first_reply_frame(url, key))  # unmeasured: loads the Piper voice
         for calls in levels:
             level = asyncio.run(run_level(url, key, ps, calls, turns, max_p95_s))
             report.levels.append(level)
@@ -311,6 +315,7 @@ def run_speech_bench(levels: list[int], turns: int, out_dir: Path, max_p95_s: fl
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    report.load_average += f" -> {os.getloadavg()[0]:.1f}"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"speech-local-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(asdict(report), indent=2))
