@@ -3,8 +3,9 @@
 The reader takes audio and control frames, cuts utterances (`Segmenter`) and queues what to
 send; the writer sends the queue in order, waiting for each final decode in turn, so messages
 leave in audio-time order (SpeechStarted, the final, UtteranceEnd) whatever the pool does.
-Interims are best effort: decoded only while the pool has a free worker, sent only when
-nothing is queued before them and their utterance is still open, so they never delay a final.
+Interims are best effort: decoded only while the pool has a worker free besides one kept for
+finals, sent only when nothing is queued before them and their utterance is still open, so
+they never delay a final.
 
 Refused before the upgrade (plain HTTP, like Deepgram): bad key 401, bad query 400, replica full
 429. After it: a text frame that is not a known control message closes 1008 `DATA-0001 ...`;
@@ -211,7 +212,8 @@ class ListenSession:
             self._out.put_nowait(protocol.speech_started_message(event.start_ms))
 
     def _interim_due(self, event: InterimDue) -> None:
-        busy = self._deps.recognizer.pending >= self._deps.settings.speech_decode_workers
+        workers = self._deps.settings.speech_decode_workers
+        busy = self._deps.recognizer.pending >= max(1, workers - 1)  # a worker kept for finals
         if busy or (self._interim is not None and not self._interim.done()):
             self._deps.metrics.speech_interims_skipped.inc()
             return
