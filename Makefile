@@ -6,7 +6,7 @@ RUN := $(UV) run --frozen
 
 setup:
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --extra speech
 
 demo: setup
 	$(RUN) frontdesk demo

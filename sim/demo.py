@@ -14,13 +14,13 @@ from rich.table import Table
 from frontdesk.supervisor import Ports, Stack, service_env, start_services, start_sims
 from shared.bus.mux import StreamMux
 from shared.bus.streams import CallLog, connect
-from shared.contract import events as ev
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
 from shared.runtime.embedded import child_env, ensure
 from shared.runtime.settings import get_settings
 from shared.tenancy.call_records import CallRecord, load_call_record
 from shared.tenancy.tenant_apply import apply, load_spec
+from sim.conversation_view import print_live
 from sim.twilio_caller import CallScript, TwilioCallerOptions, place_call
 from sim.twilio_webhook import new_sid
 
@@ -34,27 +34,6 @@ LINES = [
 ]
 
 console = Console()
-
-
-async def _print_live(log: CallLog, mux: StreamMux, call_sid: str, t0: float) -> None:
-    sub = await mux.subscribe(log.key(call_sid))
-    texts: dict[tuple[int, int], str] = {}
-    async for _, event in sub:
-        stamp = f"[dim]{event.at - t0:7.2f}s[/dim]"
-        if isinstance(event, ev.TurnRequested):
-            console.print(f"{stamp} [bold cyan]caller[/]  {event.text}")
-        elif isinstance(event, ev.AgentText):
-            texts[(event.turn_id, event.seq)] = event.text
-        elif isinstance(event, ev.SegmentPlayed):
-            text = texts.get((event.turn_id, event.seq), "")
-            console.print(f"{stamp} [bold green]agent[/]   {text}")
-        elif isinstance(event, ev.ToolRequested):
-            console.print(f"{stamp} [yellow]tool[/]    {event.name}({event.arguments})")
-        elif isinstance(event, ev.ToolResult):
-            console.print(f"{stamp} [yellow]result[/]  {event.content}")
-        elif isinstance(event, ev.CallEnded):
-            console.print(f"{stamp} [magenta]call ended[/] ({event.reason})")
-            return
 
 
 async def _wait_recorded(database_url: str, call_sid: str, timeout_s: float) -> CallRecord:
@@ -127,7 +106,7 @@ async def run_demo() -> int:
         mux = StreamMux.from_url(redis_url)
         call_sid = new_sid("CA")
         t0 = time.time()
-        live = asyncio.create_task(_print_live(log, mux, call_sid, t0))
+        live = asyncio.create_task(print_live(console, log, mux, call_sid, t0))
         options = TwilioCallerOptions(
             gateway_url=f"http://127.0.0.1:{stack.ports.gateway}",
             auth_token=env.get("TWILIO_AUTH_TOKEN", settings.twilio_auth_token),

@@ -122,6 +122,10 @@ class PlayoutQueue:
         """The audio actually played, in order (excludes audio dropped by clear)."""
         return bytes(self._played)
 
+    def played_since(self, offset: int) -> bytes:
+        """The played audio from byte `offset` on (cheap for a small tail)."""
+        return bytes(self._played[offset:])
+
     @property
     def dropped_audio(self) -> bytes:
         """Audio that was queued but dropped by clear before it played."""

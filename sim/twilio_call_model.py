@@ -35,6 +35,11 @@ class TwilioCallerOptions(BaseModel):
         description="More simulators the same /sim/listen/script lines go to (the voice-agent"
         " simulators, when the platform may route the call to one).",
     )
+    tts_url: str | None = Field(
+        None,
+        description="Aura-compatible TTS (ws://host:port): the caller speaks its lines as real"
+        " synthesised speech and registers nothing with the STT simulator.",
+    )
     ms_per_word: int = Field(300, description="Speaking duration of one scripted word, in ms.")
     pause_before_speaking_ms: int = Field(
         400, description="Wait after the agent's audio finished playing before talking, in ms."
@@ -136,6 +141,8 @@ class CallResult:
     agent_audio: bytes = b""  # all audio received, in order
     agent_played_audio: bytes = b""  # the part the playout clock actually played
     agent_segments: list[AgentSegment] = field(default_factory=list)
+    caller_track: bytes = b""  # every frame the caller sent (µ-law), one per 20 ms
+    agent_track: bytes = b""  # the agent's audio as it played, on the caller's timeline
     marks_echoed: list[str] = field(default_factory=list)
     clears: int = 0
     lines: list[SpokenLine] = field(default_factory=list)

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from sim.aura_client import AuraError, synthesize
 from sim.playout import PlayoutQueue
 from sim.twilio_call_model import (
     AgentSegment,
@@ -19,14 +20,18 @@ from sim.twilio_call_model import (
     CallResult,
     CallScript,
     EventDirection,
+    SpeakOver,
     TwilioCallerOptions,
 )
 from sim.twilio_call_turns import CallError, CallTurns, ServerHungUp
 from sim.twilio_media import (
+    FRAME_BYTES,
     FRAME_MS,
     SILENCE_B64,
     MediaStreamSession,
     open_media_stream,
+    silence_frame,
+    speech_frame,
     speech_frame_b64,
 )
 from sim.twilio_webhook import (
@@ -56,6 +61,10 @@ class CallRun:
         self.stream_t0 = 0.0
         self.frames_sent = 0
         self.speech: tuple[int, int] | None = None  # [start, end) frame indices
+        self.voice = b""  # synthesised µ-law of the speech window (else speech-like babble)
+        self.caller_track = bytearray()
+        self.agent_track = bytearray()
+        self._agent_seen = 0  # bytes of this stream's playout already in agent_track
         self.received = bytearray()
         self.agent_playing = False
         self.closed = asyncio.Event()
@@ -128,11 +137,28 @@ class CallRun:
 
     async def run(self) -> CallResult:
         try:
-            await self._run()
+            if await self._prepare_voice():
+                await self._run()
         finally:
             await self.http.aclose()
             self._finish()
         return self.result
+
+    async def _prepare_voice(self) -> bool:
+        """A speaking caller has all its lines synthesised before it dials (a person knows
+        what they will say; synthesis time must not count as the caller's silence)."""
+        url = self.opts.tts_url
+        if not url:
+            return True
+        texts = [x.text if isinstance(x, SpeakOver) else x for x in self.script.lines]
+        try:
+            for text in texts:
+                if isinstance(text, str):
+                    await synthesize(url, text)
+        except (AuraError, OSError, TimeoutError) as exc:
+            self.result.error = f"caller TTS at {url} failed: {exc!r}"
+            return False
+        return True
 
     async def _run(self) -> None:
         o, r = self.opts, self.result
@@ -204,6 +230,7 @@ class CallRun:
         self.log("info", "resume", url=url)
         self._past_playouts.append(self.playout)
         self.playout = PlayoutQueue()
+        self._agent_seen = 0
         self.stream_received_start = len(self.received)
         self.speech = None
         self.frames_sent = 0
@@ -293,6 +320,8 @@ class CallRun:
             AgentSegment(s.mark, bytes(s.audio), s.played) for p in queues for s in p.segments
         ]
         r.frames_sent = self.frames_sent
+        r.caller_track = bytes(self.caller_track)
+        r.agent_track = bytes(self.agent_track)
 
     # -- media tasks -------------------------------------------------------------------
 
@@ -310,8 +339,8 @@ class CallRun:
                 if self.closed.is_set() or self.we_closed:
                     return
                 n = self.frames_sent
-                in_speech = self.speech is not None and self.speech[0] <= n < self.speech[1]
-                await send(speech_frame_b64(n) if in_speech else SILENCE_B64, int(self.now_ms()))
+                payload = self._payload(n)
+                await send(payload, int(self.now_ms()))
                 self.frames_sent = n + 1
                 await self._tick()
         except ConnectionClosed:
@@ -320,9 +349,32 @@ class CallRun:
             self._pacing = False
             self._wake_frame_waiters(everyone=True)
 
+    def _payload(self, n: int) -> str:
+        """Frame n as a base64 payload; also appended to the caller's track."""
+        window = self.speech
+        if window is None or not window[0] <= n < window[1]:
+            self.caller_track.extend(silence_frame())
+            return SILENCE_B64
+        if not self.voice:
+            self.caller_track.extend(speech_frame(n))
+            return speech_frame_b64(n)
+        offset = (n - window[0]) * FRAME_BYTES
+        frame = self.voice[offset : offset + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff")
+        self.caller_track.extend(frame)
+        return base64.b64encode(frame).decode()
+
+    def _track_agent(self) -> None:
+        """The agent's newly played audio, kept level with the caller's track."""
+        new = self.playout.played_since(self._agent_seen)
+        self._agent_seen += len(new)
+        self.agent_track.extend(new)
+        if len(self.agent_track) < len(self.caller_track):
+            self.agent_track.extend(b"\xff" * (len(self.caller_track) - len(self.agent_track)))
+
     async def _tick(self) -> None:
         now = self.now_ms()
         marks = self.playout.advance(now)
+        self._track_agent()
         if marks:
             await self.echo(marks)
         if self.agent_playing and self.playout.is_idle(now):

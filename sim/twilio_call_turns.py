@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from sim.aura_client import AuraError, synthesize
 from sim.twilio_call_model import Dtmf, Silence, SpeakOver, SpokenLine
-from sim.twilio_media import FRAME_MS
+from sim.twilio_media import FRAME_BYTES, FRAME_MS
 
 if TYPE_CHECKING:
     from sim.twilio_call_runner import CallRun
@@ -154,6 +155,8 @@ class CallTurns:
         (the new stream's recogniser never heard it: its scripts start afresh)."""
         while True:
             try:
+                if self.run.opts.tts_url:
+                    return await self._say_aloud(text, self.run.opts.tts_url)
                 return await self._say_on_this_stream(text)
             except _Resumed:
                 self.run.result.warnings.append(f"the call moved during {text!r}; said again")
@@ -170,7 +173,7 @@ class CallTurns:
             await self._register(text, window)
             self._check_same_stream(resumes)
             if self.run.frames_sent < start:  # no await between this check and arming
-                self.run.speech = window
+                self.run.voice, self.run.speech = b"", window
                 break
             self.run.result.warnings.append(f"STT registration too slow for {text!r}; retrying")
         else:
@@ -185,6 +188,30 @@ class CallTurns:
                 lambda: self.run.frames_sent >= end or self.run.result.resumes != resumes
             )
         self._check_same_stream(resumes)
+        self.run.result.lines.append(line)
+
+    async def _say_aloud(self, text: str, tts_url: str) -> None:
+        """Speak `text` as synthesised speech: the platform's recogniser must hear it (nothing
+        goes to an STT simulator's control API)."""
+        resumes = self.run.result.resumes
+        try:
+            voice = await synthesize(tts_url, text)
+        except (AuraError, OSError, TimeoutError) as exc:
+            raise CallError(f"caller TTS failed for {text!r}: {exc}") from exc
+        start = self.run.frames_sent + 1
+        window = (start, start + math.ceil(len(voice) / FRAME_BYTES))
+        self.run.voice, self.run.speech = voice, window  # no await since frames_sent was read
+        line = SpokenLine(text, "speech", window[0] * FRAME_MS, window[1] * FRAME_MS)
+        self.run.log("sent", "say", text=text, start_ms=line.start_ms, end_ms=line.end_ms)
+        end = window[1]
+        while self.run.frames_sent < end:
+            self.check_open()
+            self._check_same_stream(resumes)
+            await self.run.until_frame(
+                lambda: self.run.frames_sent >= end or self.run.result.resumes != resumes
+            )
+        self._check_same_stream(resumes)
+        self.run.log("sent", "said", text=text)
         self.run.result.lines.append(line)
 
     async def _register(self, text: str, window: tuple[int, int]) -> None:
