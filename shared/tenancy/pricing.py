@@ -68,11 +68,31 @@ class PriceTable(BaseModel):
         return fallback
 
 
+# --- issue 15: self-hosted speech is priced at its compute only --------------------------------
+LOCAL_SPEECH = "local"
+"""Provider name of the self-hosted speech service (services/speech; `STT_PROVIDER=local`)."""
+CPU_SECOND_MINOR = Decimal("0.00111")
+"""Placeholder price of one CPU-second in US cents (a cloud vCPU at about $0.04 an hour)."""
+LOCAL_STT_CPU_PER_AUDIO_SECOND = Decimal("0.25")
+"""Speech-service CPU-seconds per second of caller audio, measured with `frontdesk bench
+--speech local` (docs/self-hosted-speech.md; rounded up)."""
+LOCAL_STT_SECOND = (CPU_SECOND_MINOR * LOCAL_STT_CPU_PER_AUDIO_SECOND).normalize()
+"""A second of caller audio on the self-hosted STT: its compute, no vendor fee."""
+COMPUTE_ONLY_PROVIDERS = frozenset({LOCAL_SPEECH})
+
+
+def price_basis(provider: str) -> str:
+    """What a provider's price covers: 'compute' (self-hosted: the CPU it uses, no vendor
+    fee) or 'vendor' (a provider's own per-unit price)."""
+    return "compute" if provider in COMPUTE_ONLY_PROVIDERS else "vendor"
+
+
 EXAMPLE_PRICES = PriceTable(
     currency="USD",
     prices=[
         Price(provider="deepgram", metric="stt_seconds", unit_price_minor=Decimal("0.0129")),
         Price(provider="deepgram", metric="tts_characters", unit_price_minor=Decimal("0.003")),
+        Price(provider=LOCAL_SPEECH, metric="stt_seconds", unit_price_minor=LOCAL_STT_SECOND),
         Price(provider="elevenlabs", metric="tts_characters", unit_price_minor=Decimal("0.018")),
         Price(provider=WILDCARD, metric="prompt_tokens", unit_price_minor=Decimal("0.000015")),
         Price(

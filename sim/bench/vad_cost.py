@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from services.media.caller.vad import SileroVad, VadOptions, load_vad_model
+from shared.speech.vad import SileroVad, VadOptions, load_vad_model
 from sim.speech_audio import speech_like, to_ulaw
 
 

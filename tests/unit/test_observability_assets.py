@@ -157,7 +157,7 @@ def test_k8s_manifests_validate() -> None:
 
 def test_every_deployment_has_probes_and_media_keeps_its_drain() -> None:
     deployments = {d["metadata"]["name"]: d for d in k8s_documents() if d["kind"] == "Deployment"}
-    assert set(deployments) == {"gateway", "media", "brain", "tools", "recorder"}
+    assert set(deployments) == {"gateway", "media", "brain", "tools", "recorder", "speech"}
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]
         (container,) = pod["spec"]["containers"]

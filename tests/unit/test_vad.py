@@ -7,8 +7,9 @@ import numpy.typing as npt
 import pytest
 from pydantic import ValidationError
 
-from services.media.caller import vad as vad_mod
-from services.media.caller.vad import (
+from shared.codecs import ulaw_to_pcm16
+from shared.speech import vad as vad_mod
+from shared.speech.vad import (
     SileroVad,
     VadModel,
     VadOptions,
@@ -16,7 +17,6 @@ from services.media.caller.vad import (
     VoiceStopped,
     load_vad_model,
 )
-from shared.codecs import ulaw_to_pcm16
 from sim.speech_audio import speech_like, to_ulaw
 
 SR = 8000

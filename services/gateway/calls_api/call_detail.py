@@ -30,6 +30,7 @@ from shared.db.models import (
     TranscriptLine,
     Turn,
 )
+from shared.tenancy.pricing import price_basis
 
 STAGES = (
     "stt_final",
@@ -145,6 +146,7 @@ async def load_call_detail(session: AsyncSession, call: Call) -> CallDetail:
                     amount_minor=str(li.amount_minor),
                     priced=li.priced,
                     currency=li.currency,
+                    basis=price_basis(li.provider),
                 )
                 for li in cost_lines
             ],

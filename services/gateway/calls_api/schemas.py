@@ -76,6 +76,11 @@ class CostLineOut(_Out):
     amount_minor: str
     priced: bool
     currency: str = Field("", description="ISO 4217 currency of the unit price and amount.")
+    basis: str = Field(
+        "vendor",
+        description="What the price covers: 'vendor' (a provider's fee) or 'compute' "
+        "(self-hosted speech, provider 'local': only the CPU it uses).",
+    )
 
 
 class CostOut(BaseModel):

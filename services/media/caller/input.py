@@ -31,10 +31,10 @@ from services.media.caller.stt_deepgram import (
     SttUtteranceEnd,
 )
 from services.media.caller.stt_feed import SttFeed
-from services.media.caller.vad import SileroVad, VadModel, VoiceStarted, VoiceStopped
 from shared.contract import events as ev
 from shared.contract import keys
 from shared.runtime.telemetry import tracer
+from shared.speech.vad import SileroVad, VadModel, VoiceStarted, VoiceStopped
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)

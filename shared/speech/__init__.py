@@ -1,0 +1,1 @@
+"""Speech building blocks shared by media and the speech service (Silero VAD)."""
