@@ -1,0 +1,128 @@
+"""Calls on the real speech path: the caller speaks (Piper), the platform hears it with
+Whisper and answers in Piper's voice, all through services/speech. The LLM is scripted.
+Asserted on what the recogniser stored in Postgres and on the call log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from frontdesk.supervisor import (
+    Ports,
+    Stack,
+    service_env,
+    speech_env,
+    start_services,
+    start_sims,
+    start_speech,
+)
+from shared.db.engine import make_engine, make_sessions
+from shared.runtime.embedded import Embedded, child_env
+from shared.tenancy.tenant_apply import apply, load_spec
+from sim.bench.speech_load import word_errors
+from sim.call_audio import voice_to_voice_ms
+from sim.twilio_caller import CallResult, CallScript, SpeakOver, TwilioCallerOptions, place_call
+from sim.twilio_webhook import new_sid
+from tests.conftest import Infra, Platform
+from tests.e2e.test_call_end_to_end import wait_for_record
+from tests.e2e.test_conversation_timeline import PRICE_ANSWER, PRICES, call_log_of, llm_requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BYE = "Great, thanks, bye."
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def speech_platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """The five services, the simulators (Twilio side, scripted LLM) and the speech service,
+    with media's STT and TTS both pointed at the speech service."""
+    spec = load_spec(ROOT / "deploy" / "tenants" / "daves-barbershop.yaml")
+
+    async def seed() -> None:
+        engine = make_engine(infra.database_url)
+        async with make_sessions(engine)() as session:
+            await apply(session, spec)
+        await engine.dispose()
+
+    asyncio.run(seed())
+    stack = Stack(ports=Ports.random(), log_dir=tmp_path_factory.mktemp("speech-logs"))
+    embedded = Embedded(redis_url=infra.redis_url, database_url=infra.database_url)
+    env = child_env(
+        embedded,
+        service_env(stack.ports, with_sims=True)
+        | speech_env(stack.ports)
+        | {"TWILIO_AUTH_TOKEN": "test-auth-token", "STREAM_TOKEN_SECRET": "test-stream-secret"},
+    )
+    try:
+        start_sims(stack, env, policy=str(ROOT / "sim" / "policies" / "daves_barbershop.yaml"))
+        start_speech(stack, env)
+        start_services(stack, env)
+        yield Platform(stack=stack, env=env, infra=infra, tenant_number=spec.numbers[0].e164)
+    finally:
+        stack.stop()
+
+
+async def speak(platform: Platform, script: CallScript) -> CallResult:
+    options = TwilioCallerOptions(
+        gateway_url=platform.gateway,
+        auth_token=platform.auth_token,
+        to_number=platform.tenant_number,
+        call_sid=new_sid("CA"),
+        tts_url=f"ws://127.0.0.1:{platform.stack.ports.speech}",
+        tts_api_key=platform.env["DEEPGRAM_API_KEY"],
+        answer_timeout_s=45,
+        max_call_s=180,
+    )
+    result = await place_call(options, script)
+    assert result.error is None, result.error
+    return result
+
+
+async def test_a_short_call_is_heard_and_answered(speech_platform: Platform) -> None:
+    result = await speak(speech_platform, CallScript(lines=[PRICES, BYE]))
+    record = await wait_for_record(speech_platform.infra.database_url, result.call_sid)
+    heard = [line.text for line in record.lines if line.role == "caller"]
+    assert len(heard) == 2, heard
+    errors = [word_errors(said, got) for said, got in zip([PRICES, BYE], heard, strict=True)]
+    wer = sum(e for e, _ in errors) / sum(n for _, n in errors)
+    assert wer <= 0.10, (heard, wer)
+    agent = [line.text for line in record.lines if line.role == "agent"]
+    assert PRICE_ANSWER[0] in agent and agent[-1] == "You're welcome. Goodbye!"
+    latencies = voice_to_voice_ms(result)
+    assert [said for said, _ in latencies] == [PRICES, BYE]
+    assert all(ms is not None and ms > 0 for _, ms in latencies), latencies
+
+
+async def test_barge_in_on_real_speech_keeps_only_what_was_heard(
+    speech_platform: Platform,
+) -> None:
+    interruption = "Actually, can I book for tomorrow morning instead?"
+    script = CallScript(lines=[PRICES, SpeakOver(interruption, after_ms=1500), BYE])
+    result = await speak(speech_platform, script)
+    assert result.clears >= 1
+    log = await call_log_of(speech_platform, result.call_sid)
+    barges = [e for e in log if e.type == "caller.barge_in"]
+    assert barges and barges[0].turn_id == 1  # type: ignore[attr-defined]
+    barge = barges[0]
+    played = [s.mark for s in result.agent_segments if s.played and s.mark]
+    heard_marks = [m for m in played if m.startswith("t1-")]
+    expected_heard = " ".join(PRICE_ANSWER[int(m.split("-s")[1])] for m in heard_marks)
+    assert barge.heard_text == expected_heard  # type: ignore[attr-defined]
+    assert PRICE_ANSWER[-1] not in expected_heard
+    # The agent's audio after the clear is no longer the interrupted answer: what the caller's
+    # phone played of turn 1 is only the heard segments (the rest was dropped at the clear).
+    assert all(m not in played for m in barge.cleared_marks)  # type: ignore[attr-defined]
+    # The brain's next request holds only the heard part of the interrupted answer.
+    heard_turns = [e.text for e in log if e.type == "turn.requested"]  # type: ignore[attr-defined]
+    assert len(heard_turns) >= 2
+    later = [
+        r for r in await llm_requests(speech_platform)
+        if r["messages"][-1].get("content") == heard_turns[1]
+    ]
+    assert later, "the interruption never reached the LLM"
+    assistant = [m["content"] or "" for m in later[-1]["messages"] if m["role"] == "assistant"]
+    assert PRICE_ANSWER[-1] not in " ".join(assistant)
+    assert expected_heard == "" or assistant[-1] == expected_heard
