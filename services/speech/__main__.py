@@ -14,8 +14,23 @@ from services.speech.tts.piper_engine import SpeechModelMissing as VoiceMissing
 from services.speech.tts.piper_engine import voice_files
 from shared.runtime.logs import setup_logging
 from shared.runtime.process import level_for
-from shared.runtime.settings import get_settings
+from shared.runtime.secrets_guard import KNOWN_DEFAULTS, MIN_SECRET_CHARS
+from shared.runtime.settings import Settings, get_settings
 from shared.runtime.telemetry import setup_tracing
+
+
+def refuse_weak_key(settings: Settings) -> None:
+    """The key guarding /v1/listen must be a real secret (unless ALLOW_INSECURE_DEFAULTS)."""
+    key = settings.speech_api_key
+    if key is None:
+        key = settings.deepgram_api_key
+    weak = len(key) < MIN_SECRET_CHARS or key in KNOWN_DEFAULTS
+    if weak and not settings.allow_insecure_defaults:
+        raise SystemExit(
+            "speech: refusing to start: the key guarding /v1/listen (SPEECH_API_KEY, else "
+            f"DEEPGRAM_API_KEY) is shorter than {MIN_SECRET_CHARS} characters or a published "
+            "default. Set it (or ALLOW_INSECURE_DEFAULTS=true for a local demo only)."
+        )
 
 
 def main() -> None:
@@ -28,6 +43,7 @@ def main() -> None:
         otlp_endpoint=settings.otel_exporter_otlp_endpoint,
         otlp_batch_delay_ms=settings.otel_batch_delay_ms,
     )
+    refuse_weak_key(settings)
     try:
         model_path(settings)  # fail before binding the port, with the install command
         voice_files()

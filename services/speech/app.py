@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def speak(ws: WebSocket) -> None:
         await serve_speak(ws, settings)
 
-    @app.post("/v1/speak", include_in_schema=False)
+    @app.post("/v1/speak")
     async def speak_once(request: Request) -> Response:
         return await speak_rest(request, settings)
 

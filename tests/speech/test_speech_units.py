@@ -130,3 +130,12 @@ def test_local_speech_is_priced_at_compute_and_says_so() -> None:
     assert local.unit_price_minor == LOCAL_STT_SECOND > 0
     assert local.amount_minor * 10 < vendor.amount_minor  # compute is far below the fee
     assert (price_basis("local"), price_basis("deepgram")) == ("compute", "vendor")
+
+
+def test_the_service_refuses_a_weak_key_outside_a_local_demo() -> None:
+    from services.speech.__main__ import refuse_weak_key
+
+    with pytest.raises(SystemExit, match="SPEECH_API_KEY"):
+        refuse_weak_key(Settings(deepgram_api_key="dg-sim", allow_insecure_defaults=False))
+    refuse_weak_key(Settings(deepgram_api_key="dg-sim", allow_insecure_defaults=True))
+    refuse_weak_key(Settings(speech_api_key="a-real-secret-of-32-characters!!"))
