@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from frontdesk.supervisor import (
     Ports,
@@ -20,11 +22,20 @@ from frontdesk.supervisor import (
     start_speech,
 )
 from shared.db.engine import make_engine, make_sessions
+from shared.db.models import CallEvent
 from shared.runtime.embedded import Embedded, child_env
 from shared.tenancy.tenant_apply import apply, load_spec
 from sim.bench.speech_load import word_errors
 from sim.call_audio import voice_to_voice_ms
-from sim.twilio_caller import CallResult, CallScript, SpeakOver, TwilioCallerOptions, place_call
+from sim.twilio_caller import (
+    CallResult,
+    CallScript,
+    Dtmf,
+    Silence,
+    SpeakOver,
+    TwilioCallerOptions,
+    place_call,
+)
 from sim.twilio_webhook import new_sid
 from tests.conftest import Infra, Platform
 from tests.e2e.test_call_end_to_end import wait_for_record
@@ -54,7 +65,12 @@ def speech_platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> I
         embedded,
         service_env(stack.ports, with_sims=True)
         | speech_env(stack.ports)
-        | {"TWILIO_AUTH_TOKEN": "test-auth-token", "STREAM_TOKEN_SECRET": "test-stream-secret"},
+        | {
+            "TWILIO_AUTH_TOKEN": "test-auth-token",
+            "STREAM_TOKEN_SECRET": "test-stream-secret",
+            "SILENCE_REPROMPT_S": "6",
+            "SILENCE_HANGUP_S": "5",
+        },
     )
     try:
         start_sims(stack, env, policy=str(ROOT / "sim" / "policies" / "daves_barbershop.yaml"))
@@ -63,6 +79,22 @@ def speech_platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> I
         yield Platform(stack=stack, env=env, infra=infra, tenant_number=spec.numbers[0].e164)
     finally:
         stack.stop()
+
+
+async def stored_events(platform: Platform, call_sid: str, kind: str) -> list[dict[str, Any]]:
+    """The payloads of one event type of a call, as the recorder stored them in Postgres."""
+    await wait_for_record(platform.infra.database_url, call_sid)
+    engine = make_engine(platform.infra.database_url)
+    try:
+        async with make_sessions(engine)() as session:
+            rows = await session.scalars(
+                select(CallEvent.payload)
+                .where(CallEvent.call_sid == call_sid, CallEvent.type == kind)
+                .order_by(CallEvent.id)
+            )
+            return [dict(r) for r in rows]
+    finally:
+        await engine.dispose()
 
 
 async def speak(platform: Platform, script: CallScript) -> CallResult:
@@ -103,19 +135,19 @@ async def test_barge_in_on_real_speech_keeps_only_what_was_heard(
     script = CallScript(lines=[PRICES, SpeakOver(interruption, after_ms=1500), BYE])
     result = await speak(speech_platform, script)
     assert result.clears >= 1
-    log = await call_log_of(speech_platform, result.call_sid)
-    barges = [e for e in log if e.type == "caller.barge_in"]
-    assert barges and barges[0].turn_id == 1  # type: ignore[attr-defined]
+    barges = await stored_events(speech_platform, result.call_sid, "caller.barge_in")
+    assert barges and barges[0]["turn_id"] == 1
     barge = barges[0]
     played = [s.mark for s in result.agent_segments if s.played and s.mark]
     heard_marks = [m for m in played if m.startswith("t1-")]
     expected_heard = " ".join(PRICE_ANSWER[int(m.split("-s")[1])] for m in heard_marks)
-    assert barge.heard_text == expected_heard  # type: ignore[attr-defined]
+    assert barge["heard_text"] == expected_heard
     assert PRICE_ANSWER[-1] not in expected_heard
-    # The agent's audio after the clear is no longer the interrupted answer: what the caller's
-    # phone played of turn 1 is only the heard segments (the rest was dropped at the clear).
-    assert all(m not in played for m in barge.cleared_marks)  # type: ignore[attr-defined]
+    # What the caller's phone played of turn 1 is only the heard segments (the rest was dropped
+    # at the clear).
+    assert all(m not in played for m in barge["cleared_marks"])
     # The brain's next request holds only the heard part of the interrupted answer.
+    log = await call_log_of(speech_platform, result.call_sid)
     heard_turns = [e.text for e in log if e.type == "turn.requested"]  # type: ignore[attr-defined]
     assert len(heard_turns) >= 2
     later = [
@@ -126,3 +158,38 @@ async def test_barge_in_on_real_speech_keeps_only_what_was_heard(
     assistant = [m["content"] or "" for m in later[-1]["messages"] if m["role"] == "assistant"]
     assert PRICE_ANSWER[-1] not in " ".join(assistant)
     assert expected_heard == "" or assistant[-1] == expected_heard
+
+
+async def test_a_backchannel_on_real_speech_does_not_interrupt(speech_platform: Platform) -> None:
+    mhm = SpeakOver("Mhm.", after_ms=800, expect_interrupt=False)
+    script = CallScript(lines=[PRICES, mhm, BYE])
+    result = await speak(speech_platform, script)
+    assert result.clears == 0
+    assert await stored_events(speech_platform, result.call_sid, "caller.barge_in") == []
+    record = await wait_for_record(speech_platform.infra.database_url, result.call_sid)
+    agent = [line.text for line in record.lines if line.role == "agent"]
+    assert all(part in agent for part in PRICE_ANSWER), agent  # the whole answer was heard
+    assert len([line for line in record.lines if line.role == "caller"]) == 2
+
+
+async def test_silence_on_real_speech_gets_a_reprompt_then_a_hangup(
+    speech_platform: Platform,
+) -> None:
+    script = CallScript(lines=[PRICES, Silence(60)], hangup_after_last=False)
+    result = await speak(speech_platform, script)
+    assert result.hangup_by == "server"
+    record = await wait_for_record(speech_platform.infra.database_url, result.call_sid)
+    agent = [line.text for line in record.lines if line.role == "agent"]
+    assert agent[-2:] == [
+        "Are you still there?",
+        "I haven't heard anything, so I'll hang up now. Goodbye!",
+    ], agent
+    assert record.end_reason == "agent-ended"
+
+
+async def test_dtmf_on_the_real_speech_path_transfers(speech_platform: Platform) -> None:
+    result = await speak(speech_platform, CallScript(lines=[Dtmf("0")], hangup_after_last=False))
+    assert "<Dial" in (result.after_stream_twiml or "")
+    assert [p["digit"] for p in await stored_events(
+        speech_platform, result.call_sid, "caller.dtmf"
+    )] == ["0"]
