@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -22,7 +24,7 @@ from frontdesk.supervisor import (
     start_speech,
 )
 from shared.db.engine import make_engine, make_sessions
-from shared.db.models import CallEvent
+from shared.db.models import Booking, CallEvent
 from shared.runtime.embedded import Embedded, child_env
 from shared.tenancy.tenant_apply import apply, load_spec
 from sim.bench.speech_load import word_errors
@@ -38,6 +40,7 @@ from sim.twilio_caller import (
 )
 from sim.twilio_webhook import new_sid
 from tests.conftest import Infra, Platform
+from tests.e2e.test_booking_calls import LONDON, bookings_of, next_open_weekday, policy
 from tests.e2e.test_call_end_to_end import wait_for_record
 from tests.e2e.test_conversation_timeline import PRICE_ANSWER, PRICES, call_log_of, llm_requests
 
@@ -193,3 +196,58 @@ async def test_dtmf_on_the_real_speech_path_transfers(speech_platform: Platform)
     assert [p["digit"] for p in await stored_events(
         speech_platform, result.call_sid, "caller.dtmf"
     )] == ["0"]
+
+
+def set_policy(platform: Platform, body: dict[str, Any]) -> None:
+    port = platform.env["OPENAI_BASE_URL"].rsplit(":", 1)[1].split("/")[0]
+    httpx.post(f"http://127.0.0.1:{port}/sim/policy", json=body).raise_for_status()
+
+
+async def test_book_reschedule_cancel_on_real_speech(speech_platform: Platform) -> None:
+    """Three calls; the scripted LLM acts only when the recogniser heard its keyword."""
+    day = next_open_weekday(datetime.now(LONDON).date())
+    first = datetime.combine(day, time(11, 0), LONDON)
+    moved = datetime.combine(day, time(16, 0), LONDON)
+    db = speech_platform.infra.database_url
+    engine = make_engine(db)
+    sessions = make_sessions(engine)
+    try:
+        book = {"name": "book_appointment", "arguments": {
+            "customer_name": "Alice Smith", "phone": "+447700900123", "service": "Men's Haircut",
+            "start": first.strftime("%Y-%m-%dT%H:%M"), "staff": "Dave"}}
+        set_policy(speech_platform, policy({"match": "book", "tool_call": book},
+                                           {"book_appointment": "You're booked in with Dave."}))
+        one = await speak(speech_platform, CallScript(lines=["I'd like to book a haircut.", BYE]))
+        await wait_for_record(db, one.call_sid)
+        [booked] = await bookings_of(sessions, [one.call_sid])
+        assert booked.status == "confirmed" and booked.starts_at == first
+
+        move = {"name": "reschedule_appointment", "arguments": {
+            "booking_id": booked.id[:6], "new_start": moved.strftime("%Y-%m-%dT%H:%M")}}
+        set_policy(speech_platform, policy({"match": "move", "tool_call": move},
+                                           {"reschedule_appointment": "Done, it's moved."}))
+        two = await speak(
+            speech_platform, CallScript(lines=["Can I move my appointment to later?", BYE])
+        )
+        await wait_for_record(db, two.call_sid)
+        [new] = await bookings_of(sessions, [two.call_sid])
+        assert new.starts_at == moved and new.starts_at - first == timedelta(hours=5)
+
+        cancel = {"name": "cancel_appointment", "arguments": {"booking_id": new.id[:6]}}
+        set_policy(speech_platform, policy({"match": "cancel", "tool_call": cancel},
+                                           {"cancel_appointment": "It's cancelled."}))
+        three = await speak(
+            speech_platform, CallScript(lines=["Please cancel my appointment.", BYE])
+        )
+        await wait_for_record(db, three.call_sid)
+        async with sessions() as session:
+            gone = await session.get(Booking, new.id)
+            old = await session.get(Booking, booked.id)
+        assert gone is not None and gone.status == "cancelled"
+        assert old is not None and old.status == "rescheduled"
+    finally:
+        from sim.llm_policy import load_policy
+
+        set_policy(speech_platform, load_policy(str(ROOT / "sim" / "policies" /
+                                                     "daves_barbershop.yaml")).model_dump())
+        await engine.dispose()
