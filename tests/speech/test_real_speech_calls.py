@@ -1,6 +1,7 @@
 """Calls on the real speech path: the caller speaks (Piper), the platform hears it with
 Whisper and answers in Piper's voice, all through services/speech. The LLM is scripted.
-Asserted on what the recogniser stored in Postgres and on the call log."""
+Asserted on what the recogniser stored in Postgres and on the call log. The short call and the
+barge-in run in `make test`; the tests marked `quality` run in `make quality` (all of this file)."""
 
 from __future__ import annotations
 
@@ -167,6 +168,7 @@ async def test_barge_in_on_real_speech_keeps_only_what_was_heard(
         assert expected_heard == "" or expected_heard in assistant, (expected_heard, assistant)
 
 
+@pytest.mark.quality
 async def test_a_backchannel_on_real_speech_does_not_interrupt(speech_platform: Platform) -> None:
     # "Uh-huh", not "mhm": espeak-ng (Piper's phonemizer) spells "Mhm." out as the letters
     # "M H M" (0.45 s of voice, three words that rightly interrupt); it has no hum for it.
@@ -181,6 +183,7 @@ async def test_a_backchannel_on_real_speech_does_not_interrupt(speech_platform: 
     assert len([line for line in record.lines if line.role == "caller"]) == 2
 
 
+@pytest.mark.quality
 async def test_silence_on_real_speech_gets_a_reprompt_then_a_hangup(
     speech_platform: Platform,
 ) -> None:
@@ -196,6 +199,7 @@ async def test_silence_on_real_speech_gets_a_reprompt_then_a_hangup(
     assert record.end_reason == "agent-ended"
 
 
+@pytest.mark.quality
 async def test_dtmf_on_the_real_speech_path_transfers(speech_platform: Platform) -> None:
     result = await speak(speech_platform, CallScript(lines=[Dtmf("0")], hangup_after_last=False))
     assert "<Dial" in (result.after_stream_twiml or "")
@@ -209,6 +213,7 @@ def set_policy(platform: Platform, body: dict[str, Any]) -> None:
     httpx.post(f"http://127.0.0.1:{port}/sim/policy", json=body).raise_for_status()
 
 
+@pytest.mark.quality
 async def test_book_reschedule_cancel_on_real_speech(speech_platform: Platform) -> None:
     """Three calls; the scripted LLM acts only when the recogniser heard its keyword."""
     day = next_open_weekday(datetime.now(LONDON).date())
