@@ -2,7 +2,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup observability-tools demo test faults lint up bench bench-smoke clean
+.PHONY: setup observability-tools demo test faults quality lint up bench bench-smoke clean
 
 setup:
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv
@@ -21,7 +21,14 @@ observability-tools:
 
 # Two pytest workers: most of the suite waits on simulated calls in real time.
 test: setup observability-tools
-	$(RUN) pytest -q -n 2 -m "not faults"
+	$(RUN) pytest -q -n 2 -m "not faults and not quality"
+
+# The call-quality scenarios on the real speech path (Piper caller, Whisper, Piper agent; the
+# LLM scripted), asserted in Postgres: FAQ, barge-in, backchannel, silence, DTMF, book /
+# reschedule / cancel. The short call and the barge-in also run in `make test`; the rest here
+# (each real-speech call costs CPU seconds). About 5 minutes on 2 cores.
+quality: setup
+	$(RUN) pytest -q -p no:randomly tests/speech/test_real_speech_calls.py
 
 # The fault suite (docs/reliability.md): two replicas of every service on a private Redis and
 # Postgres; kill -9 / SIGTERM / restarts mid-call. About 5 minutes, so not in `make test`.

@@ -54,20 +54,14 @@ def call(
     from_number: str = typer.Option("+447700900123", "--from", help="The caller's number."),
     gateway: str = typer.Option("", help="Gateway base URL (default: this machine's gateway)."),
     speech_url: str = typer.Option(
-        "", help="Aura-compatible TTS for the caller's voice (default: SPEECH_TTS_URL)."
+        "", help="Aura TTS for the caller's voice (default: SPEECH_TTS_URL, else the local"
+        " speech service on SPEECH_PORT)."
     ),
     max_call_s: float = typer.Option(180.0, help="Hang up after this long."),
 ) -> None:
     """Place a call with a caller who speaks; print what the platform heard; save a WAV."""
     settings = get_settings()
-    tts_url = speech_url or settings.speech_tts_url
-    if not tts_url:
-        typer.echo(
-            "no caller voice: pass --speech-url ws://HOST:PORT (the speech service, which "
-            "serves /v1/speak) or set SPEECH_TTS_URL",
-            err=True,
-        )
-        raise typer.Exit(2)
+    tts_url = speech_url or settings.speech_tts_url or f"ws://127.0.0.1:{settings.speech_port}"
     if not settings.redis_url:
         typer.echo("REDIS_URL is not set: export the one `frontdesk up` printed", err=True)
         raise typer.Exit(2)
@@ -78,6 +72,7 @@ def call(
         from_number=from_number,
         call_sid=new_sid("CA"),
         tts_url=tts_url,
+        tts_api_key=settings.speech_api_key or settings.deepgram_api_key,
         max_call_s=max_call_s,
         answer_timeout_s=30.0,
     )

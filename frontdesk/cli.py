@@ -234,11 +234,18 @@ def tenant_apply_inline(database_url: str, file: Path) -> None:
 
 
 @app.command()
-def demo() -> None:
-    """One simulated call to Dave's Barbershop through the whole platform."""
+def demo(
+    speech: str = typer.Option(
+        "local", help="local: real speech (Piper + Whisper in services/speech); sim: simulators."
+    ),
+) -> None:
+    """One call to Dave's Barbershop through the whole platform (real speech, scripted LLM)."""
     from sim.demo import run_demo
 
-    raise typer.Exit(asyncio.run(run_demo()))
+    if speech not in ("sim", "local"):
+        typer.echo(f"--speech must be sim or local, not {speech!r}", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(asyncio.run(run_demo(speech)))
 
 
 @app.command()

@@ -267,6 +267,8 @@ def speech_env(ports: Ports) -> dict[str, str]:
     return {
         "SPEECH_PORT": str(ports.speech),
         "DEEPGRAM_STT_URL": f"ws://127.0.0.1:{ports.speech}",
+        "DEEPGRAM_TTS_URL": f"ws://127.0.0.1:{ports.speech}",  # Piper (/v1/speak)
+        "DEEPGRAM_TTS_REST_URL": f"http://127.0.0.1:{ports.speech}",
         "STT_PROVIDER": "local",
     }
 

@@ -22,20 +22,25 @@ class AuraError(RuntimeError):
     """The TTS server refused or broke the exchange."""
 
 
-async def synthesize(tts_url: str, text: str, timeout_s: float = 60.0) -> bytes:
-    """µ-law 8 kHz audio of `text` from the Aura-compatible server at `tts_url` (ws://...)."""
+async def synthesize(
+    tts_url: str, text: str, api_key: str | None = None, timeout_s: float = 60.0
+) -> bytes:
+    """µ-law 8 kHz audio of `text` from the Aura-compatible server at `tts_url` (ws://...),
+    with `Authorization: Token <api_key>` when a key is given."""
     key = (tts_url, text)
     lock = _locks.setdefault(key, asyncio.Lock())
     async with lock:
         if key not in _cache:
-            _cache[key] = await _speak_once(tts_url, text, timeout_s)
+            _cache[key] = await _speak_once(tts_url, text, api_key, timeout_s)
         return _cache[key]
 
 
-async def _speak_once(tts_url: str, text: str, timeout_s: float) -> bytes:
+async def _speak_once(tts_url: str, text: str, api_key: str | None, timeout_s: float) -> bytes:
     audio = bytearray()
+    headers = {"Authorization": f"Token {api_key}"} if api_key else {}
+    url = tts_url.rstrip("/") + SPEAK_PATH
     async with asyncio.timeout(timeout_s):
-        async with connect(tts_url.rstrip("/") + SPEAK_PATH, max_size=None) as ws:
+        async with connect(url, max_size=None, additional_headers=headers) as ws:
             await ws.send(json.dumps({"type": "Speak", "text": text}))
             await ws.send(json.dumps({"type": "Flush"}))
             async for message in ws:

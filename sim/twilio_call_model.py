@@ -40,6 +40,7 @@ class TwilioCallerOptions(BaseModel):
         description="Aura-compatible TTS (ws://host:port): the caller speaks its lines as real"
         " synthesised speech and registers nothing with the STT simulator.",
     )
+    tts_api_key: str | None = Field(None, description="Key sent to the caller's TTS, if any.")
     ms_per_word: int = Field(300, description="Speaking duration of one scripted word, in ms.")
     pause_before_speaking_ms: int = Field(
         400, description="Wait after the agent's audio finished playing before talking, in ms."

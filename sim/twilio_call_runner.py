@@ -154,7 +154,7 @@ class CallRun:
         try:
             for text in texts:
                 if isinstance(text, str):
-                    await synthesize(url, text)
+                    await synthesize(url, text, self.opts.tts_api_key)
         except (AuraError, OSError, TimeoutError) as exc:
             self.result.error = f"caller TTS at {url} failed: {exc!r}"
             return False

@@ -195,7 +195,7 @@ class CallTurns:
         goes to an STT simulator's control API)."""
         resumes = self.run.result.resumes
         try:
-            voice = await synthesize(tts_url, text)
+            voice = await synthesize(tts_url, text, self.run.opts.tts_api_key)
         except (AuraError, OSError, TimeoutError) as exc:
             raise CallError(f"caller TTS failed for {text!r}: {exc}") from exc
         start = self.run.frames_sent + 1

@@ -11,6 +11,8 @@ import uvicorn
 from services.speech.app import create_app
 from services.speech.stt.listen_socket import listen_key
 from services.speech.stt.recognizer import SpeechModelMissing, model_path
+from services.speech.tts.piper_engine import SpeechModelMissing as VoiceMissing
+from services.speech.tts.piper_engine import voice_files
 from shared.runtime.logs import setup_logging
 from shared.runtime.process import level_for
 from shared.runtime.secrets_guard import KNOWN_DEFAULTS, MIN_SECRET_CHARS
@@ -43,7 +45,8 @@ def main() -> None:
     refuse_weak_key(settings)
     try:
         model_path(settings)  # fail before binding the port, with the install command
-    except SpeechModelMissing as exc:
+        voice_files()
+    except (SpeechModelMissing, VoiceMissing) as exc:
         raise SystemExit(f"speech: {exc}") from None
     config = uvicorn.Config(
         create_app(settings),

@@ -23,6 +23,7 @@ from services.speech.stt.listen_socket import (
     serve_listen,
 )
 from services.speech.stt.recognizer import Recognizer
+from services.speech.tts.rendering import load_engine as load_tts_engine
 from services.speech.tts.speak_rest import speak_rest
 from services.speech.tts.speak_socket import serve_speak
 from shared.observability.asgi import MetricsMiddleware
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         recognizer = await asyncio.to_thread(Recognizer.load, settings, metrics)
         app.state.listen = ListenDeps(settings, recognizer, load_vad_model(), metrics)
+        await load_tts_engine(settings)  # Piper: loaded once, before /healthz answers
         yield
         readiness.drain()
         recognizer.close()

@@ -47,13 +47,14 @@ async def test_caller_speaks_real_audio_and_scripts_no_stt(
         call_sid=new_sid("CA"),
         stt_control_url=platform.stt_control,  # ignored for spoken lines: tts_url wins
         tts_url=caller_voice_url,
+        tts_api_key="dg-sim",
         answer_timeout_s=30,
     )
     result = await place_call(options, CallScript(lines=[LINE]))
     assert result.error is None, result.error
 
     # The caller's frames in its line's window are exactly the synthesised speech.
-    voice = await synthesize(caller_voice_url, LINE)
+    voice = await synthesize(caller_voice_url, LINE, "dg-sim")
     (line,) = result.lines
     start = line.start_ms // 20 * 160
     sent = result.caller_track[start : start + len(voice)]

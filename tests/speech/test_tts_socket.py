@@ -29,6 +29,7 @@ from shared.codecs import ulaw_to_pcm16
 from shared.runtime.settings import Settings
 from tests.servers import serve_app
 
+AUTH = {"Authorization": "Token dg-sim"}  # Settings().deepgram_api_key: the speech key
 LONG_TEXT = (
     "Thanks for calling Bella's Barbershop. We are open from nine in the morning until six "
     "in the evening, Monday to Saturday, and a men's haircut with Maria takes thirty minutes. "
@@ -90,7 +91,9 @@ async def test_media_adapter_hears_a_sentence_as_speech(speech_url: str) -> None
 
 
 async def test_clear_stops_audio_within_one_frame(speech_url: str) -> None:
-    async with websockets.connect(f"{speech_url}/v1/speak?encoding=mulaw&sample_rate=8000") as ws:
+    async with websockets.connect(
+        f"{speech_url}/v1/speak?encoding=mulaw&sample_rate=8000", additional_headers=AUTH
+    ) as ws:
         metadata = await _json(ws)
         assert metadata["type"] == "Metadata"
         await ws.send(json.dumps({"type": "Speak", "text": LONG_TEXT}))
@@ -128,7 +131,9 @@ async def test_clear_stops_audio_within_one_frame(speech_url: str) -> None:
 async def test_malformed_message_closes_with_a_reason(
     speech_url: str, frame: str | bytes, code: int, reason: str
 ) -> None:
-    async with websockets.connect(f"{speech_url}/v1/speak?encoding=mulaw") as ws:
+    async with websockets.connect(
+        f"{speech_url}/v1/speak?encoding=mulaw", additional_headers=AUTH
+    ) as ws:
         await _json(ws)
         await ws.send(frame)
         with pytest.raises(websockets.ConnectionClosed):
@@ -140,7 +145,9 @@ async def test_malformed_message_closes_with_a_reason(
 
 async def test_bad_audio_format_is_refused_at_the_handshake(speech_url: str) -> None:
     with pytest.raises(websockets.InvalidStatus) as refused:
-        async with websockets.connect(f"{speech_url}/v1/speak?encoding=mp3"):
+        async with websockets.connect(
+            f"{speech_url}/v1/speak?encoding=mp3", additional_headers=AUTH
+        ):
             pass
     assert refused.value.response.status_code == 400
     assert b"Unsupported encoding" in refused.value.response.body
@@ -198,6 +205,15 @@ async def test_rest_refuses_bad_requests_with_a_message(
 ) -> None:
     http = speech_url.replace("ws://", "http://")
     async with httpx.AsyncClient() as client:
-        response = await client.post(f"{http}/v1/speak{query}", content=body)
+        response = await client.post(f"{http}/v1/speak{query}", content=body, headers=AUTH)
     assert response.status_code == status
     assert response.json()["err_msg"]
+
+
+async def test_a_wrong_key_is_refused(speech_url: str) -> None:
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(
+            f"{speech_url}/v1/speak", additional_headers={"Authorization": "Token nope"}
+        ):
+            pass
+    assert refused.value.response.status_code == 401

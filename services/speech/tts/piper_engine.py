@@ -90,18 +90,26 @@ def require(module: str) -> Any:
         ) from exc
 
 
-def load_engine(onnx_threads: int, max_phrase_phonemes: int) -> PiperEngine:
-    """Load the bundled voice offline, or raise SpeechModelMissing naming the install command."""
+def voice_files() -> tuple[Path, Path]:
+    """(model, config) of the bundled voice, checked without loading anything heavy; raises
+    SpeechModelMissing naming the install command."""
     voice_pkg = require(VOICE_PACKAGE)
-    piper_voice = require("piper.voice")
-    piper_config = require("piper.config")
-    onnxruntime = require("onnxruntime")
+    require("piper")
     model = Path(voice_pkg.model_path())
     config = Path(voice_pkg.config_path())
     if not model.is_file() or not config.is_file():
         raise SpeechModelMissing(
             f"Piper voice files missing ({model}); reinstall with `{INSTALL_COMMAND}`."
         )
+    return model, config
+
+
+def load_engine(onnx_threads: int, max_phrase_phonemes: int) -> PiperEngine:
+    """Load the bundled voice offline, or raise SpeechModelMissing naming the install command."""
+    model, config = voice_files()
+    piper_voice = require("piper.voice")
+    piper_config = require("piper.config")
+    onnxruntime = require("onnxruntime")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = onnx_threads
     options.inter_op_num_threads = 1
