@@ -30,7 +30,6 @@ from shared.runtime.settings import Settings
 from tests.conditions import until
 from tests.conftest import Infra
 
-
 TONE = bytes([0x10]) * 1600
 
 
