@@ -62,7 +62,8 @@ async def measure(calls: int, call_s: float, chunk_s: float) -> dict[str, float]
         store = RecordingStore(LocalStore(Path(root), mkdir=True))
         media = await media_side(store, calls, call_s, chunk_s)
         recorder = await recorder_side(store, calls)
-        size = sum(await store.size(f"bench/CA{i:032d}.wav") or 0 for i in range(calls))
+        sizes = [await store.size(f"bench/CA{i:032d}.wav") for i in range(calls)]
+        size = sum(s or 0 for s in sizes)
     minutes = calls * call_s / 60
     return {
         "calls": calls,
