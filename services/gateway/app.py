@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from services.gateway import admin, calls_api, console, outbound, twilio_routes, twilio_status
+from services.gateway import admin, calls_api, outbound, twilio_routes, twilio_status
 from services.gateway.admin.schemas import error_doc
+from services.gateway.console import routes as console
 from services.gateway.edge.limits import EdgeLimitMiddleware, EdgeLimits
 from shared.bus.streams import CallLog, connect
 from shared.db.engine import make_engine, make_sessions

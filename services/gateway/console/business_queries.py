@@ -79,7 +79,7 @@ async def calendars(
         .where(Booking.tenant_id == tenant.id, Booking.starts_at >= start, Booking.starts_at < end)
         .order_by(Booking.starts_at, Booking.id)
     )
-    for booking, customer, service in rows.tuples():
+    for booking, customer, service in rows:
         calendar = by_id.get(booking.resource_id)
         if calendar is None:
             continue

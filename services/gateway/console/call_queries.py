@@ -74,7 +74,7 @@ async def list_calls(
         .limit(PAGE)
         .offset(filters.page * PAGE)
     )
-    return [CallRow(call, name) for call, name in rows.tuples()]
+    return [CallRow(call, name) for call, name in rows]
 
 
 async def find_call(session: AsyncSession, tenant_id: str | None, call_sid: str) -> Call | None:
@@ -90,7 +90,7 @@ async def live_calls(session: AsyncSession, tenant_id: str | None) -> list[CallR
     """Calls the recorder still has as in progress (the live page checks their logs too)."""
     query = _scoped(tenant_id).where(Call.status == "in-progress")
     rows = await session.execute(query.order_by(Call.started_at.desc()).limit(200))
-    return [CallRow(call, name) for call, name in rows.tuples()]
+    return [CallRow(call, name) for call, name in rows]
 
 
 @dataclass(frozen=True)
@@ -142,9 +142,9 @@ async def daily_figures(
         .where(*scope)
         .group_by(day)
     )
-    by_count = {row[0]: (int(row[1]), int(row[2])) for row in counts.tuples()}
-    by_latency = {row[0]: (row[1], row[2]) for row in latency.tuples()}
-    by_cost = {row[0]: row[1] for row in costs.tuples()}
+    by_count = {row[0]: (int(row[1]), int(row[2])) for row in counts}
+    by_latency = {row[0]: (row[1], row[2]) for row in latency}
+    by_cost = {row[0]: row[1] for row in costs}
     figures = []
     for n in range(days):
         current = start + timedelta(days=n)

@@ -110,11 +110,12 @@ async def business(
 ) -> HTMLResponse:
     """The business's setup, read-only: the operator picks a tenant first."""
     tenants = await business_queries.tenants_of(session, viewer.tenant_id)
-    chosen = next((t for t in tenants if t.slug == tenant), None) if tenant else None
-    if chosen is None and len(tenants) == 1:
-        chosen = tenants[0]
-    if tenant and chosen is None:
-        raise not_found("tenant")
+    if tenant:
+        chosen = next((t for t in tenants if t.slug == tenant), None)
+        if chosen is None:
+            raise not_found("tenant")
+    else:
+        chosen = tenants[0] if len(tenants) == 1 else None
     setup = await business_queries.business_setup(session, chosen) if chosen else None
     context = {"viewer": viewer, "page": "business", "tenants": tenants, "setup": setup}
     return render(request, "business.html", context)

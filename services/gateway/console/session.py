@@ -50,7 +50,8 @@ def secret_from(session_secret: str, stream_token_secret: str) -> bytes:
 
 def new_session(key_id: str, tenant_id: str, operator: bool, ttl_s: float) -> SessionData:
     """A fresh session with its own CSRF token."""
-    return SessionData(key_id, tenant_id, operator, secrets.token_urlsafe(24), time.time() + ttl_s)
+    expires = float(int(time.time() + ttl_s))
+    return SessionData(key_id, tenant_id, operator, secrets.token_urlsafe(24), expires)
 
 
 def sign(data: SessionData, secret: bytes) -> str:
@@ -61,7 +62,7 @@ def sign(data: SessionData, secret: bytes) -> str:
             "t": data.tenant_id,
             "op": data.operator,
             "c": data.csrf,
-            "e": round(data.expires, 3),
+            "e": int(data.expires),
         },
         separators=(",", ":"),
     ).encode()
