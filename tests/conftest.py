@@ -222,6 +222,8 @@ def platform(
             # issue 14: spans also go over OTLP/HTTP to an in-process receiver
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.receiver.url,
             "OTEL_BATCH_DELAY_MS": "200",
+            # issue 16: call recordings go to a directory of this session
+            "RECORDINGS_DIR": str(tmp_path_factory.mktemp("recordings")),
         },
     )
     try:

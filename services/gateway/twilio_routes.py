@@ -77,13 +77,15 @@ async def _answer(request: Request, settings: Settings, form: dict[str, str]) ->
             transfer_number=profile.transfer_number or "",
             max_call_s=profile.max_call_minutes * 60,
             conversation=profile.conversation,
+            recording=settings.recordings_enabled and profile.recording,
         )
         log: CallLog = request.app.state.log
         await log.append(event)
         await log.publish(keys.CALLS, {"call_sid": call_sid, "type": event.type})
     token = stream_token.issue(settings.stream_token_secret, call_sid, settings.stream_token_ttl_s)
     action = settings.public_gateway_url.rstrip("/") + "/twilio/after-stream"
-    return twiml.connect_stream(settings.public_media_ws_url, action, token)
+    disclosure = profile.recording_disclosure if event.recording else ""
+    return twiml.connect_stream(settings.public_media_ws_url, action, token, disclosure)
 
 
 def _keyterms(profile: TenantProfile) -> list[str]:

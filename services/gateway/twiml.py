@@ -5,9 +5,12 @@ from __future__ import annotations
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 
-def connect_stream(stream_url: str, action_url: str, token: str) -> str:
-    """`<Connect action><Stream url><Parameter token/></Stream></Connect>`."""
+def connect_stream(stream_url: str, action_url: str, token: str, disclosure: str = "") -> str:
+    """`<Connect action><Stream url><Parameter token/></Stream></Connect>`, after a `<Say>` of
+    the recording disclosure when there is one (spoken before the stream, so before recording)."""
     response = VoiceResponse()
+    if disclosure:
+        response.say(disclosure)
     connect = Connect(action=action_url, method="POST")
     stream = connect.stream(url=stream_url)
     stream.parameter(name="token", value=token)

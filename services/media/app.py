@@ -25,6 +25,7 @@ from shared.observability.asgi import MetricsMiddleware
 from shared.observability.health import Readiness
 from shared.observability.metrics import Metrics
 from shared.observability.ops_routes import mount_ops
+from shared.recordings.store import RecordingStore
 from shared.runtime.process import profiled
 from shared.runtime.settings import Settings
 
@@ -67,6 +68,9 @@ def create_app(settings: Settings) -> FastAPI:
             vad_model=load_vad_model() if settings.vad_enabled else None,
             clients=clients,
             metrics=metrics,
+            recordings=(
+                RecordingStore.from_settings(settings) if settings.recordings_enabled else None
+            ),
         )
         with profiled(settings, "media"):  # around serving: uvicorn re-raises SIGTERM after
             yield

@@ -17,6 +17,7 @@ from shared.contract.conversation_knobs import EffectiveKnobs, effective
 from shared.observability.metrics import Metrics
 from shared.observability.pending_spans import PendingSpans
 from shared.observability.turn_stages import StageClock
+from shared.recordings.store import RecordingStore
 from shared.runtime.settings import Settings
 
 FRAME_MS = 20
@@ -38,6 +39,7 @@ class MediaDeps:
     vad_model: object | None = None  # VadModel shared by every call on this replica
     clients: ProviderClients | None = None  # provider SDK/HTTP clients shared by every call
     metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
+    recordings: RecordingStore | None = None  # call recordings (issue 16); None: off
 
 
 @dataclass

@@ -26,6 +26,8 @@ from services.media.caller.input import CallerInput
 from services.media.caller.vad import VadModel
 from services.media.live_calls import LiveCalls
 from services.media.pipelines import CASCADE, agent_runners
+from services.media.recording.attach import start_recording
+from services.media.recording.writer import StreamRecording
 from services.media.task_teardown import await_chain, stop_tasks
 from services.media.twilio import protocol as tw
 from services.media.twilio.link import TwilioLink
@@ -64,6 +66,7 @@ class CallSession:
         self.handing_over = False
         self.superseded = False  # a newer stream took this call over: leave the log alone
         self._ctx: CallContext | None = None
+        self._recording: StreamRecording | None = None
 
     async def run(self) -> None:
         """Serve the socket until the call ends; always leaves call.ended in the log once the
@@ -155,6 +158,7 @@ class CallSession:
             start_received_at=start_at,
         )
         self._ctx = ctx
+        self._recording = start_recording(self.link, self.deps, started, start_at)
         ctx.turn_id = max((_turn_of(e) for _, e in history), default=0)
         ctx.latest_caller_turn = max(
             (e.turn_id for _, e in history if isinstance(e, ev.TurnRequested)), default=0
@@ -288,6 +292,8 @@ class CallSession:
         then `stream.ended`, which after-stream waits for; then the live key goes. A stream
         that a newer stream superseded leaves the log alone: the newer stream owns the call."""
         try:
+            if self._recording is not None:  # stored before call.ended: the recorder finishes it
+                await self._recording.close()
             if self.superseded:
                 log.info("superseded stream ends without call.ended (%s)", reason)
                 return
@@ -355,6 +361,7 @@ class CallSession:
             while True:
                 message = tw.parse(await self.link.receive())
                 if isinstance(message, tw.Media):
+                    self.link.heard(message)
                     await caller.on_frame(message.payload)
                 elif isinstance(message, tw.Mark):
                     await agent.on_mark(message.name)

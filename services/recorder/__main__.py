@@ -13,8 +13,10 @@ from services.recorder.dead_letters.work_items import dead_letter_sink
 from services.recorder.follower import RecorderDeps, handle_work_item
 from services.recorder.postcall import PostCallDeps
 from services.recorder.reaper import ReaperBounds, run_reaper
+from services.recorder.recordings.purge import run_purge
 from services.recorder.webhooks.delivery import Deliverer, RetryPolicy
 from shared.contract import keys
+from shared.recordings.store import RecordingStore
 from shared.runtime.guarded_http import guarded_client
 from shared.runtime.outbound_guard import UrlPolicy
 from shared.runtime.process import run_service, service_settings
@@ -46,6 +48,7 @@ async def serve() -> None:
             poll_s=settings.webhook_poll_s,
             metrics=res.metrics,
         )
+        recordings = RecordingStore.from_settings(settings)
         postcall = PostCallDeps(
             sessions=sessions,
             settings=settings,
@@ -53,6 +56,7 @@ async def serve() -> None:
             llm=llm,
             deliverer=deliverer,
             metrics=res.metrics,
+            recordings=recordings,
         )
         deps = RecorderDeps(
             log=res.log,
@@ -85,6 +89,9 @@ async def serve() -> None:
                 stop_delivering,
             )
         )
+        purging = asyncio.create_task(  # issue 16: recordings past their tenant's retention
+            run_purge(sessions, recordings, settings.recording_purge_interval_s, stop_delivering)
+        )
         try:
             # Calls in progress are not waited for on stop: their work items stay pending and
             # another replica resumes them from the cursor in Postgres.
@@ -103,6 +110,7 @@ async def serve() -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await delivering
             await reaping
+            await purging
 
 
 def main() -> None:

@@ -11,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.recorder.analysis import analyse_call
 from services.recorder.costing import compute_call_cost
+from services.recorder.recordings.finish import finish_recording, recording_url
 from services.recorder.webhooks.delivery import Deliverer, enqueue
 from services.recorder.webhooks.payload import CALL_COMPLETED, call_completed_payload
 from services.recorder.webhooks.signing import event_id_for
 from shared.db.models import Call, CallCost
 from shared.observability.metrics import Metrics
+from shared.recordings.store import RecordingStore
 from shared.runtime.settings import Settings
 from shared.tenancy.pricing import PriceBook, PriceTable
 
@@ -30,6 +32,7 @@ class PostCallDeps:
     llm: AsyncOpenAI | None
     deliverer: Deliverer | None
     metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
+    recordings: RecordingStore | None = None  # call recordings (issue 16); None: off
 
 
 async def _recorded_call(deps: PostCallDeps, call_sid: str) -> Call | None:
@@ -43,6 +46,8 @@ async def run_postcall(deps: PostCallDeps, call_sid: str) -> None:
     call = await _recorded_call(deps, call_sid)
     if call is None or call.postcall_done_at is not None:
         return
+    if deps.recordings is not None:
+        call = await finish_recording(deps.sessions, deps.recordings, call)
     if deps.llm is not None and deps.settings.analysis_enabled:
         async with deps.sessions() as session:
             await analyse_call(session, deps.llm, deps.settings, call_sid, call.tenant_id)
@@ -59,7 +64,8 @@ async def run_postcall(deps: PostCallDeps, call_sid: str) -> None:
     async with deps.sessions() as session:
         if call.tenant_id is not None:
             event_id = event_id_for(call_sid, CALL_COMPLETED)
-            payload = await call_completed_payload(session, call, event_id)
+            url = recording_url(deps.settings.public_gateway_url, call)
+            payload = await call_completed_payload(session, call, event_id, url)
             queued = await enqueue(
                 session, call.tenant_id, event_id, CALL_COMPLETED, call_sid, payload
             )

@@ -46,6 +46,7 @@ class CallStarted(_Event):
     transfer_number: str = ""
     max_call_s: int = 900
     conversation: ConversationKnobs = Field(default_factory=ConversationKnobs)
+    recording: bool = Field(False, description="Media records this call (tenant setting).")
 
 
 class StreamStarted(_Event):

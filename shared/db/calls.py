@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
@@ -50,6 +51,21 @@ class Call(Base):
     )
     postcall_done_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True, doc="When cost, analysis and webhooks were done."
+    )
+    recording_key: Mapped[str | None] = mapped_column(
+        String(300), nullable=True, doc="The recording's key in the recordings store."
+    )
+    recording_duration_s: Mapped[float | None] = mapped_column(Double, nullable=True)
+    recording_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    recording_purged_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, doc="When retention deleted the recording."
+    )
+    __table_args__ = (
+        Index(
+            "ix_calls_recording_due",
+            "ended_at",
+            postgresql_where=text("recording_key IS NOT NULL"),
+        ),
     )
 
 

@@ -41,6 +41,11 @@ class Tenant(Base):
     slot_step_min: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
     horizon_days: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
     policies: Mapped[str] = mapped_column(Text, default="", server_default="")
+    recording_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    recording_disclosure: Mapped[str] = mapped_column(Text, default="", server_default="")
+    recording_retention_days: Mapped[int] = mapped_column(
+        Integer, default=30, server_default="30"
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -318,6 +319,36 @@ class Settings(BaseSettings):
         description="ElevenLabs tool ids an outbound call's agent gets (agent.prompt.tool_ids).",
     )
 
+    # --- call recordings (issue 16) ------------------------------------------------------
+    recordings_enabled: bool = Field(
+        True, description="Platform switch: False records no call whatever the tenant says."
+    )
+    recordings_store: Literal["local", "s3"] = Field(
+        "local", description="Where recordings go: a local directory or an S3(-compatible) bucket."
+    )
+    recordings_dir: str = Field(
+        ".frontdesk/recordings", description="Root of the local recordings store."
+    )
+    recordings_s3_bucket: str = Field("", description="S3 bucket of the recordings store.")
+    recordings_s3_prefix: str = Field("", description="Key prefix inside that bucket.")
+    recordings_s3_endpoint: str = Field(
+        "", description="S3-compatible endpoint URL (MinIO, Garage...); empty: AWS."
+    )
+    recordings_s3_region: str = Field("us-east-1", description="Region of the bucket.")
+    recordings_s3_access_key_id: str = Field(
+        "", description="Access key id; empty: the AWS default credential chain."
+    )
+    recordings_s3_secret_access_key: SecretStr = Field(
+        SecretStr(""), description="Secret of that access key."
+    )
+    recording_chunk_s: float = Field(
+        2.0, gt=0, le=30, description="Media stores a call's recording every this many seconds."
+    )
+    recording_jitter_ms: int = Field(
+        300, ge=0, le=5000, description="How late caller audio may arrive and still be recorded."
+    )
+    recording_purge_interval_s: float = Field(
+        3600.0, gt=0, description="How often the recorder deletes recordings past retention."
     # --- console web app and offline API docs (issue 16) -----------------------------------
     console_session_secret: str = Field(
         "",

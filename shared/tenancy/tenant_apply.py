@@ -115,6 +115,9 @@ async def _upsert_tenant(session: AsyncSession, spec: TenantSpec) -> Tenant:
     tenant.slot_step_min = spec.booking.slot_step_min
     tenant.horizon_days = spec.booking.horizon_days
     tenant.policies = "\n".join(spec.policies)
+    tenant.recording_enabled = spec.recording.enabled
+    tenant.recording_disclosure = spec.recording.disclosure
+    tenant.recording_retention_days = spec.recording.retention_days
     await session.flush()
     return tenant
 

@@ -92,6 +92,8 @@ class TenantProfile(BaseModel):
     min_notice_min: int = 60
     slot_step_min: int = 15
     horizon_days: int = 60
+    recording: bool = True
+    recording_disclosure: str = ""
 
 
 async def load_tenant(
@@ -244,4 +246,6 @@ async def _profile(
         min_notice_min=tenant.min_notice_min,
         slot_step_min=tenant.slot_step_min,
         horizon_days=tenant.horizon_days,
+        recording=tenant.recording_enabled,
+        recording_disclosure=tenant.recording_disclosure,
     )

@@ -188,6 +188,15 @@ class BookingPolicySpec(_Spec):
     horizon_days: int = Field(default=60, gt=0, le=730)
 
 
+class RecordingSpec(_Spec):
+    """Call recording: on or off, a line spoken before recording starts, and how many days
+    recordings are kept (the recorder deletes older ones)."""
+
+    enabled: bool = True
+    disclosure: str = Field(default="", max_length=500)
+    retention_days: int = Field(default=30, ge=1, le=3650)
+
+
 class TenantSpec(_Spec):
     """A whole business as written in YAML."""
 
@@ -206,6 +215,7 @@ class TenantSpec(_Spec):
     closures: list[ClosureSpec] = []
     knowledge: list[KnowledgeSpec] = []
     calendars: list[CalendarSpec] = []
+    recording: RecordingSpec = Field(default_factory=RecordingSpec)
 
     @field_validator("timezone")
     @classmethod

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.gateway.calls_api import analysis_routes, call_routes, webhook_routes
+from services.gateway.calls_api import (
+    analysis_routes,
+    call_routes,
+    recording_routes,
+    webhook_routes,
+)
 
 ROUTERS: list[APIRouter] = [
     call_routes.router,
+    recording_routes.router,
     webhook_routes.router,
     analysis_routes.router,
 ]

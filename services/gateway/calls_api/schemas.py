@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, computed_field
 
 
 class _Out(BaseModel):
@@ -26,6 +26,16 @@ class CallSummary(_Out):
     started_at: datetime
     ended_at: datetime | None
     duration_s: float | None
+    recording_duration_s: float | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def recording_url(self) -> str | None:
+        """Where the recording is served (`GET`, WAV, Range), relative to this API; null when
+        the call has none (not recorded, not finished yet, or past retention)."""
+        if self.recording_duration_s is None:
+            return None
+        return f"/v1/calls/{self.call_sid}/recording"
 
 
 class TranscriptLineOut(_Out):

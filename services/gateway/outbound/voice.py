@@ -59,6 +59,7 @@ async def outbound_voice(request: Request, form: dict[str, str]) -> str:
         language=profile.language,
         keyterms=[t for t in (details.restaurant_name, details.customer_name) if t],
         max_call_s=settings.outbound_max_call_s,
+        recording=settings.recordings_enabled and profile.recording,
     )
     log: CallLog = request.app.state.log
     if not await log.entries(call_sid):  # Twilio may retry the webhook: start the call once
@@ -66,4 +67,5 @@ async def outbound_voice(request: Request, form: dict[str, str]) -> str:
         await log.publish(keys.CALLS, {"call_sid": call_sid, "type": event.type})
     token = stream_token.issue(settings.stream_token_secret, call_sid, settings.stream_token_ttl_s)
     action = settings.public_gateway_url.rstrip("/") + "/twilio/after-stream"
-    return twiml.connect_stream(settings.public_media_ws_url, action, token)
+    disclosure = profile.recording_disclosure if event.recording else ""
+    return twiml.connect_stream(settings.public_media_ws_url, action, token, disclosure)

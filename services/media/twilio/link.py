@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.media.twilio import protocol as tw
+
+
+class LineTap(Protocol):
+    """Hears the line (the call recording): caller frames, agent audio sent, clears."""
+
+    def caller(self, timestamp_ms: int, audio: bytes) -> None: ...
+    def agent(self, audio: bytes) -> None: ...
+    def cleared(self) -> None: ...
 
 
 class TwilioLink:
@@ -18,6 +27,12 @@ class TwilioLink:
         self.stream_sid = ""
         self.closed = False
         self._lock = asyncio.Lock()
+        self.tap: LineTap | None = None
+
+    def heard(self, media: tw.Media) -> None:
+        """A caller frame arrived (readers call this for every `media` message)."""
+        if self.tap is not None:
+            self.tap.caller(media.timestamp_ms, media.payload)
 
     async def receive(self) -> str | bytes:
         """The next frame; raises WebSocketDisconnect when Twilio is gone."""
@@ -28,19 +43,22 @@ class TwilioLink:
         text = message.get("text")
         return text if text is not None else bytes(message.get("bytes") or b"")
 
-    async def _send(self, text: str) -> None:
+    async def _send(self, text: str) -> bool:
         """Send one message; audio for a socket that is already closed goes nowhere."""
         async with self._lock:
             if self.closed:
-                return
+                return False
             try:
                 await self.ws.send_text(text)
             except (RuntimeError, OSError, WebSocketDisconnect):
                 self.closed = True
+                return False
+            return True
 
     async def send_media(self, audio: bytes) -> None:
         """Queue agent audio for playback."""
-        await self._send(tw.media_message(self.stream_sid, audio))
+        if await self._send(tw.media_message(self.stream_sid, audio)) and self.tap is not None:
+            self.tap.agent(audio)
 
     async def send_mark(self, name: str) -> None:
         """Ask Twilio to echo `name` once the audio before it has played."""
@@ -48,7 +66,8 @@ class TwilioLink:
 
     async def send_clear(self) -> None:
         """Drop Twilio's queued audio (barge-in)."""
-        await self._send(tw.clear_message(self.stream_sid))
+        if await self._send(tw.clear_message(self.stream_sid)) and self.tap is not None:
+            self.tap.cleared()
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket (Twilio then asks the gateway's after-stream URL what to do)."""

@@ -122,6 +122,7 @@ class DeepgramAgentCall:
             while True:
                 message = tw.parse(await self.link.receive())
                 if isinstance(message, tw.Media):
+                    self.link.heard(message)
                     self.caller_audio.put_nowait(message.payload)
                 elif isinstance(message, tw.Mark):
                     await self.speech.on_mark(message.name)

@@ -166,6 +166,7 @@ class ElevenLabsAgentCall:
                 await self.link.close(exc.code, str(exc))
                 return f"protocol-error: {exc}"
             if isinstance(message, tw.Media):
+                self.link.heard(message)
                 self.frames += 1
                 await self._send_audio(message.payload)
             elif isinstance(message, tw.Mark):

@@ -27,9 +27,10 @@ def _iso(value: datetime | None) -> str | None:
 
 
 async def call_completed_payload(
-    session: AsyncSession, call: Call, event_id: str
+    session: AsyncSession, call: Call, event_id: str, recording_url: str | None = None
 ) -> dict[str, Any]:
-    """The JSON body sent to every endpoint of the call's tenant."""
+    """The JSON body sent to every endpoint of the call's tenant (`recording_url`: where the
+    recording is served, null when the call has none)."""
     sid = call.call_sid
     lines = (
         await session.scalars(
@@ -76,6 +77,8 @@ async def call_completed_payload(
             "duration_s": call.duration_s,
             "end_reason": call.end_reason,
             "transfer_target": call.transfer_target,
+            "recording_url": recording_url,
+            "recording_duration_s": call.recording_duration_s if recording_url else None,
         },
         "transcript": [
             {
