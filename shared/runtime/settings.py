@@ -349,6 +349,8 @@ class Settings(BaseSettings):
     )
     recording_purge_interval_s: float = Field(
         3600.0, gt=0, description="How often the recorder deletes recordings past retention."
+    )
+
     # --- console web app and offline API docs (issue 16) -----------------------------------
     console_session_secret: str = Field(
         "",
