@@ -96,25 +96,26 @@ async def test_console_follows_a_call_from_live_to_booking(
     dave_key, other_number = tenants
     day = next_open_weekday(datetime.now(LONDON).date())
     start = datetime.combine(day, time(11, 0), LONDON)
-    booking_llm.post(
-        "/sim/policy",
-        json=policy(
-            {
-                "match": "book",
-                "tool_call": {
-                    "name": "book_appointment",
-                    "arguments": {
-                        "customer_name": "Browser Tester",
-                        "phone": "+447700900123",
-                        "service": "Men's Haircut",
-                        "start": start.strftime("%Y-%m-%dT%H:%M"),
-                        "staff": "Dave",
-                    },
+    rules = policy(
+        {
+            "match": "book",
+            "tool_call": {
+                "name": "book_appointment",
+                "arguments": {
+                    "customer_name": "Browser Tester",
+                    "phone": "+447700900123",
+                    "service": "Men's Haircut",
+                    "start": start.strftime("%Y-%m-%dT%H:%M"),
+                    "staff": "Dave",
                 },
             },
-            {"book_appointment": "You're booked in with Dave. See you then!"},
-        ),
-    ).raise_for_status()
+        },
+        {"book_appointment": "You're booked in with Dave. See you then!"},
+    )
+    rules["rules"].insert(
+        0, {"match": "how much", "reply": "A men's haircut is twenty five pounds."}
+    )
+    booking_llm.post("/sim/policy", json=rules).raise_for_status()
     dave = caller_options(platform)
     other = caller_options(platform).model_copy(update={"to_number": other_number})
     script = CallScript(

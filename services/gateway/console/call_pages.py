@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, HTTPException, Path, Request, status
+from fastapi import APIRouter, Form, Header, HTTPException, Path, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -14,6 +14,7 @@ from sqlalchemy import select
 from services.gateway.admin.params import ID_PATTERN
 from services.gateway.admin.store import Session, not_found
 from services.gateway.calls_api.call_detail import load_call_detail
+from services.gateway.calls_api.recording_routes import serve_recording
 from services.gateway.calls_api.webhook_routes import queue_again
 from services.gateway.console import call_queries, charts
 from services.gateway.console.assets import render
@@ -82,9 +83,27 @@ async def call_page(
         "waterfall": waterfall,
         "scale_ms": scale,
         "deliveries": await _deliveries(session, viewer.tenant_id, call_sid),
-        "recording_url": f"/console/calls/{call_sid}/recording",
+        "recording_url": None
+        if detail.recording_duration_s is None
+        else f"/console/calls/{call_sid}/recording",
     }
     return render(request, "call.html", context)
+
+
+@router.get("/{call_sid}/recording")
+async def recording(
+    request: Request,
+    viewer: CurrentViewer,
+    session: Session,
+    call_sid: CallSid,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
+    """The call's recording for the page's `<audio>` (the session cookie instead of a bearer
+    key; Range requests for seeking), the same bytes as `GET /v1/calls/{sid}/recording`."""
+    call = await call_queries.find_call(session, viewer.tenant_id, call_sid)
+    if call is None:
+        raise not_found("call")
+    return await serve_recording(request, call, range_header)
 
 
 @router.post("/{call_sid}/deliveries/{delivery_id}/redeliver")
