@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ from sim.twilio_call_model import CallScript
 from sim.twilio_caller import place_call
 from tests.conftest import ROOT, Platform
 from tests.console.browser import chromium, screenshot_path
-from tests.e2e.test_booking_calls import next_open_weekday, policy
+from tests.e2e.test_booking_calls import llm, next_open_weekday, policy  # noqa: F401 (fixture)
 from tests.e2e.test_call_end_to_end import caller_options, wait_for_record
 
 pytestmark = pytest.mark.e2e
@@ -41,18 +41,6 @@ SEEN_SIDS = """() => {
   new MutationObserver(note).observe(document.body, {subtree: true, childList: true});
   note();
 }"""
-
-
-@pytest.fixture
-def booking_llm(platform: Platform) -> Iterator[httpx.Client]:
-    """The LLM simulator books a haircut with Dave when asked (the demo policy afterwards)."""
-    port = platform.env["OPENAI_BASE_URL"].rsplit(":", 1)[1].split("/")[0]
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-        yield client
-        from sim.llm_policy import load_policy
-
-        restored = load_policy("sim/policies/daves_barbershop.yaml").model_dump()
-        client.post("/sim/policy", json=restored).raise_for_status()
 
 
 @pytest_asyncio.fixture
@@ -91,7 +79,9 @@ async def _shot(page: Page, name: str) -> None:
 
 
 async def test_console_follows_a_call_from_live_to_booking(
-    platform: Platform, booking_llm: httpx.Client, tenants: tuple[str, str]
+    platform: Platform,
+    llm: httpx.Client,  # noqa: F811
+    tenants: tuple[str, str],
 ) -> None:
     dave_key, other_number = tenants
     day = next_open_weekday(datetime.now(LONDON).date())
@@ -115,7 +105,7 @@ async def test_console_follows_a_call_from_live_to_booking(
     rules["rules"].insert(
         0, {"match": "how much", "reply": "A men's haircut is twenty five pounds."}
     )
-    booking_llm.post("/sim/policy", json=rules).raise_for_status()
+    llm.post("/sim/policy", json=rules).raise_for_status()
     dave = caller_options(platform)
     other = caller_options(platform).model_copy(update={"to_number": other_number})
     script = CallScript(
