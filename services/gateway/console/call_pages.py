@@ -3,6 +3,7 @@ recording, latency waterfall, tool calls, cost, analysis, webhook deliveries (re
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -83,6 +84,7 @@ async def call_page(
         "waterfall": waterfall,
         "scale_ms": scale,
         "deliveries": await _deliveries(session, viewer.tenant_id, call_sid),
+        "pretty": lambda value: json.dumps(value, indent=1, ensure_ascii=False),
         "recording_url": None
         if detail.recording_duration_s is None
         else f"/console/calls/{call_sid}/recording",

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T = 640, 220, 56, 28, 12
+WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T = 480, 240, 48, 30, 12
+LABELS = 5
 COLORS = ("#1d4ed8", "#b45309", "#047857")
 
 
@@ -51,7 +52,7 @@ def chart(title: str, labels: Sequence[str], series: Sequence[Series], *, bars: 
             'class="grid"/>'
             f'<text x="{PAD_L - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:g}</text>'
         )
-    every = max(1, n // 8)
+    every = max(1, -(-n // LABELS))  # at most LABELS labels under the axis
     for i, label in enumerate(labels):
         if i % every == 0:
             x = PAD_L + step * (i + 0.5)

@@ -13,6 +13,8 @@ from services.gateway.admin.store import Session, not_found
 from services.gateway.console import business_queries, call_queries, charts
 from services.gateway.console.assets import render
 from services.gateway.console.viewer import CurrentViewer
+from shared.tenancy.prompting import build_system_prompt
+from shared.tenancy.tenant_directory import load_tenant
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 TenantSlug = Annotated[str, Query(max_length=64, pattern=r"^[a-z0-9-]*$")]
@@ -117,5 +119,12 @@ async def business(
     else:
         chosen = tenants[0] if len(tenants) == 1 else None
     setup = await business_queries.business_setup(session, chosen) if chosen else None
-    context = {"viewer": viewer, "page": "business", "tenants": tenants, "setup": setup}
+    profile = await load_tenant(session, chosen.id) if chosen else None
+    context = {
+        "viewer": viewer,
+        "page": "business",
+        "tenants": tenants,
+        "setup": setup,
+        "prompt": build_system_prompt(profile) if profile else "",
+    }
     return render(request, "business.html", context)
