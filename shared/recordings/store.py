@@ -80,7 +80,7 @@ class RecordingStore:
             return cls(store)
         root = Path(settings.recordings_dir).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        return cls(LocalStore(root, mkdir=True))
+        return cls(LocalStore(root, mkdir=True, automatic_cleanup=True))
 
     # ---- written during the call ------------------------------------------------------
     async def put_chunk(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -14,11 +13,13 @@ import numpy.typing as npt
 from obstore.store import LocalStore
 
 from shared.db.engine import make_engine, make_sessions
-from shared.db.models import Call, Tenant
+from shared.db.models import Call
 from shared.recordings import wav
 from shared.recordings.store import RecordingStore
-from shared.tenancy import api_keys
 from tests.conftest import Platform
+from tests.e2e.test_calls_api import _keys as tenant_keys
+
+__all__ = ["fetch_recording", "has_sound", "platform_store", "tenant_keys", "wait_for_recording"]
 
 LOUD = 500
 """A window with a sample louder than this has sound (µ-law silence decodes to 0)."""
@@ -35,21 +36,6 @@ def window(channel: npt.NDArray[np.int16], from_s: float, to_s: float) -> npt.ND
 def has_sound(channel: npt.NDArray[np.int16], from_s: float, to_s: float) -> bool:
     part = window(channel, from_s, to_s)
     return bool(part.size and np.abs(part.astype(np.int32)).max() > LOUD)
-
-
-async def tenant_keys(platform: Platform) -> tuple[str, str]:
-    """An API key of Dave's Barbershop and one of another tenant."""
-    engine = make_engine(platform.infra.database_url)
-    try:
-        async with make_sessions(engine)() as session:
-            other = Tenant(slug="rec-other-" + uuid.uuid4().hex[:8], name="Other")
-            session.add(other)
-            await session.commit()
-            dave = await api_keys.create_for_tenant(session, "daves-barbershop", "recordings")
-            stranger = await api_keys.create_for_tenant(session, other.slug)
-    finally:
-        await engine.dispose()
-    return dave, stranger
 
 
 async def wait_for_recording(platform: Platform, call_sid: str, timeout_s: float = 60) -> Call:

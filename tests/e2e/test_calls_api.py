@@ -129,6 +129,11 @@ async def test_calls_api_and_webhook_for_a_real_call(
             assert [x["text"] for x in payload["transcript"] if x["role"] == "caller"] == LINES
             assert payload["analysis"]["fields"] == {"intent": "pricing"}
             assert payload["cost"]["total_minor"] and payload["bookings"] == []
+            # issue 16: the call's recording, as the call API gives it (absolute URL here)
+            recording = payload["call"]["recording_url"]
+            assert recording == f"{platform.gateway}/v1/calls/{sid}/recording"
+            assert payload["call"]["recording_duration_s"] == detail["recording_duration_s"] > 0
+            assert detail["recording_url"] == f"/v1/calls/{sid}/recording"
 
             # --- redelivery: same event id, logged as a second attempt --------------------
             again = await api.post(f"/v1/webhooks/deliveries/{delivery['id']}/redeliver")

@@ -30,7 +30,6 @@ from shared.runtime.settings import Settings
 from tests.conditions import until
 from tests.conftest import Infra
 
-
 TONE = bytes([0x10]) * 1600
 
 
@@ -66,6 +65,7 @@ async def test_local_store(tmp_path: Path) -> None:
     settings = Settings(recordings_store="local", recordings_dir=str(tmp_path / "rec"))
     store = RecordingStore.from_settings(settings)
     await exercise(store)
+    assert list((tmp_path / "rec").iterdir()) == []  # no empty folders left behind
 
 
 @pytest.fixture(scope="module")
