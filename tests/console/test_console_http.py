@@ -15,6 +15,8 @@ import pytest_asyncio
 from sqlalchemy import update
 
 from services.gateway.console import session as cookies
+from shared.bus.streams import CallLog, connect
+from shared.contract.events import CallEnded, CallStarted, TranscriptFinal, TurnRequested
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import ApiKey, Call, Resource, Service, TranscriptLine, WebhookDelivery
 from shared.db.models import WebhookEndpoint as Endpoint
@@ -275,3 +277,50 @@ async def test_docs_and_assets_are_served_locally(client: httpx.AsyncClient) -> 
     assert (await client.get("/console/vendor/..%2Fpackage.json")).status_code == 404
     assert (await client.get("/console/static/console.css")).status_code == 200
     assert (await client.get("/console/static/base.html")).status_code == 404
+
+
+async def test_live_stream_shows_live_calls_of_the_tenant_only(infra: Infra, world: World) -> None:
+    """The SSE stream (cut short by CONSOLE_LIVE_STREAM_S) carries a live call's transcript and
+    stage from its Redis log; another tenant's live call and an ended call are never in it."""
+    settings = gateway_settings(
+        infra, console_live_stream_s=1.5, console_live_poll_s=0.1, stream_slot_groups=16
+    )
+    log = CallLog(connect(infra.redis_url), settings.stream_slot_groups)
+    mine, theirs = _sid(), _sid()
+    now = datetime.now(UTC)
+    async with world.sessions() as session:
+        for sid, tenant in [(mine, world.a), (theirs, world.b)]:
+            session.add(
+                Call(
+                    call_sid=sid,
+                    tenant_id=tenant.id,
+                    from_number="+447700900777",
+                    to_number="+441632960001",
+                    status="in-progress",
+                    started_at=now,
+                )
+            )
+        await session.commit()
+    for sid, tenant, words in [(mine, world.a, "mine says hello"), (theirs, world.b, "secret")]:
+        await log.append(
+            CallStarted(call_sid=sid, tenant_id=tenant.id, from_number="+4477", to_number="+4416")
+        )
+        await log.append(
+            TranscriptFinal(
+                call_sid=sid, tenant_id=tenant.id, text=words, audio_start_ms=0, audio_end_ms=900
+            )
+        )
+        await log.append(TurnRequested(call_sid=sid, tenant_id=tenant.id, turn_id=1, text=words))
+    async with gateway_client(settings) as client:
+        await _sign_in(client, world.a.key)
+        first = await client.get("/console/live/stream")
+        assert first.headers["content-type"].startswith("text/event-stream")
+        assert "event: live" in first.text and "mine says hello" in first.text
+        assert "turn requested" in first.text
+        assert theirs not in first.text and "secret" not in first.text
+        await log.append(
+            CallEnded(call_sid=mine, tenant_id=world.a.id, reason="caller-hangup", duration_s=3.0)
+        )
+        after = await client.get("/console/live/stream")
+        assert mine not in after.text and "No calls in progress" in after.text
+    await log.redis.aclose()

@@ -21,6 +21,10 @@ from shared.bus.streams import CallLog
 from shared.runtime.settings import Settings
 
 router = APIRouter(prefix="/console/live", include_in_schema=False)
+SIGNED_OUT = (
+    '<p class="error" role="alert">Your session has ended. '
+    '<a href="/console/sign-in">Sign in again</a>.</p>'
+)
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
@@ -86,7 +90,7 @@ async def live_stream(request: Request, viewer: CurrentViewer) -> StreamingRespo
         while time.monotonic() < deadline and not await request.is_disconnected():
             async with request.app.state.sessions() as session:
                 if await resolve(request, session) is None:
-                    yield _sse("signed-out", "")
+                    yield _sse("live", SIGNED_OUT)
                     return
                 rows = await call_queries.live_calls(session, viewer.tenant_id)
             try:

@@ -15,11 +15,6 @@
   document.addEventListener("htmx:sseMessage", tickDurations);
   document.addEventListener("DOMContentLoaded", tickDurations);
 
-  // A redirect to sign-in inside the live stream (session over): reload the page.
-  document.addEventListener("htmx:sseMessage", function (e) {
-    if (e.detail && e.detail.type === "signed-out") { window.location.assign("/console/sign-in"); }
-  });
-
   // Call detail: choose a transcript line to hear it; the line being played is highlighted.
   document.addEventListener("click", function (e) {
     var button = e.target.closest("button.seek");
