@@ -2,11 +2,26 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup observability-tools demo test faults quality lint up bench bench-smoke clean
+.PHONY: setup console-assets browser observability-tools demo test faults quality lint up bench bench-smoke clean
 
-setup:
+setup: console-assets
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv
 	$(UV) sync --frozen --extra speech
+
+# The console's and /docs' browser libraries (htmx, swagger-ui-dist), from the npm registry at
+# the versions web/package-lock.json pins; the gateway serves them itself (no CDN).
+console-assets: web/node_modules/.package-lock.json
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "installing npm (apt-get install npm)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+	npm ci --prefix web --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Debian's Chromium for the console's browser tests (driven by Playwright for Python).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (apt-get install chromium)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
 
 demo: setup
 	$(RUN) frontdesk demo
@@ -20,7 +35,7 @@ observability-tools:
 	  || echo "WARNING: could not install promtool: the alert-rule tests will be skipped"; }
 
 # Two pytest workers: most of the suite waits on simulated calls in real time.
-test: setup observability-tools
+test: setup observability-tools browser
 	$(RUN) pytest -q -n 2 -m "not faults and not quality"
 
 # The call-quality scenarios on the real speech path (Piper caller, Whisper, Piper agent; the

@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from services.gateway import admin, calls_api, outbound, twilio_routes, twilio_status
 from services.gateway.admin.schemas import error_doc
+from services.gateway.console import routes as console
 from services.gateway.edge.limits import EdgeLimitMiddleware, EdgeLimits
 from shared.bus.streams import CallLog, connect
 from shared.db.engine import make_engine, make_sessions
@@ -57,6 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         responses=EDGE_ERRORS,
+        docs_url=None,  # the console serves /docs with its own copy of Swagger UI (no CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -65,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    console.mount(app)
     limits = EdgeLimits(settings.twilio_body_max_bytes, settings.api_body_max_bytes)
     app.add_middleware(EdgeLimitMiddleware, limits=limits)
     return app

@@ -13,7 +13,7 @@ KNOWN_DEFAULTS = frozenset({"sim-auth-token", "dev-stream-secret", "test-auth-to
 MIN_SECRET_CHARS = 16
 REQUIRED = ("twilio_auth_token", "stream_token_secret")
 """Secrets every service needs: Twilio's webhook signing key, the stream-token HMAC key."""
-OPTIONAL = ("operator_api_key",)
+OPTIONAL = ("operator_api_key", "console_session_secret")
 """Secrets that may be empty (the feature is then off) but, when set, must be strong."""
 
 

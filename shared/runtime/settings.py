@@ -412,6 +412,28 @@ class Settings(BaseSettings):
         3600.0, gt=0, description="How often the recorder deletes recordings past retention."
     )
 
+    # --- console web app and offline API docs (issue 16) -----------------------------------
+    console_session_secret: str = Field(
+        "",
+        description="Signs console session cookies; empty: derived from STREAM_TOKEN_SECRET.",
+    )
+    console_session_ttl_s: int = Field(
+        8 * 3600, gt=0, description="How long a console sign-in lasts (the cookie's lifetime)."
+    )
+    console_secure_cookie: bool = Field(
+        False, description="Mark the console cookie Secure (set behind HTTPS in production)."
+    )
+    console_assets_dir: str = Field(
+        "web/node_modules",
+        description="Where `npm ci` put htmx and swagger-ui-dist (served under /console/vendor).",
+    )
+    console_live_poll_s: float = Field(
+        0.5, gt=0, description="How often the live-calls stream re-reads live calls' logs."
+    )
+    console_live_stream_s: float = Field(
+        300.0, gt=0, description="Longest one live-calls SSE response runs (the browser resumes)."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -59,6 +59,11 @@ async def get_recording(
     )
     if call is None:
         raise not_found("call")
+    return await serve_recording(request, call, range_header)
+
+
+async def serve_recording(request: Request, call: Call, range_header: str | None) -> Response:
+    """The recording of a call the caller may see (also the console's audio player)."""
     store = recordings(request)
     if call.recording_key is not None:
         size = await store.size(call.recording_key)
@@ -67,7 +72,7 @@ async def get_recording(
         return _serve(store, call.recording_key, size, range_header)
     if call.recording_purged_at is not None:
         raise not_found("recording (deleted after the tenant's retention period)")
-    live = await store.assemble(tenant_id, call_sid)
+    live = await store.assemble(call.tenant_id, call.call_sid)
     if live is None:
         raise not_found("recording")
     return _serve_bytes(live, range_header)

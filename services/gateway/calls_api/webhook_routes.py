@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.admin.auth import TenantId
 from services.gateway.admin.params import Limit, ObjectId, Offset
@@ -149,13 +150,19 @@ async def redeliver(
 ) -> WebhookDelivery:
     """Queue the same event (same event id) for another full round of attempts, now."""
     delivery = await _owned_delivery(session, tenant_id, delivery_id)
+    await queue_again(session, delivery)
+    return delivery
+
+
+async def queue_again(session: AsyncSession, delivery: WebhookDelivery) -> None:
+    """Give a delivery another full round of attempts, starting now (also the console's
+    redeliver button)."""
     delivery.status = "pending"
     delivery.attempts = 0
     delivery.next_attempt_at = func.now()
     delivery.delivered_at = None
     await session.commit()
     await session.refresh(delivery)
-    return delivery
 
 
 async def _owned_endpoint(session: Session, tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
