@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2  # the HTTP client of the openai SDK (its fork of httpx)
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient, OpenAIError
 from opentelemetry.trace import StatusCode
 
@@ -63,7 +63,7 @@ def make_client(settings: Settings) -> AsyncOpenAI:
         max_retries=1,
         # Idle connections are kept a minute (httpx: 5 s), so a turn reuses a warm one.
         http_client=DefaultAsyncHttpxClient(
-            limits=httpx.Limits(
+            limits=httpx2.Limits(
                 max_connections=1000,
                 max_keepalive_connections=100,
                 keepalive_expiry=settings.llm_keepalive_s,

@@ -1,8 +1,10 @@
 """When has the caller probably finished? The trigger of preemptive replies (issue 17).
 
 "Probably finished" is: the local VAD heard the caller's voice stop (`preempt_silence_ms` of
-silence, long before STT's endpointing fires), and the latest interim transcript already covers
-the audio up to that stop, so no word said before the silence is missing from it. Then media
+silence, long before STT's endpointing fires), the latest interim transcript already covers
+the audio up to that stop, so no word said before the silence is missing from it, and it reads
+as a finished sentence (STT's smart formatting ended it with `.`, `?` or `!`: a pause after
+"my number is" or "Great," is not the end of a turn). Then media
 writes `turn.preempted` (the interim's words) and publishes the turn's work item at once; the
 brain starts the reply and holds it. When STT's final comes, `settle` hands back the turn id,
 and the final is written as that turn's `turn.requested` (no second work item): the brain
@@ -20,6 +22,8 @@ from services.media.caller.vad import SileroVad, VadModel, VadOptions, VoiceStar
 from shared.contract import events as ev
 from shared.contract import keys
 
+SENTENCE_END = (".", "?", "!")
+"""How a finished sentence ends in a formatted transcript."""
 COVER_SLACK_MS = 64
 """An interim covers the voice stop when it ends at most this much before it (two VAD windows:
 the VAD reports the first silent window, STT the end of the last word)."""
@@ -67,7 +71,7 @@ class PreemptTrigger:
 
     async def _check(self) -> None:
         stopped, text = self._stopped_ms, self._interim.strip()
-        if self.turn_id is not None or stopped is None or not text:
+        if self.turn_id is not None or stopped is None or not text.endswith(SENTENCE_END):
             return
         if self._interim_end_ms < stopped - COVER_SLACK_MS:
             return  # words before the silence may be missing from the interim
