@@ -122,7 +122,8 @@ async def test_scripted_call_is_answered_and_recorded(platform: Platform) -> Non
         # A preemptive reply (issue 17) asks the LLM before STT's final: stt_final is ordered
         # against the caller's speech and the first audio only (nothing is spoken before it).
         causal = [s for stage, s in zip(STAGES, stamps, strict=True) if stage != "stt_final"]
-        assert causal == sorted(causal), (turn.turn_id, stamps)
+        shown = {stage: s.isoformat()[11:] for stage, s in zip(STAGES, stamps, strict=True)}
+        assert causal == sorted(causal), (turn.turn_id, shown)
         assert turn.speech_end_at <= turn.stt_final_at <= turn.tts_first_byte_at, turn.turn_id
 
     # --- the audio Twilio received is exactly the synthesized text, all of it played -------
