@@ -50,6 +50,7 @@ class Turn(TurnRunner):
         self.final_seen = asyncio.Event()
         self.held_text: list[str] = []
         self.held_usage: list[TokenUsage] = []
+        self.resolved = True  # False while a preemptive reply waits for its final
         self.prompt_chars = 0
         self._exists = True
 
@@ -73,7 +74,7 @@ class Turn(TurnRunner):
             self.preempt = preempt
         if request is not None or preempt is None or resolved:
             return request  # an ordinary turn (a preempt left unresolved is resolved below)
-        self.confirmed, self._exists = False, False
+        self.confirmed, self.resolved, self._exists = False, False, False
         self.gate.clear()
         return preempt
 
@@ -125,8 +126,9 @@ class Turn(TurnRunner):
             entries = await self.deps.log.entries(self.call_sid, skip=NOT_FOR_HISTORY)
             await super()._converse(build_messages(entries, before_turn=self.turn_id))
         finally:
-            if not self.confirmed:  # cancelled from outside: a newer turn, barge-in, call end
+            if not attempt.done():  # cancelled from outside: a newer turn, barge-in, call end
                 await self._cancel(attempt)
+            if not self.resolved:
                 await self._discard(self.final, "superseded")
 
     async def _wait_final(self, attempt: asyncio.Task[None]) -> bool:
@@ -142,12 +144,14 @@ class Turn(TurnRunner):
         return self.final_seen.is_set()
 
     async def _confirm(self, final: ev.TurnRequested) -> None:
-        """The final has the preempt's words: write what was held and let the reply go on."""
-        self.confirmed = True
+        """The final has the preempt's words: write what was held, in order, and let the reply
+        go on (the LLM stream keeps running meanwhile: what it adds is held until the last
+        held chunk is written, so chunks keep their order)."""
+        self.resolved = True
         await self._resolve(True, final.text, "matched")
-        held, self.held_text = self.held_text, []
-        for text in held:
-            await super()._say(text)
+        while self.held_text:
+            await super()._say(self.held_text.pop(0))
+        self.confirmed = True  # no await since the loop saw nothing left to write
         await super()._flush_marks()
         usage, self.held_usage = self.held_usage, []
         for piece in usage:
@@ -156,8 +160,9 @@ class Turn(TurnRunner):
 
     async def _discard(self, final: ev.TurnRequested | None, reason: str) -> None:
         """The held reply is dropped unheard: record what it cost."""
-        if self.confirmed or self.preempt is None:
+        if self.resolved or self.preempt is None:
             return
+        self.resolved = True
         prompt, completion = self._wasted()
         self.held_text, self.held_usage = [], []
         self.pending_marks, self.marked, self.stages = [], set(), StageClock()
