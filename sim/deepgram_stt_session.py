@@ -40,6 +40,9 @@ class ScriptUtterance(BaseModel):
     text: str = Field(min_length=1, description="What the caller says.")
     start_ms: int = Field(ge=0, description="Speech onset in the socket's audio time.")
     end_ms: int = Field(gt=0, description="Speech end in the socket's audio time.")
+    interim_text: str | None = Field(
+        None, description="What the interim results say instead (as many words): a misheard word."
+    )
 
 
 @dataclass
@@ -62,7 +65,9 @@ class SttSession:
         window = reconnect.socket_window(utt.start_ms, utt.end_ms, self.audio_offset_ms)
         text = reconnect.heard_words(utt.text, utt.start_ms, utt.end_ms, self.audio_offset_ms)
         if window is not None and text:
-            self.engine.add_utterance(text, *window)
+            # A socket that hears only part of the words (a reconnect) gets no other hypothesis.
+            interim = utt.interim_text if text == utt.text else None
+            self.engine.add_utterance(text, *window, interim_text=interim)
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -10,7 +10,11 @@ Timeline of one utterance (all in audio time):
 * ``start_ms``: ``SpeechStarted`` (if ``vad_events``).
 * every ``interim_every_ms`` after ``start_ms`` while ``t < end_ms``: interim ``Results``
   (``is_final`` false) with the words whose end time is ``<= t`` (skipped while empty),
-  if ``interim_results``.
+  if ``interim_results``;
+* ``end_ms`` (if before the final): one more interim with every word, as Deepgram sends the
+  hypothesis that holds the last word while endpointing still waits for silence (the text a
+  preemptive reply starts from; issue 17). ``interim_text`` scripts a different hypothesis
+  for the interims (a misheard word the final corrects).
 * ``end_ms + endpointing_ms``: final ``Results`` (``is_final`` and ``speech_final`` true);
   with endpointing disabled (``None``) the final comes at ``end_ms + 500`` with
   ``speech_final`` false.
@@ -88,7 +92,9 @@ class _Utterance:
     next_interim_ms: float
     seg_start_ms: float = 0.0
     first_word: int = 0
+    interim_tokens: list[str] | None = None  # the interims' hypothesis when it differs
     speech_started_sent: bool = False
+    end_interim_sent: bool = False
     final_sent: bool = False
     ue_sent: bool = False
     emitted_words: bool = False
@@ -140,9 +146,15 @@ class SttScriptEngine:
         return self._closed
 
     # ---------------------------------------------------------------- script
-    def add_utterance(self, text: str, start_ms: float, end_ms: float) -> None:
-        """Script `text` as spoken over [start_ms, end_ms) of this stream's audio time."""
+    def add_utterance(
+        self, text: str, start_ms: float, end_ms: float, interim_text: str | None = None
+    ) -> None:
+        """Script `text` as spoken over [start_ms, end_ms) of this stream's audio time
+        (`interim_text`: what the interim results say instead, same number of words)."""
         tokens = text.split()
+        interim_tokens = interim_text.split() if interim_text else None
+        if interim_tokens is not None and len(interim_tokens) != len(tokens):
+            raise ValueError("interim_text must have as many words as text")
         if not tokens:
             raise ValueError("utterance text must contain at least one word")
         if start_ms < 0 or end_ms <= start_ms:
@@ -165,6 +177,7 @@ class SttScriptEngine:
                 ue_due_ms=ue_due,
                 next_interim_ms=start_ms + o.interim_every_ms,
                 seg_start_ms=start_ms,
+                interim_tokens=interim_tokens,
             )
         )
         self._next_due = -math.inf
@@ -238,6 +251,8 @@ class SttScriptEngine:
         if not utt.final_sent:
             if o.interim_results and utt.next_interim_ms < utt.end_ms:
                 return utt.next_interim_ms, 1
+            if o.interim_results and not utt.end_interim_sent and utt.end_ms < utt.final_due_ms:
+                return utt.end_ms, 1
             return utt.final_due_ms, 2
         if utt.ue_due_ms is not None and not utt.ue_sent and utt.emitted_words:
             return utt.ue_due_ms, 3
@@ -273,7 +288,10 @@ class SttScriptEngine:
             return {"type": "SpeechStarted", "channel": [0], "timestamp": _sec(utt.start_ms)}
         if kind == 1:
             t = utt.next_interim_ms
-            utt.next_interim_ms += self.options.interim_every_ms
+            if t < utt.end_ms:
+                utt.next_interim_ms += self.options.interim_every_ms
+            else:
+                t, utt.end_interim_sent = utt.end_ms, True
             done = utt.words_done_at(t)
             if done <= utt.first_word:
                 return None
@@ -307,19 +325,20 @@ class SttScriptEngine:
         from_finalize: bool,
     ) -> DgMessage:
         o = self.options
+        tokens = utt.tokens if final or utt.interim_tokens is None else utt.interim_tokens
         words: list[DgMessage] = []
         for i in range(first, last):
             w_start, w_end = utt.word_span(i)
             words.append(
                 {
-                    "word": _word_of(utt.tokens[i]),
+                    "word": _word_of(tokens[i]),
                     "start": _sec(w_start),
                     "end": _sec(w_end),
                     "confidence": WORD_CONFIDENCE,
-                    "punctuated_word": utt.tokens[i],
+                    "punctuated_word": tokens[i],
                 }
             )
-        transcript = " ".join(utt.tokens[first:last])
+        transcript = " ".join(tokens[first:last])
         return {
             "type": "Results",
             "channel_index": [0, o.channels],

@@ -77,7 +77,16 @@ class Silence:
     seconds: float
 
 
-ScriptLine = str | Dtmf | SpeakOver | Silence
+@dataclass(frozen=True)
+class Misheard:
+    """A line STT's interim results get wrong (`interim_text`, as many words) and its final
+    gets right (`text`): a preemptive reply started from the interim must be discarded."""
+
+    text: str
+    interim_text: str
+
+
+ScriptLine = str | Dtmf | SpeakOver | Silence | Misheard
 
 
 @dataclass

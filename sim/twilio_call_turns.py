@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from sim.aura_client import AuraError, synthesize
-from sim.twilio_call_model import Dtmf, Silence, SpeakOver, SpokenLine
+from sim.twilio_call_model import Dtmf, Misheard, Silence, SpeakOver, SpokenLine
 from sim.twilio_media import FRAME_BYTES, FRAME_MS
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ class CallTurns:
             elif isinstance(line, Silence):
                 self.run.log("info", "silence", seconds=line.seconds)
                 await self._quiet(line.seconds)
+            elif isinstance(line, Misheard):
+                await self._say(line.text, interim_text=line.interim_text)
             else:
                 await self._say(line)
         if self.run.script.hangup_after_last:
@@ -150,27 +152,27 @@ class CallTurns:
             SpokenLine(line.digits, "dtmf", start, self.run.frames_sent * FRAME_MS)
         )
 
-    async def _say(self, text: str) -> None:
+    async def _say(self, text: str, interim_text: str | None = None) -> None:
         """Say one line; a line the call's move to a new stream cut off is said again there
         (the new stream's recogniser never heard it: its scripts start afresh)."""
         while True:
             try:
                 if self.run.opts.tts_url:
                     return await self._say_aloud(text, self.run.opts.tts_url)
-                return await self._say_on_this_stream(text)
+                return await self._say_on_this_stream(text, interim_text)
             except _Resumed:
                 self.run.result.warnings.append(f"the call moved during {text!r}; said again")
                 while self.run.between_streams:
                     self.check_open()
                     await asyncio.sleep(POLL_S)
 
-    async def _say_on_this_stream(self, text: str) -> None:
+    async def _say_on_this_stream(self, text: str, interim_text: str | None = None) -> None:
         resumes = self.run.result.resumes
         n_frames = max(1, math.ceil(len(text.split()) * self.run.opts.ms_per_word / FRAME_MS))
         for _attempt in range(3):
             start = self.run.frames_sent + (STT_LEAD_FRAMES if self.run.opts.stt_control_url else 1)
             window = (start, start + n_frames)
-            await self._register(text, window)
+            await self._register(text, window, interim_text)
             self._check_same_stream(resumes)
             if self.run.frames_sent < start:  # no await between this check and arming
                 self.run.voice, self.run.speech = b"", window
@@ -214,20 +216,26 @@ class CallTurns:
         self.run.log("sent", "said", text=text)
         self.run.result.lines.append(line)
 
-    async def _register(self, text: str, window: tuple[int, int]) -> None:
+    async def _register(
+        self, text: str, window: tuple[int, int], interim_text: str | None = None
+    ) -> None:
         url = self.run.opts.stt_control_url
         if url is None:
             return
         urls = [url, *self.run.opts.extra_control_urls]
-        await asyncio.gather(*(self._register_at(u, text, window) for u in urls))
+        await asyncio.gather(*(self._register_at(u, text, window, interim_text) for u in urls))
 
-    async def _register_at(self, url: str, text: str, window: tuple[int, int]) -> None:
-        body = {
+    async def _register_at(
+        self, url: str, text: str, window: tuple[int, int], interim_text: str | None
+    ) -> None:
+        body: dict[str, object] = {
             "tag": self.run.result.call_sid,
             "text": text,
             "start_ms": window[0] * FRAME_MS,
             "end_ms": window[1] * FRAME_MS,
         }
+        if interim_text:
+            body["interim_text"] = interim_text
         for attempt in range(3):  # a loaded simulator may drop a connection: retry (idempotent
             try:  # enough: a stale window is simply never reached by the audio clock)
                 resp = await self.run.http.post(url.rstrip("/") + "/sim/listen/script", json=body)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 
-from services.brain.llm import make_client
-from services.brain.turn_runner import BrainDeps, TurnRunner
+from services.brain.llm import keep_warm, make_client
+from services.brain.preemptive import Turn
+from services.brain.turn_runner import BrainDeps
 from shared.contract import keys
 from shared.runtime.process import run_service, service_settings
 from shared.runtime.worker_service import consume, open_resources
@@ -23,8 +25,11 @@ async def serve() -> None:
             metrics=res.metrics,
         )
 
+        warm = asyncio.create_task(keep_warm(deps.llm, settings.llm_warm_interval_s))
+        stack.callback(warm.cancel)
+
         async def handle(_: str, fields: dict[str, str]) -> None:
-            await TurnRunner(deps, fields["call_sid"], int(fields["turn_id"])).run()
+            await Turn(deps, fields["call_sid"], int(fields["turn_id"])).run()
 
         await consume(
             res,

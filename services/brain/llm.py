@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from openai import AsyncOpenAI
+import httpx2  # the HTTP client of the openai SDK (its fork of httpx)
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient, OpenAIError
 from opentelemetry.trace import StatusCode
 
 from shared.runtime.settings import Settings
 from shared.runtime.telemetry import tracer
 
 _tracer = tracer(__name__)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,28 @@ def make_client(settings: Settings) -> AsyncOpenAI:
         api_key=settings.openai_api_key,
         timeout=settings.llm_timeout_s,
         max_retries=1,
+        # Idle connections are kept a minute (httpx: 5 s), so a turn reuses a warm one.
+        http_client=DefaultAsyncHttpxClient(
+            limits=httpx2.Limits(
+                max_connections=1000,
+                max_keepalive_connections=100,
+                keepalive_expiry=settings.llm_keepalive_s,
+            )
+        ),
     )
+
+
+async def keep_warm(client: AsyncOpenAI, interval_s: float) -> None:
+    """Open the LLM connection now and keep one open (`GET /models` every `interval_s`), so
+    the first turn after a quiet spell pays no TCP+TLS handshake. Runs until cancelled."""
+    if interval_s <= 0:
+        return
+    while True:
+        try:
+            await client.models.list()
+        except OpenAIError as exc:  # a provider without /models: warming is best effort
+            log.info("LLM warm-up request failed: %s", exc)
+        await asyncio.sleep(interval_s)
 
 
 async def stream_reply(

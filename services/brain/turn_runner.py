@@ -48,6 +48,17 @@ NOT_FOR_HISTORY = frozenset(
 )
 """Event types a turn never needs: skipped without parsing when the log is read."""
 
+def superseded(entries: list[tuple[str, ev.Event]], turn_id: int) -> bool:
+    """The turn is answered already, or the caller moved on, or the call is over."""
+    return any(
+        (isinstance(e, ev.AgentTurnDone) and e.turn_id == turn_id)
+        or (isinstance(e, ev.TurnRequested) and e.turn_id > turn_id)
+        or (isinstance(e, ev.BargeIn) and e.turn_id == turn_id)
+        or isinstance(e, ev.CallEnded)
+        for _, e in entries
+    )
+
+
 SORRY = "Sorry, I'm having trouble right now. Could you say that again?"
 
 
@@ -94,29 +105,17 @@ class TurnRunner:
         self.late: dict[str, ev.ToolResult] = {}  # real results that came after our timeout
         self.late_arrived = asyncio.Event()
         self.corrected: set[str] = set()
+        self.deltas = 0  # streamed text pieces (wasted completion tokens of a cancelled reply)
 
     async def run(self) -> None:
         """Answer the turn, unless it is already answered or superseded by a newer one (whose
         history carries this turn's words: see `build_messages`)."""
         entries = await self.deps.log.entries(self.call_sid, skip=NOT_FOR_HISTORY)
-        request = next(
-            (
-                e
-                for _, e in entries
-                if isinstance(e, ev.TurnRequested) and e.turn_id == self.turn_id
-            ),
-            None,
-        )
+        request = self._request(entries)
         if request is None:
             log.warning("turn %s of %s not in the log", self.turn_id, self.call_sid)
             return
-        if any(
-            (isinstance(e, ev.AgentTurnDone) and e.turn_id == self.turn_id)
-            or (isinstance(e, ev.TurnRequested) and e.turn_id > self.turn_id)
-            or (isinstance(e, ev.BargeIn) and e.turn_id == self.turn_id)
-            or isinstance(e, ev.CallEnded)
-            for _, e in entries
-        ):
+        if superseded(entries, self.turn_id):
             return
         self.tenant_id = request.tenant_id
         # A turn taken over from a dead replica goes on after the chunks that one wrote (media
@@ -135,7 +134,7 @@ class TurnRunner:
             context=context_from(request.traceparent),
             attributes={"call.sid": self.call_sid, "turn.id": self.turn_id},
         ):
-            messages = build_messages(entries, before_turn=self.turn_id)
+            messages = self._messages(entries)
             sub = await self.deps.mux.subscribe(
                 self.deps.log.key(self.call_sid), entries[-1][0], types=WATCHES
             )
@@ -164,14 +163,42 @@ class TurnRunner:
                     await self.deps.mux.unsubscribe(sub)
             try:
                 await self._flush_marks()  # e.g. llm_request of a reply that never spoke
-                await self._append(
-                    ev.AgentTurnDone(call_sid=self.call_sid, turn_id=self.turn_id, chunks=self.seq)
-                )
+                if self.turn_exists:
+                    await self._append(
+                        ev.AgentTurnDone(
+                            call_sid=self.call_sid, turn_id=self.turn_id, chunks=self.seq
+                        )
+                    )
                 if listen_on:
                     await self._correct_late_results(sub)
             finally:
                 if listen_on:
                     await self.deps.mux.unsubscribe(sub)
+
+    def _request(
+        self, entries: list[tuple[str, ev.Event]]
+    ) -> ev.TurnRequested | ev.TurnPreempted | None:
+        """What this turn answers: the caller's request (a subclass may answer earlier)."""
+        return next(
+            (
+                e
+                for _, e in entries
+                if isinstance(e, ev.TurnRequested) and e.turn_id == self.turn_id
+            ),
+            None,
+        )
+
+    def _messages(self, entries: list[tuple[str, ev.Event]]) -> list[Message]:
+        """The conversation the LLM answers."""
+        return build_messages(entries, before_turn=self.turn_id)
+
+    @property
+    def turn_exists(self) -> bool:
+        """The caller's request is in the log (so the turn gets its `agent.turn_done`)."""
+        return True
+
+    def _final_arrived(self, event: ev.TurnRequested) -> None:
+        """This turn's request reached the log while the turn runs (see `preemptive`)."""
 
     @property
     def timed_out(self) -> set[str]:
@@ -201,7 +228,9 @@ class TurnRunner:
     async def _watch(self, sub: Subscription) -> None:  # subscribed to WATCHES
         """Collect tool results; notice when the caller interrupts or moves on."""
         async for _, event in sub:
-            if isinstance(event, ev.ToolResult):
+            if isinstance(event, ev.TurnRequested) and event.turn_id == self.turn_id:
+                self._final_arrived(event)
+            elif isinstance(event, ev.ToolResult):
                 first = self.results.setdefault(event.tool_call_id, event)
                 if first.by == "brain-timeout" and event.by == "tools":
                     self.late.setdefault(event.tool_call_id, event)
@@ -249,6 +278,7 @@ class TurnRunner:
         try:
             async for piece in stream_reply(self.deps.llm, self.deps.settings, messages, tools):
                 if isinstance(piece, TextDelta):
+                    self.deltas += 1
                     self._mark("llm_first_token")
                     for chunk in chunker.feed(piece.text):
                         spoken.append(chunk)

@@ -18,6 +18,9 @@ from shared.db.tenancy import Tenant
 from shared.tenancy.pricing import PriceBook, PriceTable, line_amount
 
 TELEPHONY_METRIC = "telephony_minutes"
+WASTED = "wasted_"
+"""Tokens of a discarded preemptive reply (issue 17): their own cost line, priced like the
+tokens they are (`wasted_prompt_tokens` as `prompt_tokens`) unless the table prices them."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ def price_lines(usage: list[MeteredUsage], table: PriceTable) -> tuple[list[Pric
     lines: list[PricedLine] = []
     for item in sorted(usage, key=lambda u: (u.provider, u.metric)):
         price = table.unit_price(item.provider, item.metric)
+        if price is None and item.metric.startswith(WASTED):
+            price = table.unit_price(item.provider, item.metric.removeprefix(WASTED))
         amount = line_amount(item.quantity, price) if price is not None else Decimal(0)
         lines.append(PricedLine(item.provider, item.metric, item.quantity, price, amount))
     return lines, sum((line.amount_minor for line in lines), Decimal(0))

@@ -124,6 +124,32 @@ class TurnRequested(_Event):
     )
 
 
+class TurnPreempted(_Event):
+    """The caller has probably finished (a stable interim transcript and the voice stopped):
+    the brain may start the reply to `text` before STT's final. Nothing of it is spoken and
+    no tool call of it runs until a `TurnRequested` of the same turn confirms the words (issue
+    17); the work item on the turns stream is published with this event, not the request."""
+
+    type: Literal["turn.preempted"] = "turn.preempted"
+    turn_id: int
+    text: str
+
+
+class PreemptResolved(_Event):
+    """What became of a preemptive reply once the final transcript came: `used` when the
+    normalised words matched (the reply already streaming was spoken), else it was cancelled
+    unheard and the turn answered again; its tokens are then wasted (usage `wasted_*`)."""
+
+    type: Literal["turn.preempt_resolved"] = "turn.preempt_resolved"
+    turn_id: int
+    used: bool
+    preempt_text: str
+    final_text: str
+    reason: str = Field("", description="matched | words changed | superseded | no final")
+    wasted_prompt_tokens: int = 0
+    wasted_completion_tokens: int = 0
+
+
 # ---- agent side ------------------------------------------------------------------------------
 class AgentText(_Event):
     """A speakable chunk of the agent's reply (a sentence or clause), in order within a turn."""
@@ -267,6 +293,8 @@ Event = Annotated[
     | TranscriptFinal
     | Dtmf
     | TurnRequested
+    | TurnPreempted
+    | PreemptResolved
     | BargeIn
     | CallIntent
     | AgentText

@@ -151,6 +151,13 @@ class Metrics:
             registry=r,
         )
 
+        self.preempt_replies = Counter(
+            "frontdesk_preemptive_replies_total",
+            "Replies started before the final transcript, by outcome (used, discarded).",
+            ["outcome"],
+            registry=r,
+        )
+
         # --- work streams (brain, tools, recorder) ------------------------------------------
         self.work_items = Counter(
             "frontdesk_work_items_total",
@@ -301,6 +308,10 @@ class Metrics:
         """Observe one turn stage (negative durations, from clock skew, are dropped)."""
         if seconds >= 0:
             self.turn_stage.labels(stage).observe(seconds)
+
+    def preempt_outcome(self, used: bool) -> None:
+        """Count one preemptive reply, used or discarded."""
+        self.preempt_replies.labels("used" if used else "discarded").inc()
 
     def tool_done(self, tool: str, ok: bool, seconds: float) -> None:
         """Count one tool execution."""

@@ -434,6 +434,27 @@ class Settings(BaseSettings):
         300.0, gt=0, description="Longest one live-calls SSE response runs (the browser resumes)."
     )
 
+    # --- preemptive replies and warm connections (issue 17) -----------------------------------
+    preempt_enabled: bool = Field(
+        True, description="Media: start the reply on a stable interim + voice end (no final yet)."
+    )
+    preempt_silence_ms: int = Field(
+        120,
+        ge=32,
+        description="Media: caller silence (local VAD) that makes a turn 'probably over'.",
+    )
+    preempt_confirm_timeout_s: float = Field(
+        6.0, gt=0, description="Brain: how long a preemptive reply waits for its final transcript."
+    )
+    llm_warm_interval_s: float = Field(
+        15.0,
+        ge=0,
+        description="Brain: keep the LLM HTTP pool warm with GET /models this often; 0: off.",
+    )
+    llm_keepalive_s: float = Field(
+        60.0, gt=0, description="Brain: how long an idle LLM HTTP connection is kept for reuse."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

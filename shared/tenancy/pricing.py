@@ -26,6 +26,8 @@ METRIC_UNITS: dict[str, str] = {
     "prompt_tokens": "uncached prompt token",
     "cached_prompt_tokens": "cached prompt token",
     "completion_tokens": "completion token",
+    "wasted_prompt_tokens": "prompt token of a discarded preemptive reply",
+    "wasted_completion_tokens": "completion token of a discarded preemptive reply",
     "tts_characters": "character sent to TTS",
     "telephony_minutes": "started minute of the phone call",
 }

@@ -144,9 +144,20 @@ async def collect_metrics(
     rss = rss_table(sampled)
     media_rss = rss.get("media", {}).get("growth_mb_per_active_call")
 
+    preempt = lm.preemption(logs)
+    resolved = preempt["used"] + preempt["discarded"]
     metrics: dict[str, Entry] = {
         "platform_added_ms": summarize(samples["platform_added_ms"], "no turn has both marks"),
         "voice_to_voice_ms": summarize(samples["voice_to_voice_ms"], "no answered turn"),
+        "provider_latency_sum_ms": _value(
+            profile.provider_sum_ms(get_settings().stt_endpointing_ms),
+            parts="endpointing + STT + LLM first token + TTS first byte",
+        ),
+        "preempt_used": _value(round(preempt["used"] / resolved, 3), **preempt)
+        if resolved
+        else na(f"no preemptive reply ({preempt['turns']} caller turns)"),
+        "wasted_tokens": _value(preempt["wasted_tokens"]),
+        "false_interrupt_rate": na("measured on the labelled clip set (branch turns, issue 17)"),
         "greeting_ms": summarize(samples["greeting_ms"], "no greeting audio received"),
         "greeting_server_ms": summarize(samples["greeting_server_ms"], "no greeting mark"),
         "barge_in_reaction_ms": summarize(reactions, barge_reason),

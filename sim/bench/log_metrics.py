@@ -168,3 +168,21 @@ def end_reasons(logs: dict[str, list[LogEntry]]) -> dict[str, str]:
         ended = [e for e in entries if e.get("type") == "call.ended"]
         out[sid] = str(ended[-1]["reason"]) if ended else "missing"
     return out
+
+
+def preemption(logs: dict[str, list[LogEntry]]) -> dict[str, int]:
+    """Preemptive replies of all calls (issue 17): caller turns, replies started before the
+    final (`preempted`), of which `used` and `discarded`, and the discarded ones' tokens."""
+    out = {"turns": 0, "preempted": 0, "used": 0, "discarded": 0, "wasted_tokens": 0}
+    for entries in logs.values():
+        for e in entries:
+            kind = e.get("type")
+            if kind == "turn.requested" and e.get("source", "caller") == "caller":
+                out["turns"] += 1
+            elif kind == "turn.preempted":
+                out["preempted"] += 1
+            elif kind == "turn.preempt_resolved":
+                out["used" if e.get("used") else "discarded"] += 1
+                out["wasted_tokens"] += int(e.get("wasted_prompt_tokens", 0))
+                out["wasted_tokens"] += int(e.get("wasted_completion_tokens", 0))
+    return out

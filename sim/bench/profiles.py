@@ -32,6 +32,11 @@ class LatencyProfile:
             str(self.tts_realtime_factor),
         ]
 
+    def provider_sum_ms(self, endpointing_ms: int) -> float:
+        """What a caller waits if nothing overlaps: endpointing silence, then the final
+        transcript's delay, the LLM's first token and the TTS first byte, one after another."""
+        return endpointing_ms + self.stt_final_ms + self.llm_first_token_ms + self.tts_first_byte_ms
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -53,9 +53,10 @@ def test_engine_timeline() -> None:
         "Book",
         "Book a",
         "Book a table,",
-    ]  # interims at 600, 800, 1000 ms; word k ends at 400 + 200*(k+1)
+        "Book a table, please.",
+    ]  # interims at 600, 800, 1000 ms and at the end (1200); word k ends at 400 + 200*(k+1)
     assert all(m["start"] == 0.4 for m in interims)
-    assert [m["duration"] for m in interims] == [0.2, 0.4, 0.6]
+    assert [m["duration"] for m in interims] == [0.2, 0.4, 0.6, 0.8]
     finals = [m for m in msgs if m["type"] == "Results" and m["is_final"]]
     assert len(finals) == 1
     fin = finals[0]
@@ -74,8 +75,19 @@ def test_engine_timeline() -> None:
     assert fin["channel_index"] == [0, 1]
     assert fin["metadata"]["request_id"] == "rid-1"
     assert set(fin["metadata"]["model_info"]) == {"name", "version", "arch"}
-    assert types == ["SpeechStarted", "Results", "Results", "Results", "Results", "UtteranceEnd"]
+    assert types == ["SpeechStarted"] + ["Results"] * 5 + ["UtteranceEnd"]
     assert msgs[-1] == {"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": 1.2}
+
+
+def test_interims_may_say_other_words_than_the_final() -> None:
+    eng = _engine()
+    eng.add_utterance("Book a table, please.", 400, 1200, interim_text="Book a cable, please.")
+    msgs = _feed_ms(eng, 3000)
+    results = [m for m in msgs if m["type"] == "Results"]
+    texts = [(m["is_final"], m["channel"]["alternatives"][0]["transcript"]) for m in results]
+    assert texts[-2:] == [(False, "Book a cable, please."), (True, "Book a table, please.")]
+    with pytest.raises(ValueError):
+        eng.add_utterance("Two words", 1400, 1800, interim_text="three words here")
 
 
 def test_engine_final_due_exactly_at_endpoint() -> None:

@@ -34,6 +34,17 @@ SAMPLES: list[ev._Event] = [
     ),
     ev.Dtmf(**BASE, digit="#"),
     ev.TurnRequested(**BASE, turn_id=3, text="book a haircut"),
+    ev.TurnPreempted(**BASE, turn_id=3, text="book a haircut"),
+    ev.PreemptResolved(
+        **BASE,
+        turn_id=3,
+        used=False,
+        preempt_text="book a haircut",
+        final_text="book a haircut please",
+        reason="words changed",
+        wasted_prompt_tokens=120,
+        wasted_completion_tokens=9,
+    ),
     ev.BargeIn(
         **BASE,
         turn_id=2,

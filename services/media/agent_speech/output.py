@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 CLEARED_WAIT_S = 2.0
 """Longest we drop TTS audio waiting for the provider to confirm a clear."""
+PHRASE_MAX_CHARS = 40
+"""Segments this short ("You're welcome.", "Let me check that for you.") are cached like the
+greeting (issue 17): when one opens a reply again it plays at once, with no TTS round trip."""
 
 
 class AgentOutput:
@@ -51,6 +54,7 @@ class AgentOutput:
         self._dropping_until: float = 0.0
         self._greeting_audio: bytearray | None = None
         self._cached_marks: set[str] = set()
+        self._phrase_audio: dict[tuple[int, int], bytearray] = {}  # short segments, for the cache
         self.characters_synthesized = 0  # text sent to TTS (a cached greeting costs nothing)
 
     @property
@@ -73,20 +77,42 @@ class AgentOutput:
         text = self.ctx.started.greeting
         if already_greeted or not text or self.greetings is None:
             return already_greeted or not text
-        voice = self.ctx.started.voice or self.ctx.settings.tts_model
-        cached = await self.greetings.get(voice, text)
+        cached = await self.greetings.get(self._voice, text)
         if cached is None:
             return False
         self._handled.add((0, 0))
-        segment = self.ledger.queue(0, 0, text)
-        self._cached_marks.add(segment.mark)
-        self.idle.clear()
-        self.ledger.audio(len(cached))
-        await self.link.send_media(cached)
-        await self._first_audio_sent(0)
+        segment = await self._send_cached(0, 0, text, cached)
         await self._log_greeting(text)
         await self._segment_done(self.ledger.flushed() or segment)
         return True
+
+    async def _send_cached(self, turn_id: int, seq: int, text: str, audio: bytes) -> Segment:
+        """Play cached audio as the segment (turn_id, seq) now (nothing may be queued)."""
+        segment = self.ledger.queue(turn_id, seq, text)
+        self._cached_marks.add(segment.mark)
+        self.idle.clear()
+        self.ledger.audio(len(audio))
+        sent_at = time.time()
+        await self.link.send_media(audio)
+        if turn_id:  # a reply's turn row has every stage: the cache is its "TTS"
+            await self.ctx.latency(turn_id, "tts_first_byte", sent_at)
+        await self._first_audio_sent(turn_id, sent_at)
+        return segment
+
+    async def _speak_cached(self, turn_id: int, seq: int, text: str) -> bool:
+        """Open a reply with a cached short phrase, if nothing is playing; False otherwise."""
+        if self.greetings is None or len(text) > PHRASE_MAX_CHARS or self.ledger.busy:
+            return False
+        cached = await self.greetings.get(self._voice, text)
+        if cached is None or self.ledger.busy:  # something was queued while we looked
+            return False
+        segment = await self._send_cached(turn_id, seq, text, cached)
+        await self._segment_done(self.ledger.flushed() or segment)
+        return True
+
+    @property
+    def _voice(self) -> str:
+        return self.ctx.started.voice or self.ctx.settings.tts_model
 
     async def greet_with_tts(self) -> None:
         """Synthesize the greeting (the TTS socket must be open); its audio is cached."""
@@ -154,6 +180,10 @@ class AgentOutput:
         return turn_id in self._interrupted or (0 < turn_id < self.ctx.latest_caller_turn)
 
     async def _speak(self, turn_id: int, seq: int, text: str) -> None:
+        if turn_id and await self._speak_cached(turn_id, seq, text):
+            return
+        if turn_id and self.greetings is not None and len(text) <= PHRASE_MAX_CHARS:
+            self._phrase_audio[(turn_id, seq)] = bytearray()
         self.ledger.queue(turn_id, seq, text)
         self.ctx.stage_mark(turn_id, "tts_request", time.time())
         self.ctx.tts_requests.sent((turn_id, seq), {"turn.id": turn_id, "characters": len(text)})
@@ -195,6 +225,9 @@ class AgentOutput:
                     await self._first_audio_sent(segment.turn_id, sent_at)
                 if self._greeting_audio is not None and (segment.turn_id, segment.seq) == (0, 0):
                     self._greeting_audio.extend(item)
+                phrase = self._phrase_audio.get((segment.turn_id, segment.seq))
+                if phrase is not None:
+                    phrase.extend(item)
             elif isinstance(item, TtsFlushed):
                 done = self.ledger.flushed()
                 if done is not None:
@@ -219,8 +252,10 @@ class AgentOutput:
         if self._greeting_audio is not None and (segment.turn_id, segment.seq) == (0, 0):
             audio, self._greeting_audio = bytes(self._greeting_audio), None
             if self.greetings is not None:
-                voice = self.ctx.started.voice or self.ctx.settings.tts_model
-                await self.greetings.put(voice, segment.text, audio)
+                await self.greetings.put(self._voice, segment.text, audio)
+        phrase = self._phrase_audio.pop((segment.turn_id, segment.seq), None)
+        if phrase and self.greetings is not None:
+            await self.greetings.put(self._voice, segment.text, bytes(phrase))
 
     async def _first_audio_sent(self, turn_id: int, at: float | None = None) -> None:
         now = time.time() if at is None else at
@@ -257,6 +292,7 @@ class AgentOutput:
             return False
         await self.link.send_clear()
         cut = self.ledger.clear()
+        self._phrase_audio.clear()  # cut short: none of it is a whole phrase to cache
         self._dropping_until = time.monotonic() + CLEARED_WAIT_S
         if cut.turn_id is not None:
             self._interrupted.add(cut.turn_id)

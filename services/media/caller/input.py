@@ -31,6 +31,7 @@ from services.media.caller.stt_deepgram import (
     SttUtteranceEnd,
 )
 from services.media.caller.stt_feed import SttFeed
+from services.media.preemption import PreemptTrigger
 from shared.contract import events as ev
 from shared.contract import keys
 from shared.runtime.telemetry import tracer
@@ -78,6 +79,11 @@ class CallerInput:
             ),
         )
         self._barging: asyncio.Task[bool] | None = None
+        self.preempt = (  # issue 17 hook: preemptive replies (services/media/preemption.py)
+            PreemptTrigger(ctx, vad_model, settings.preempt_silence_ms)
+            if vad_model is not None and settings.preempt_enabled
+            else None
+        )
 
     @property
     def frames_sent(self) -> int:
@@ -106,6 +112,8 @@ class CallerInput:
             await self._decide(self.detector.advance(audio_ms), "vad")
         elif not self.hearing and index % 50 == 0:
             self.backlog.finalized_until(audio_ms - LEAD_IN_MS)
+        if not speaking and self.preempt is not None:
+            await self.preempt.frame(frame, index)
 
     async def _decide(self, interrupt: Interrupt | None, source: str) -> None:
         if interrupt is None or not self.agent.speaking:
@@ -192,6 +200,8 @@ class CallerInput:
                 await self._decide(
                     self.detector.transcript(event.text, event.end_ms, is_final=False), "stt"
                 )
+                if self.preempt is not None:
+                    await self.preempt.interim(event.text, event.end_ms, self.agent.speaking)
                 return
             await self.ctx.append(
                 ev.TranscriptFinal(
@@ -218,16 +228,18 @@ class CallerInput:
     async def _end_utterance(self, speech_end_ms: int, stt_final_at: float) -> None:
         text, self.utterance, self.hearing = " ".join(self.utterance), [], False
         self.detector.utterance_ended(speech_end_ms)
+        preempted = self.preempt.settle() if self.preempt is not None else None
         backchannels = self.detector.options.backchannels
         if self.agent.speaking and only_backchannels(words_of(text), backchannels):
-            return  # "mhm" while the agent talks: not a turn, the agent carries on
-        turn_id = self.ctx.next_turn()
+            return  # "mhm" while the agent talks: not a turn (a preemptive reply times out)
+        turn_id = preempted or self.ctx.next_turn()
         self.ctx.latest_caller_turn = turn_id
-        # The turn and its work item in one round trip (the brain reads the turn from the log).
-        await self.ctx.append_then_publish(
-            ev.TurnRequested(call_sid=self.ctx.call_sid, turn_id=turn_id, text=text),
-            keys.TURNS,
-            {"call_sid": self.ctx.call_sid, "turn_id": str(turn_id)},
-        )
+        request = ev.TurnRequested(call_sid=self.ctx.call_sid, turn_id=turn_id, text=text)
+        if preempted:  # its work item went with `turn.preempted`: the brain holds the reply
+            await self.ctx.append(request)
+        else:  # the turn and its work item in one round trip (the brain reads it from the log)
+            await self.ctx.append_then_publish(
+                request, keys.TURNS, {"call_sid": self.ctx.call_sid, "turn_id": str(turn_id)}
+            )
         await self.ctx.latency(turn_id, "speech_end", self.ctx.wall_at(speech_end_ms))
         await self.ctx.latency(turn_id, "stt_final", stt_final_at)
