@@ -110,6 +110,18 @@ class BargeIn(_Event):
     cleared_marks: list[str]
 
 
+class FalseInterrupt(_Event):
+    """An interrupt made on the caller's voice onset, before any word, was wrong: only
+    backchannels ("mhm", "okay") or no words (a cough) followed. Nothing new was said, so the
+    cut turn may be re-spoken; that utterance is not a turn. `trigger_audio_ms`: caller audio
+    time of the interrupt; `words`: what STT heard (empty: none)."""
+
+    type: Literal["caller.false_interrupt"] = "caller.false_interrupt"
+    turn_id: int
+    trigger_audio_ms: int
+    words: str
+
+
 class TurnRequested(_Event):
     """The caller finished an utterance; the brain should answer it."""
 
@@ -267,6 +279,7 @@ Event = Annotated[
     | Dtmf
     | TurnRequested
     | BargeIn
+    | FalseInterrupt
     | CallIntent
     | AgentText
     | AgentTurnDone

@@ -318,6 +318,17 @@ class Settings(BaseSettings):
         description="ElevenLabs tool ids an outbound call's agent gets (agent.prompt.tool_ids).",
     )
 
+    # --- barge-in on the caller's own voice (issue 17, turns) -------------------------------
+    barge_in_onset_windows: int = Field(
+        3, description="32 ms windows of the caller's own voice that interrupt; 0: off."
+    )
+    barge_in_gate_min_level_dbfs: float = Field(
+        -32.0, description="RMS level (dBFS) the caller's own voice reaches on the line."
+    )
+    barge_in_gate_over_echo_db: float = Field(
+        10.0, description="How far the caller's voice must stand above the agent's echo (dB)."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -145,12 +145,13 @@ class SileroVad:
             raise TypeError(f"frame must be bytes, not {type(frame).__name__}")
         if len(frame) > MAX_FRAME_BYTES:  # a second of audio at a time: bounded buffers
             view = memoryview(frame)
-            events, probabilities = [], []
+            found: list[VadEvent] = []
+            probabilities: list[float] = []
             for at in range(0, len(view), MAX_FRAME_BYTES):
-                events += self.feed(bytes(view[at : at + MAX_FRAME_BYTES]))
+                found += self.feed(bytes(view[at : at + MAX_FRAME_BYTES]))
                 probabilities += self.probabilities
             self.probabilities = probabilities
-            return events
+            return found
         samples = ulaw_to_pcm16(bytes(frame)).astype(np.float32) / 32768.0
         self._buffer = np.concatenate((self._buffer, samples))
         events: list[VadEvent] = []
