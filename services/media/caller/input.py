@@ -23,6 +23,7 @@ from services.media.caller.barge_in import (
     only_backchannels,
     words_of,
 )
+from services.media.caller.end_of_turn import EndOfTurnOptions, TurnEnd
 from services.media.caller.over_talk import OverTalk
 from services.media.caller.quiet_audio import QuietBatching
 from services.media.caller.speech_gate import SpeechGate, SpeechGateOptions
@@ -71,6 +72,12 @@ class CallerInput:
         )
         self.over_talk = OverTalk(self.detector, self.vad, SpeechGate(gate))
         self.interrupted_turn = -1  # the turn the latest barge-in cut
+        self.turn_end = TurnEnd(
+            EndOfTurnOptions(
+                short_ms=settings.end_of_turn_short_ms,
+                hold_ms=settings.end_of_turn_hold_ms if settings.end_of_turn_dynamic else 0,
+            )
+        )
         self.utterance: list[str] = []
         self.hearing = False  # an utterance is in progress (onset or interim seen)
         self.closing = False
@@ -105,6 +112,9 @@ class CallerInput:
                 await self._decide(decision, "vad")
         elif not self.hearing and index % 50 == 0:
             self.backlog.finalized_until(audio_ms - LEAD_IN_MS)
+        held = self.turn_end.held_end_ms
+        if held is not None and self.turn_end.expired(audio_ms):  # said "my number is", no more
+            await self._end_utterance(held, time.time())
 
     async def _decide(self, interrupt: Decision | None, source: str) -> None:
         if isinstance(interrupt, FalseInterrupt):
@@ -183,6 +193,7 @@ class CallerInput:
         elif isinstance(event, SttTranscript) and event.text:
             self.hearing = True
             self.on_activity()
+            self.turn_end.words_arrived()  # a held utterance goes on
             if not event.is_final:
                 await self.ctx.append(
                     ev.TranscriptInterim(
@@ -213,7 +224,9 @@ class CallerInput:
             await self._decide(
                 self.detector.transcript(event.text, event.end_ms, is_final=True), "stt"
             )
-            if event.speech_final:
+            if event.speech_final and self.turn_end.speech_final(
+                " ".join(self.utterance), event.end_ms
+            ):
                 await self._end_utterance(event.end_ms, arrived)
         elif isinstance(event, SttUtteranceEnd) and self.utterance:
             await self._end_utterance(event.last_word_end_ms, arrived)
@@ -233,6 +246,7 @@ class CallerInput:
 
     async def _end_utterance(self, speech_end_ms: int, stt_final_at: float) -> None:
         text, self.utterance, self.hearing = " ".join(self.utterance), [], False
+        self.turn_end.ended()
         verdict = self.detector.utterance_ended(speech_end_ms)
         if verdict is not None:
             await self._false_interrupt(verdict)
