@@ -122,9 +122,10 @@ class CallerInput:
             return
         if interrupt is None or not self.agent.speaking:
             return
-        self.interrupted_turn = self.agent.ledger.current_turn or -1
         trigger = f"{source}:{interrupt.reason}"
         if await self.agent.barge_in(trigger, time.time()):
+            cut = self.agent.last_cut
+            self.interrupted_turn = -1 if cut is None or cut.turn_id is None else cut.turn_id
             heard_at = self.ctx.wall_at(interrupt.trigger_audio_ms)
             self.ctx.deps.metrics.stage("barge_in_reaction", time.time() - heard_at)
             log.info("barge-in (%s) at %d ms", trigger, interrupt.trigger_audio_ms)
@@ -232,15 +233,18 @@ class CallerInput:
             await self._end_utterance(event.last_word_end_ms, arrived)
 
     async def _false_interrupt(self, verdict: FalseInterrupt) -> None:
-        """The onset interrupt was a backchannel or a cough: say so (the cut turn may be
-        re-spoken by the agent side; this utterance is not a turn)."""
+        """The onset interrupt was a backchannel or a cough: the agent says again what was cut
+        (nothing new was said), and the event says so; this utterance is not a turn."""
         log.info("false interrupt at %d ms (%r)", verdict.trigger_audio_ms, verdict.words)
+        turn_id, self.interrupted_turn = self.interrupted_turn, -1
+        respoken = await self.agent.respeak(turn_id) if turn_id >= 0 else 0
         await self.ctx.append(
             ev.FalseInterrupt(
                 call_sid=self.ctx.call_sid,
-                turn_id=self.interrupted_turn,
+                turn_id=turn_id,
                 trigger_audio_ms=verdict.trigger_audio_ms,
                 words=" ".join(verdict.words),
+                respoken=respoken,
             )
         )
 
