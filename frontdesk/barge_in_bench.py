@@ -30,6 +30,7 @@ from services.media.caller.barge_in import (
     FalseInterrupt,
     Interrupt,
 )
+from services.media.caller.end_of_turn import open_reason
 from services.media.caller.over_talk import OverTalk
 from services.media.caller.speech_gate import SpeechGate
 from services.media.caller.vad import SileroVad, VadModel, load_vad_model
@@ -186,3 +187,25 @@ def run(stt_latency_ms: int = 200) -> dict[str, dict[str, object]]:
         summary["cpu_us_per_frame"] = round(cpu / frames * 1e6, 1)
         report[name] = summary
     return report
+
+
+def end_of_turn_cpu_us(rounds: int = 2000) -> float:
+    """CPU per end-of-turn decision (`open_reason`) over the clip texts and a few open ones."""
+    texts = [" ".join(w for w, _ in c.words) for c in load_clips() if c.words]
+    texts += ["My number is 07700", "I'd like to book a table for", "It's for my wife,"]
+    started = time.process_time()
+    for _ in range(rounds):
+        for text in texts:
+            open_reason(text)
+    return (time.process_time() - started) / (rounds * len(texts)) * 1e6
+
+
+def command(stt_latency_ms: int, out: Path | None) -> None:
+    """`frontdesk bench-turns`: print (and write to `out`) the figures."""
+    report: dict[str, object] = dict(run(stt_latency_ms))
+    report["end_of_turn_cpu_us_per_decision"] = round(end_of_turn_cpu_us(), 2)
+    text = json.dumps(report, indent=1)
+    print(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")

@@ -190,6 +190,6 @@ def test_rates_on_the_clip_set() -> None:
         "backchannel": "36/36",
         "cough": "0/6",
         "echo": "0/3",
-        "noise": "2/6",
+        "noise": "1/6",
         "tv": "0/6",
     }

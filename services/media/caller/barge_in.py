@@ -21,7 +21,8 @@ either the utterance's transcript has >= `min_words` words that are not all back
 `onset_windows` windows of the caller's own voice came within one run (gaps up to
 `onset_gap_ms`) and the transcript so far is not only backchannels (reason "onset": about
 200 ms after the voice began, before any word can arrive), or voice has been continuous for >=
-`min_speech_ms` (with voice windows fed, 2 of them must be in the current run too) and the
+`min_speech_ms` (with voice windows fed, `VOICE_RUN_WINDOWS` of them must be in the current
+run too) and the
 transcript so far is not only backchannels (an empty transcript
 counts as "not only backchannels": the STT lags the voice, and waiting for words would add its
 latency to every barge-in). Speech while the agent is silent is a normal turn and never an
@@ -64,6 +65,9 @@ DEFAULT_BACKCHANNELS = frozenset(
         "i see",
     }
 )
+VOICE_RUN_WINDOWS = 3
+"""With voice windows fed, continuous VAD voice interrupts only with this many in its run (a
+knock is one or two periodic windows; the agent's echo, none)."""
 _DROP_RE = re.compile(r"[^\w' ]+", re.UNICODE)
 
 
@@ -292,7 +296,7 @@ class BargeInDetector:
             utterance.onset_fired_at = self._now_ms
         elif (
             self._voice_since is not None
-            and (not self._gated or self._run_windows >= 2)
+            and (not self._gated or self._run_windows >= VOICE_RUN_WINDOWS)
             and self._now_ms - self._voice_since >= o.min_speech_ms
             and not backchannel_only
         ):
