@@ -108,6 +108,9 @@ class BargeIn(_Event):
     trigger_at: float = Field(description="Wall-clock time of the event that triggered it.")
     heard_text: str
     cleared_marks: list[str]
+    trigger_audio_ms: int | None = Field(
+        None, description="Caller audio time (ms since the stream began) the decision was made at."
+    )
 
 
 class FalseInterrupt(_Event):

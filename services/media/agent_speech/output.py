@@ -252,7 +252,9 @@ class AgentOutput:
             )
 
     # ---- barge-in ------------------------------------------------------------------------
-    async def barge_in(self, trigger: str, trigger_at: float) -> bool:
+    async def barge_in(
+        self, trigger: str, trigger_at: float, trigger_audio_ms: int | None = None
+    ) -> bool:
         """Stop talking now; False if the agent was not talking."""
         if not self.ledger.busy:
             return False
@@ -271,6 +273,7 @@ class AgentOutput:
                 trigger_at=trigger_at,
                 heard_text=cut.heard_text,
                 cleared_marks=cut.cleared_marks,
+                trigger_audio_ms=trigger_audio_ms,
             )
         )
         self._update_idle()

@@ -123,7 +123,7 @@ class CallerInput:
         if interrupt is None or not self.agent.speaking:
             return
         trigger = f"{source}:{interrupt.reason}"
-        if await self.agent.barge_in(trigger, time.time()):
+        if await self.agent.barge_in(trigger, time.time(), interrupt.trigger_audio_ms):
             cut = self.agent.last_cut
             self.interrupted_turn = -1 if cut is None or cut.turn_id is None else cut.turn_id
             heard_at = self.ctx.wall_at(interrupt.trigger_audio_ms)
