@@ -200,10 +200,26 @@ def end_of_turn_cpu_us(rounds: int = 2000) -> float:
     return (time.process_time() - started) / (rounds * len(texts)) * 1e6
 
 
+def gate_cpu_us_per_frame(rounds: int = 3) -> float:
+    """CPU of the speech gate alone per 20 ms frame, over every clip (the best of `rounds`)."""
+    clips = load_clips()
+    frames = sum(len(c.audio) // FRAME_BYTES for c in clips)
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for clip in clips:
+            gate = SpeechGate()
+            for at in range(0, len(clip.audio) - FRAME_BYTES + 1, FRAME_BYTES):
+                gate.feed(clip.audio[at : at + FRAME_BYTES])
+        best = min(best, time.process_time() - started)
+    return best / frames * 1e6
+
+
 def command(stt_latency_ms: int, out: Path | None) -> None:
     """`frontdesk bench-turns`: print (and write to `out`) the figures."""
     report: dict[str, object] = dict(run(stt_latency_ms))
     report["end_of_turn_cpu_us_per_decision"] = round(end_of_turn_cpu_us(), 2)
+    report["speech_gate_cpu_us_per_frame"] = round(gate_cpu_us_per_frame(), 1)
     text = json.dumps(report, indent=1)
     print(text)
     if out is not None:
