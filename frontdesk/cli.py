@@ -280,5 +280,18 @@ def bench(
 app.command()(status)
 app.command()(call)  # issue 15: frontdesk/call_command.py
 
+
+@app.command("bench-turns")
+def bench_turns(
+    stt_latency_ms: int = typer.Option(200, help="STT delay after the audio it covers (ms)."),
+    out: Path | None = typer.Option(None, help="Also write the figures here as JSON."),  # noqa: B008
+) -> None:
+    """Barge-in on the labelled clip set (tests/assets/clips): false and missed interrupts and
+    reaction, before and after; and the CPU of one end-of-turn decision."""
+    from frontdesk.barge_in_bench import command
+
+    command(stt_latency_ms, out)
+
+
 if __name__ == "__main__":
     app()

@@ -219,6 +219,7 @@ class CallSession:
             BargeInOptions(
                 min_words=ctx.knobs.barge_in_min_words,
                 min_speech_ms=ctx.knobs.barge_in_min_speech_ms,
+                onset_windows=s.barge_in_onset_windows,
             ),
         )
         sub = await self.deps.mux.subscribe(

@@ -64,6 +64,7 @@ class RecorderDeps:
         return CallWriter(
             self.sessions, call_sid, self.log.key(call_sid), self.entry_attempts, memory
         )
+
     metrics: Metrics = field(default_factory=Metrics)  # this replica's Prometheus metrics
 
 

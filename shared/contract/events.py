@@ -109,6 +109,23 @@ class BargeIn(_Event):
     trigger_at: float = Field(description="Wall-clock time of the event that triggered it.")
     heard_text: str
     cleared_marks: list[str]
+    trigger_audio_ms: int | None = Field(
+        None, description="Caller audio time (ms since the stream began) the decision was made at."
+    )
+
+
+class FalseInterrupt(_Event):
+    """An interrupt made on the caller's voice onset, before any word, was wrong: only
+    backchannels ("mhm", "okay") or no words (a cough) followed. Nothing new was said, so the
+    cut turn may be re-spoken; that utterance is not a turn. `trigger_audio_ms`: caller audio
+    time of the interrupt; `words`: what STT heard (empty: none); `respoken`: segments of the
+    cut turn spoken again (0: none could be)."""
+
+    type: Literal["caller.false_interrupt"] = "caller.false_interrupt"
+    turn_id: int
+    trigger_audio_ms: int
+    words: str
+    respoken: int = 0
 
 
 class TurnRequested(_Event):
@@ -296,6 +313,7 @@ Event = Annotated[
     | TurnPreempted
     | PreemptResolved
     | BargeIn
+    | FalseInterrupt
     | CallIntent
     | AgentText
     | AgentTurnDone

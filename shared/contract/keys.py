@@ -56,6 +56,8 @@ def media_replica_alive(replica: str) -> str:
 def ended_key(call_sid: str, groups: int) -> str:
     """Set once, by whoever writes the call's `call.ended` (so it is written exactly once)."""
     return f"fd:{{g{slot_group(call_sid, groups):02d}}}:ended:{call_sid}"
+
+
 # --- Stream guard (issue 12): single-use stream tokens, one live stream per call. Both keys
 # carry the call's slot-group hash tag, so they share a slot with the call's stream.
 

@@ -455,6 +455,27 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Brain: how long an idle LLM HTTP connection is kept for reuse."
     )
 
+    # --- end of turn and barge-in on the caller's own voice (issue 17, turns) ---------------
+    barge_in_onset_windows: int = Field(
+        3, description="32 ms windows of the caller's own voice that interrupt; 0: off."
+    )
+    barge_in_gate_min_level_dbfs: float = Field(
+        -32.0, description="RMS level (dBFS) the caller's own voice reaches on the line."
+    )
+    barge_in_gate_over_echo_db: float = Field(
+        10.0, description="How far the caller's voice must stand above the agent's echo (dB)."
+    )
+    end_of_turn_dynamic: bool = Field(
+        True, description="End turns by the transcript: short after a sentence, held after 'and'."
+    )
+    end_of_turn_short_ms: int = Field(
+        200,
+        description="STT endpointing silence when end_of_turn_dynamic (else stt_endpointing_ms).",
+    )
+    end_of_turn_hold_ms: int = Field(
+        800, description="More silence waited after an utterance that stops mid-sentence."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -117,6 +117,7 @@ class SileroVad:
             -1.0 if floor is None else WINDOW_SAMPLES * (10.0 ** (floor / 20.0)) ** 2
         )
         self.inferences = 0  # windows the model actually ran on
+        self.probabilities: list[float] = []  # of the windows the latest feed() completed
         self.reset()
 
     def reset(self) -> None:
@@ -144,14 +145,17 @@ class SileroVad:
             raise TypeError(f"frame must be bytes, not {type(frame).__name__}")
         if len(frame) > MAX_FRAME_BYTES:  # a second of audio at a time: bounded buffers
             view = memoryview(frame)
-            return [
-                event
-                for at in range(0, len(view), MAX_FRAME_BYTES)
-                for event in self.feed(bytes(view[at : at + MAX_FRAME_BYTES]))
-            ]
+            found: list[VadEvent] = []
+            probabilities: list[float] = []
+            for at in range(0, len(view), MAX_FRAME_BYTES):
+                found += self.feed(bytes(view[at : at + MAX_FRAME_BYTES]))
+                probabilities += self.probabilities
+            self.probabilities = probabilities
+            return found
         samples = ulaw_to_pcm16(bytes(frame)).astype(np.float32) / 32768.0
         self._buffer = np.concatenate((self._buffer, samples))
         events: list[VadEvent] = []
+        self.probabilities = []
         size = CONTEXT_SAMPLES + WINDOW_SAMPLES
         while self._buffer.shape[0] >= size:
             window = self._buffer[:size]
@@ -162,6 +166,7 @@ class SileroVad:
                 prob, self._state = self._model.infer(window.reshape(1, size), self._state)
                 self.inferences += 1
             self._buffer = self._buffer[WINDOW_SAMPLES:]  # keeps the last 32 as context
+            self.probabilities.append(prob)
             event = self._decide(prob)
             self._windows += 1
             if event is not None:

@@ -94,30 +94,6 @@ async def test_barge_in_clears_and_history_holds_only_what_was_heard(platform: P
     assert any(isinstance(e, ev.SegmentPlayed) and e.turn_id == 2 and not e.cleared for e in log)
 
 
-async def test_backchannel_does_not_interrupt(platform: Platform) -> None:
-    result = await run(
-        platform,
-        CallScript(
-            lines=[
-                PRICES,
-                SpeakOver("mhm", after_ms=800, expect_interrupt=False),
-                "Great, thanks, bye.",
-            ]
-        ),
-    )
-    assert result.clears == 0
-    log = await call_log_of(platform, result.call_sid)
-    assert not any(isinstance(e, ev.BargeIn) for e in log)
-    assert [e.text for e in log if isinstance(e, ev.TurnRequested)] == [
-        PRICES,
-        "Great, thanks, bye.",
-    ]
-    heard = [
-        e.seq for e in log if isinstance(e, ev.SegmentPlayed) and e.turn_id == 1 and not e.cleared
-    ]
-    assert heard == [0, 1, 2]
-
-
 async def test_silence_gets_a_reprompt_then_a_goodbye_and_hangup(platform: Platform) -> None:
     script = CallScript(lines=[PRICES, Silence(60)], hangup_after_last=False)
     result = await run(platform, script)

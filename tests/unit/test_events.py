@@ -53,6 +53,7 @@ SAMPLES: list[ev._Event] = [
         heard_text="Thanks for calling.",
         cleared_marks=["t2-s1", "t2-s2"],
     ),
+    ev.FalseInterrupt(**BASE, turn_id=2, trigger_audio_ms=5120, words="mhm"),
     ev.CallIntent(**BASE, kind="transfer", target="+441632960999", reason="asked", turn_id=4),
     ev.AgentText(**BASE, turn_id=3, seq=1, text="Sure — when?"),
     ev.AgentTurnDone(**BASE, turn_id=3, chunks=2, end_call=True),

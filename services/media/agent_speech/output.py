@@ -12,7 +12,7 @@ import logging
 import time
 
 from services.media.agent_speech.greeting_cache import GreetingCache
-from services.media.agent_speech.segment_ledger import Segment, SegmentLedger
+from services.media.agent_speech.segment_ledger import ClearResult, Segment, SegmentLedger
 from services.media.agent_speech.tts_protocol import TtsCleared, TtsFlushed, TtsStream
 from services.media.call_context import CallContext
 from services.media.twilio.link import TwilioLink
@@ -56,6 +56,7 @@ class AgentOutput:
         self._cached_marks: set[str] = set()
         self._phrase_audio: dict[tuple[int, int], bytearray] = {}  # short segments, for the cache
         self.characters_synthesized = 0  # text sent to TTS (a cached greeting costs nothing)
+        self.last_cut: ClearResult | None = None  # what the latest barge-in cut
 
     @property
     def speaking(self) -> bool:
@@ -286,13 +287,16 @@ class AgentOutput:
             )
 
     # ---- barge-in ------------------------------------------------------------------------
-    async def barge_in(self, trigger: str, trigger_at: float) -> bool:
+    async def barge_in(
+        self, trigger: str, trigger_at: float, trigger_audio_ms: int | None = None
+    ) -> bool:
         """Stop talking now; False if the agent was not talking."""
         if not self.ledger.busy:
             return False
         await self.link.send_clear()
         cut = self.ledger.clear()
         self._phrase_audio.clear()  # cut short: none of it is a whole phrase to cache
+        self.last_cut = cut
         self._dropping_until = time.monotonic() + CLEARED_WAIT_S
         if cut.turn_id is not None:
             self._interrupted.add(cut.turn_id)
@@ -305,7 +309,27 @@ class AgentOutput:
                 trigger_at=trigger_at,
                 heard_text=cut.heard_text,
                 cleared_marks=cut.cleared_marks,
+                trigger_audio_ms=trigger_audio_ms,
             )
         )
         self._update_idle()
         return True
+
+    async def respeak(self, turn_id: int) -> int:
+        """A barge-in on `turn_id` was false (the caller only said "mhm"): speak again the
+        segments it cut, whole, in order; returns how many. Nothing when the turn is no longer
+        the live one, the agent already says something else, or a cut segment's cleared mark
+        has not come back yet (its mark name would be reused)."""
+        cut, self.last_cut = self.last_cut, None
+        if cut is None or cut.turn_id != turn_id or self.ledger.busy:
+            return 0
+        if 0 < turn_id < self.ctx.latest_caller_turn:
+            return 0
+        segments = sorted((*cut.cleared, *cut.dropped), key=lambda seg: seg.seq)
+        segments = [seg for seg in segments if seg.turn_id == turn_id]
+        if not segments or any(self.ledger.awaiting_echo(seg.mark) for seg in segments):
+            return 0
+        self._interrupted.discard(turn_id)
+        for segment in segments:
+            await self._speak(segment.turn_id, segment.seq, segment.text)
+        return len(segments)

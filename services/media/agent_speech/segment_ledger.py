@@ -8,7 +8,7 @@ cleared Twilio's buffer first, in which case the echo only confirms it was dropp
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -36,6 +36,7 @@ class ClearResult:
     heard_text: str
     cleared_marks: list[str]
     dropped: list[Segment]
+    cleared: list[Segment] = field(default_factory=list)  # sent, cut before they were heard
 
 
 class SegmentLedger:
@@ -90,7 +91,11 @@ class SegmentLedger:
         for segment in pending:
             segment.cleared = True
         heard = " ".join(self._played_text.get(turn_id, [])) if turn_id is not None else ""
-        return ClearResult(turn_id, heard, [s.mark for s in pending], dropped)
+        return ClearResult(turn_id, heard, [s.mark for s in pending], dropped, pending)
+
+    def awaiting_echo(self, mark: str) -> bool:
+        """`mark` was sent and Twilio has not echoed it yet."""
+        return mark in self._sent
 
     def heard_text(self, turn_id: int) -> str:
         """Everything of `turn_id` the caller heard so far."""

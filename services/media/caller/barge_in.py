@@ -13,12 +13,25 @@ VAD and STT share that clock because media forwards audio to STT unchanged):
 * the audio clock (`advance`, e.g. once per caller frame) so that continuous voice is
   measured even when no other event arrives.
 
+* per 32 ms window, whether the caller's own voice is in it (`voice_window`: Silero says
+  speech and `speech_gate` says loud over the agent's echo and voiced).
+
 It returns `Interrupt` exactly once per caller utterance, when the agent is speaking and
 either the utterance's transcript has >= `min_words` words that are not all backchannels, or
-voice has been continuous for >= `min_speech_ms` and the transcript so far is not only
-backchannels (an empty transcript counts as "not only backchannels": the STT lags the voice,
-and waiting for words would add its latency to every barge-in). Speech while the agent is
-silent is a normal turn and never an `Interrupt`.
+`onset_windows` windows of the caller's own voice came within one run (gaps up to
+`onset_gap_ms`) and the transcript so far is not only backchannels (reason "onset": about
+200 ms after the voice began, before any word can arrive), or voice has been continuous for >=
+`min_speech_ms` (with voice windows fed, `VOICE_RUN_WINDOWS` of them must be in the current
+run too) and the
+transcript so far is not only backchannels (an empty transcript
+counts as "not only backchannels": the STT lags the voice, and waiting for words would add its
+latency to every barge-in). Speech while the agent is silent is a normal turn and never an
+`Interrupt`.
+
+An "onset" interrupt is a bet made before any word: it returns `FalseInterrupt` (once) when
+the utterance turns out to hold only backchannels (at `utterance_ended`), or no word at all
+`false_after_ms` after its voice stopped (a cough that sounded voiced). The agent can then
+re-speak what was cut.
 
 Words: lower-cased, `’` read as `'`, hyphens read as spaces ("uh-huh" == "uh huh"), every
 other character that is not a letter, digit or apostrophe dropped. A transcript is "only
@@ -52,6 +65,9 @@ DEFAULT_BACKCHANNELS = frozenset(
         "i see",
     }
 )
+VOICE_RUN_WINDOWS = 3
+"""With voice windows fed, continuous VAD voice interrupts only with this many in its run (a
+knock is one or two periodic windows; the agent's echo, none)."""
 _DROP_RE = re.compile(r"[^\w' ]+", re.UNICODE)
 
 
@@ -74,6 +90,15 @@ class BargeInOptions(BaseModel):
         validate_default=True,
         description="Phrases that never interrupt on their own (normalized like words_of).",
     )
+    onset_windows: int = Field(
+        3, ge=0, description="Windows of the caller's own voice that interrupt (0: never)."
+    )
+    onset_gap_ms: int = Field(
+        96, ge=0, description="Longest gap between voice windows within one onset run."
+    )
+    false_after_ms: int = Field(
+        1200, ge=0, description="No word this long after an onset's voice ended: false."
+    )
 
     @field_validator("backchannels")
     @classmethod
@@ -84,12 +109,9 @@ class BargeInOptions(BaseModel):
         return normalized
 
 
-def only_backchannels(words: Sequence[str], backchannels: frozenset[str]) -> bool:
-    """True if `words` (non-empty) split into consecutive backchannel phrases."""
-    if not words:
-        return False
-    phrases = [tuple(p.split()) for p in backchannels]
-    reachable = [True] + [False] * len(words)  # reachable[i]: words[:i] is covered
+def _covered(words: Sequence[str], phrases: list[tuple[str, ...]]) -> list[bool]:
+    """covered[i]: words[:i] splits into consecutive phrases."""
+    reachable = [True] + [False] * len(words)
     for i in range(len(words)):
         if not reachable[i]:
             continue
@@ -97,15 +119,46 @@ def only_backchannels(words: Sequence[str], backchannels: frozenset[str]) -> boo
             end = i + len(phrase)
             if end <= len(words) and tuple(words[i:end]) == phrase:
                 reachable[end] = True
-    return reachable[-1]
+    return reachable
+
+
+def only_backchannels(words: Sequence[str], backchannels: frozenset[str]) -> bool:
+    """True if `words` (non-empty) split into consecutive backchannel phrases."""
+    if not words:
+        return False
+    return _covered(words, [tuple(p.split()) for p in backchannels])[-1]
+
+
+def may_be_backchannels(words: Sequence[str], backchannels: frozenset[str]) -> bool:
+    """True if `words` are backchannels so far: only backchannels, or backchannels followed by
+    the start of one ("uh" of "uh huh") that later words may complete."""
+    phrases = [tuple(p.split()) for p in backchannels]
+    covered = _covered(words, phrases)
+    return any(
+        ok and any(p[: len(words) - i] == tuple(words[i:]) for p in phrases)
+        for i, ok in enumerate(covered)
+    )
 
 
 @dataclass(frozen=True)
 class Interrupt:
     """Stop the agent: `reason` says which rule fired, at caller audio time `trigger_audio_ms`."""
 
-    reason: Literal["words", "voice"]
+    reason: Literal["words", "voice", "onset"]
     trigger_audio_ms: int
+
+
+@dataclass(frozen=True)
+class FalseInterrupt:
+    """An "onset" interrupt at `trigger_audio_ms` was wrong: only backchannels (or no words)
+    followed; decided at caller audio time `decided_audio_ms`."""
+
+    trigger_audio_ms: int
+    decided_audio_ms: int
+    words: tuple[str, ...]
+
+
+Decision = Interrupt | FalseInterrupt
 
 
 @dataclass
@@ -115,6 +168,7 @@ class _Utterance:
     finals: list[str] = field(default_factory=list)
     interim: str = ""
     fired: bool = False
+    onset_fired_at: int | None = None  # an "onset" interrupt awaiting words that confirm it
 
     def words(self) -> tuple[str, ...]:
         return words_of(" ".join([*self.finals, self.interim]))
@@ -129,18 +183,27 @@ class BargeInDetector:
         self._voice_since: int | None = None
         self._utterance: _Utterance | None = None
         self._now_ms = 0
+        self._run_start: int | None = None  # first voice window of the current onset run
+        self._run_windows = 0
+        self._last_voice_end = 0  # end of the latest voice window
+        self._gated = False  # voice windows are fed: continuous voice must be the caller's
+
+    @property
+    def confirming(self) -> bool:
+        """An "onset" interrupt waits for words (keep feeding voice windows and the clock)."""
+        return self._utterance is not None and self._utterance.onset_fired_at is not None
 
     @property
     def agent_is_speaking(self) -> bool:
         """Whether the detector believes agent audio is playing."""
         return self._agent_speaking
 
-    def agent_speaking(self, speaking: bool, audio_ms: int) -> Interrupt | None:
+    def agent_speaking(self, speaking: bool, audio_ms: int) -> Decision | None:
         """Agent audio started or stopped playing (an ongoing utterance may now interrupt)."""
         self._agent_speaking = speaking
         return self._evaluate(audio_ms)
 
-    def voice_started(self, audio_ms: int) -> Interrupt | None:
+    def voice_started(self, audio_ms: int) -> Decision | None:
         """Caller voice onset at `audio_ms` (ignored while voice is already on)."""
         if self._voice_since is None:
             self._voice_since = audio_ms
@@ -153,7 +216,7 @@ class BargeInDetector:
         self._tick(audio_ms)
         return None
 
-    def transcript(self, text: str, audio_ms: int, *, is_final: bool) -> Interrupt | None:
+    def transcript(self, text: str, audio_ms: int, *, is_final: bool) -> Decision | None:
         """Interim or final text of the current utterance, known at `audio_ms`."""
         utterance = self._open_utterance()
         if is_final:
@@ -163,14 +226,37 @@ class BargeInDetector:
             utterance.interim = text
         return self._evaluate(audio_ms)
 
-    def utterance_ended(self, audio_ms: int) -> None:
+    def voice_window(self, audio_ms: int, voice: bool, window_ms: int) -> Decision | None:
+        """The window [audio_ms, audio_ms + window_ms) did (or did not) hold caller voice."""
+        end = audio_ms + window_ms
+        self._gated = True
+        if voice:
+            if (
+                self._run_start is None
+                or audio_ms - self._last_voice_end > self.options.onset_gap_ms
+            ):
+                self._run_start, self._run_windows = audio_ms, 0
+            self._run_windows += 1
+            self._last_voice_end = end
+        elif self._run_start is not None and end - self._last_voice_end > self.options.onset_gap_ms:
+            self._run_start, self._run_windows = None, 0
+        return self._evaluate(end)
+
+    def utterance_ended(self, audio_ms: int) -> FalseInterrupt | None:
         """The caller finished the utterance (STT speech_final / UtteranceEnd)."""
-        self._utterance = None
+        utterance, self._utterance = self._utterance, None
         if self._voice_since is not None:  # VAD has not seen the offset yet: restart the run
             self._voice_since = max(self._voice_since, audio_ms)
+        self._run_start, self._run_windows = None, 0
         self._tick(audio_ms)
+        if utterance is None or utterance.onset_fired_at is None:
+            return None
+        words = utterance.words()
+        if words and not only_backchannels(words, self.options.backchannels):
+            return None
+        return FalseInterrupt(utterance.onset_fired_at, self._now_ms, words)
 
-    def advance(self, audio_ms: int) -> Interrupt | None:
+    def advance(self, audio_ms: int) -> Decision | None:
         """The caller audio clock reached `audio_ms` (lets continuous voice reach its limit)."""
         return self._evaluate(audio_ms)
 
@@ -185,19 +271,32 @@ class BargeInDetector:
             self._utterance = _Utterance()
         return self._utterance
 
-    def _evaluate(self, audio_ms: int) -> Interrupt | None:
+    def _evaluate(self, audio_ms: int) -> Decision | None:
         self._tick(audio_ms)
+        o = self.options
+        if (
+            self._utterance is None
+            and self._agent_speaking
+            and o.onset_windows
+            and self._run_windows >= o.onset_windows
+        ):
+            self._open_utterance()  # the caller's voice opens an utterance before STT does
         utterance = self._utterance
+        if utterance is not None and utterance.onset_fired_at is not None:
+            return self._confirm(utterance)
         if not self._agent_speaking or utterance is None or utterance.fired:
             return None
-        o = self.options
         words = utterance.words()
         backchannel_only = only_backchannels(words, o.backchannels)
-        reason: Literal["words", "voice"] | None = None
+        reason: Literal["words", "voice", "onset"] | None = None
         if len(words) >= o.min_words and not backchannel_only:
             reason = "words"
+        elif o.onset_windows and self._run_windows >= o.onset_windows and not backchannel_only:
+            reason = "onset"
+            utterance.onset_fired_at = self._now_ms
         elif (
             self._voice_since is not None
+            and (not self._gated or self._run_windows >= VOICE_RUN_WINDOWS)
             and self._now_ms - self._voice_since >= o.min_speech_ms
             and not backchannel_only
         ):
@@ -206,6 +305,20 @@ class BargeInDetector:
             return None
         utterance.fired = True
         return Interrupt(reason=reason, trigger_audio_ms=self._now_ms)
+
+    def _confirm(self, utterance: _Utterance) -> FalseInterrupt | None:
+        """After an "onset" interrupt: real words confirm it; none (long after the voice) or
+        only backchannels (at the utterance's end) undo it."""
+        assert utterance.onset_fired_at is not None
+        words = utterance.words()
+        if words and not may_be_backchannels(words, self.options.backchannels):
+            utterance.onset_fired_at = None  # confirmed: a real interruption
+            return None
+        voice_on = self._run_start is not None or self._voice_since is not None
+        if words or voice_on or self._now_ms - self._last_voice_end < self.options.false_after_ms:
+            return None  # backchannel words wait for the utterance's end; voice may go on
+        fired_at, self._utterance = utterance.onset_fired_at, None
+        return FalseInterrupt(fired_at, self._now_ms, words)
 
 
 def heard_text(segments: Iterable[tuple[str, bool]]) -> str:

@@ -18,11 +18,15 @@ from services.media.caller.backlog import FRAME_MS, AudioBacklog
 from services.media.caller.barge_in import (
     BargeInDetector,
     BargeInOptions,
-    Interrupt,
+    Decision,
+    FalseInterrupt,
     only_backchannels,
     words_of,
 )
+from services.media.caller.end_of_turn import EndOfTurnOptions, TurnEnd
+from services.media.caller.over_talk import OverTalk
 from services.media.caller.quiet_audio import QuietBatching
+from services.media.caller.speech_gate import SpeechGate, SpeechGateOptions
 from services.media.caller.stt_deepgram import (
     DeepgramStt,
     SttEvent,
@@ -35,7 +39,7 @@ from services.media.preemption import PreemptTrigger
 from shared.contract import events as ev
 from shared.contract import keys
 from shared.runtime.telemetry import tracer
-from shared.speech.vad import SileroVad, VadModel, VoiceStarted, VoiceStopped
+from shared.speech.vad import SileroVad, VadModel
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
@@ -60,13 +64,24 @@ class CallerInput:
         self.agent = agent
         self.on_activity = on_activity
         self.backlog = AudioBacklog()
+        settings = ctx.settings
         self.detector = BargeInDetector(barge_options)
         self.vad = SileroVad(vad_model) if vad_model is not None else None
-        self.vad_offset_ms = 0
+        gate = SpeechGateOptions(
+            min_level_dbfs=settings.barge_in_gate_min_level_dbfs,
+            over_echo_db=settings.barge_in_gate_over_echo_db,
+        )
+        self.over_talk = OverTalk(self.detector, self.vad, SpeechGate(gate))
+        self.interrupted_turn = -1  # the turn the latest barge-in cut
+        self.turn_end = TurnEnd(
+            EndOfTurnOptions(
+                short_ms=settings.end_of_turn_short_ms,
+                hold_ms=settings.end_of_turn_hold_ms if settings.end_of_turn_dynamic else 0,
+            )
+        )
         self.utterance: list[str] = []
         self.hearing = False  # an utterance is in progress (onset or interim seen)
         self.closing = False
-        settings = ctx.settings
         self.feed = SttFeed(
             self.backlog,
             ctx.deps.inbound_forward_s,
@@ -97,29 +112,28 @@ class CallerInput:
         self.ctx.frame_arrived(time.time())
         audio_ms = (index + 1) * FRAME_MS
         speaking = self.agent.speaking
-        if speaking != self.detector.agent_is_speaking:
-            if speaking and self.vad is not None:
-                self.vad.reset()
-                self.vad_offset_ms = index * FRAME_MS
-            await self._decide(self.detector.agent_speaking(speaking, audio_ms), "agent-speaking")
-        if speaking and self.vad is not None:
-            for vad_event in self.vad.feed(frame):
-                at = self.vad_offset_ms + int(vad_event.audio_ms)
-                if isinstance(vad_event, VoiceStarted):
-                    await self._decide(self.detector.voice_started(at), "vad")
-                elif isinstance(vad_event, VoiceStopped):
-                    self.detector.voice_stopped(at)
-            await self._decide(self.detector.advance(audio_ms), "vad")
+        detector = self.detector
+        if speaking or detector.confirming or speaking != detector.agent_is_speaking:
+            for decision in self.over_talk.frame(frame, index, speaking):
+                await self._decide(decision, "vad")
         elif not self.hearing and index % 50 == 0:
             self.backlog.finalized_until(audio_ms - LEAD_IN_MS)
         if not speaking and self.preempt is not None:
             await self.preempt.frame(frame, index)
+        held = self.turn_end.held_end_ms
+        if held is not None and self.turn_end.expired(audio_ms):  # said "my number is", no more
+            await self._end_utterance(held, time.time())
 
-    async def _decide(self, interrupt: Interrupt | None, source: str) -> None:
+    async def _decide(self, interrupt: Decision | None, source: str) -> None:
+        if isinstance(interrupt, FalseInterrupt):
+            await self._false_interrupt(interrupt)
+            return
         if interrupt is None or not self.agent.speaking:
             return
         trigger = f"{source}:{interrupt.reason}"
-        if await self.agent.barge_in(trigger, time.time()):
+        if await self.agent.barge_in(trigger, time.time(), interrupt.trigger_audio_ms):
+            cut = self.agent.last_cut
+            self.interrupted_turn = -1 if cut is None or cut.turn_id is None else cut.turn_id
             heard_at = self.ctx.wall_at(interrupt.trigger_audio_ms)
             self.ctx.deps.metrics.stage("barge_in_reaction", time.time() - heard_at)
             log.info("barge-in (%s) at %d ms", trigger, interrupt.trigger_audio_ms)
@@ -188,6 +202,7 @@ class CallerInput:
         elif isinstance(event, SttTranscript) and event.text:
             self.hearing = True
             self.on_activity()
+            self.turn_end.words_arrived()  # a held utterance goes on
             if not event.is_final:
                 await self.ctx.append(
                     ev.TranscriptInterim(
@@ -220,15 +235,37 @@ class CallerInput:
             await self._decide(
                 self.detector.transcript(event.text, event.end_ms, is_final=True), "stt"
             )
-            if event.speech_final:
+            if event.speech_final and self.turn_end.speech_final(
+                " ".join(self.utterance), event.end_ms
+            ):
                 await self._end_utterance(event.end_ms, arrived)
         elif isinstance(event, SttUtteranceEnd) and self.utterance:
             await self._end_utterance(event.last_word_end_ms, arrived)
 
+    async def _false_interrupt(self, verdict: FalseInterrupt) -> None:
+        """The onset interrupt was a backchannel or a cough: the agent says again what was cut
+        (nothing new was said), and the event says so; this utterance is not a turn."""
+        log.info("false interrupt at %d ms (%r)", verdict.trigger_audio_ms, verdict.words)
+        turn_id, self.interrupted_turn = self.interrupted_turn, -1
+        respoken = await self.agent.respeak(turn_id) if turn_id >= 0 else 0
+        await self.ctx.append(
+            ev.FalseInterrupt(
+                call_sid=self.ctx.call_sid,
+                turn_id=turn_id,
+                trigger_audio_ms=verdict.trigger_audio_ms,
+                words=" ".join(verdict.words),
+                respoken=respoken,
+            )
+        )
+
     async def _end_utterance(self, speech_end_ms: int, stt_final_at: float) -> None:
         text, self.utterance, self.hearing = " ".join(self.utterance), [], False
-        self.detector.utterance_ended(speech_end_ms)
+        self.turn_end.ended()
+        verdict = self.detector.utterance_ended(speech_end_ms)
         preempted = self.preempt.settle() if self.preempt is not None else None
+        if verdict is not None:
+            await self._false_interrupt(verdict)
+            return  # "mhm" that cut the agent off: not a turn either (a preemptive reply times out)
         backchannels = self.detector.options.backchannels
         if self.agent.speaking and only_backchannels(words_of(text), backchannels):
             return  # "mhm" while the agent talks: not a turn (a preemptive reply times out)

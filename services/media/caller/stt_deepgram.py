@@ -121,7 +121,9 @@ class DeepgramStt:
                     "sample_rate": 8000,
                     "channels": 1,
                     "interim_results": "true",
-                    "endpointing": s.stt_endpointing_ms,
+                    "endpointing": (
+                        s.end_of_turn_short_ms if s.end_of_turn_dynamic else s.stt_endpointing_ms
+                    ),
                     "utterance_end_ms": s.stt_utterance_end_ms,
                     "vad_events": "true",
                     "smart_format": "true",

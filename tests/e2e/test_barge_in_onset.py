@@ -1,0 +1,77 @@
+"""Barge-in on the caller's own voice, through the real platform (the caller simulator is the
+only thing scripted): a real interruption is cleared within 250 ms of its onset, decided
+before any word of it; a backchannel never stands as an interruption nor becomes a turn: the
+clear it may cause is undone and the cut sentences are spoken again, whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.contract import events as ev
+from sim.twilio_caller import CallResult, CallScript, SpeakOver, place_call
+from tests.conftest import Platform
+from tests.e2e.test_call_end_to_end import caller_options
+from tests.e2e.test_conversation_timeline import PRICE_ANSWER, PRICES, call_log_of
+
+pytestmark = pytest.mark.e2e
+
+BOUND_MS = 250
+
+
+async def run(platform: Platform, script: CallScript, pause_ms: int = 400) -> CallResult:
+    options = caller_options(platform).model_copy(update={"pause_before_speaking_ms": pause_ms})
+    result = await place_call(options, script)
+    assert result.error is None, result.error
+    return result
+
+
+async def test_real_interruption_is_cleared_within_the_bound(platform: Platform) -> None:
+    interruption = "No wait, actually I need Tuesday"
+    result = await run(
+        platform, CallScript(lines=[PRICES, SpeakOver(interruption, after_ms=1500), "Thanks, bye."])
+    )
+    assert result.clears == 1
+    [line] = [x for x in result.lines if x.text == interruption]
+    log = await call_log_of(platform, result.call_sid)
+    [barge] = [e for e in log if isinstance(e, ev.BargeIn)]
+    assert barge.trigger == "vad:onset"
+    # Audio positions in the caller's own timeline: the decision was made on the frame that
+    # completed the third voice window, at most 250 ms of caller audio after the line began.
+    assert barge.trigger_audio_ms is not None
+    assert 0 < barge.trigger_audio_ms - line.start_ms <= BOUND_MS
+    # Event order: the clear came before any word of the interruption was transcribed.
+    first_words = next(
+        i
+        for i, e in enumerate(log)
+        if isinstance(e, ev.TranscriptInterim | ev.TranscriptFinal) and "wait" in e.text.lower()
+    )
+    assert log.index(barge) < first_words
+    assert [e.text for e in log if isinstance(e, ev.TurnRequested)][:2] == [PRICES, interruption]
+    assert not any(isinstance(e, ev.FalseInterrupt) for e in log)
+
+
+async def test_backchannel_never_stands_as_an_interruption(platform: Platform) -> None:
+    # The caller waits long enough after the agent's audio stops for a re-spoken sentence to
+    # come (the clear a backchannel may cause leaves the line quiet for a moment).
+    result = await run(
+        platform,
+        CallScript(
+            lines=[PRICES, SpeakOver("mhm", after_ms=800, expect_interrupt=False), "Great, bye."]
+        ),
+        pause_ms=1500,
+    )
+    log = await call_log_of(platform, result.call_sid)
+    barges = [e for e in log if isinstance(e, ev.BargeIn)]
+    undone = [e for e in log if isinstance(e, ev.FalseInterrupt)]
+    # The onset rule fires on "mhm" (it cannot know the word yet), and the verdict undoes it.
+    assert len(barges) == len(undone) == result.clears == 1
+    assert barges[0].trigger == "vad:onset"
+    assert undone[0].turn_id == barges[0].turn_id == 1
+    assert undone[0].words == "mhm" and undone[0].respoken >= 1
+    assert log.index(barges[0]) < log.index(undone[0])
+    # "mhm" is not a turn, and every sentence of the answer was heard in full.
+    assert [e.text for e in log if isinstance(e, ev.TurnRequested)] == [PRICES, "Great, bye."]
+    heard = {
+        e.seq for e in log if isinstance(e, ev.SegmentPlayed) and e.turn_id == 1 and not e.cleared
+    }
+    assert heard == set(range(len(PRICE_ANSWER)))
