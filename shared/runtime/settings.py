@@ -19,7 +19,9 @@ class Settings(BaseSettings):
         None, description="Postgres URL (postgresql://...); unset means embedded pgserver."
     )
     embedded_dir: str = Field(".frontdesk", description="Where embedded Redis/Postgres keep data.")
-    redis_cluster: bool = Field(False, description="Split multiplexed reads by hash-slot group.")
+    redis_cluster: bool = Field(
+        False, description="REDIS_URL is a Redis Cluster node: use the cluster client."
+    )
     stream_slot_groups: int = Field(16, description="Hash-tag groups call streams are spread over.")
     stream_block_ms: int = Field(5000, description="Longest a multiplexed XREAD blocks.")
     claim_idle_ms: int = Field(15000, description="Pending work older than this is reclaimed.")
