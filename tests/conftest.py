@@ -96,8 +96,8 @@ def server_dir(prefix: str) -> Path:
 
 
 @contextmanager
-def migrated_database(server_url: str) -> Iterator[str]:
-    """A new database on the server of `server_url`, migrated to head; dropped on exit."""
+def migrated_database(server_url: str, revision: str = "head") -> Iterator[str]:
+    """A new database on the server of `server_url`, migrated to `revision`; dropped on exit."""
     dbname = f"fd_test_{uuid.uuid4().hex[:10]}"
     admin = _asyncpg_dsn(server_url)
 
@@ -111,7 +111,7 @@ def migrated_database(server_url: str) -> Iterator[str]:
     asyncio.run(run(f'CREATE DATABASE "{dbname}"'))
     try:
         database_url = _with_database(server_url, dbname)
-        upgrade(database_url)
+        upgrade(database_url, revision)
         yield database_url
     finally:
         asyncio.run(run(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))

@@ -320,6 +320,17 @@ class Settings(BaseSettings):
         description="ElevenLabs tool ids an outbound call's agent gets (agent.prompt.tool_ids).",
     )
 
+    # --- Postgres partitions of the per-call tables (issue 18) -----------------------------
+    partition_ahead_months: int = Field(
+        2, ge=0, description="Monthly partitions the recorder creates ahead of this month."
+    )
+    partition_check_s: float = Field(
+        3600.0, gt=0, description="How often the recorder's partition job runs."
+    )
+    call_retention_months: int = Field(
+        0, ge=0, description="Months of calls kept (older partitions dropped); 0: keep all."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
