@@ -2,7 +2,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup observability-tools demo test faults lint up bench bench-smoke clean
+.PHONY: setup observability-tools redis-cluster-tools demo test faults lint up up-cluster bench bench-smoke clean
 
 setup:
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv
@@ -19,9 +19,17 @@ observability-tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
 	  || echo "WARNING: could not install promtool: the alert-rule tests will be skipped"; }
 
-# Two pytest workers: most of the suite waits on simulated calls in real time.
-test: setup observability-tools
-	$(RUN) pytest -q -n 2 -m "not faults"
+# tests/cluster starts a local 3-master Redis Cluster from Debian's redis-server (and
+# `frontdesk up --redis-cluster` does too); installed here when missing.
+redis-cluster-tools:
+	@command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || { \
+	  echo "installing redis-server (apt-get install redis-server)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+
+# Two pytest workers: most of the suite waits on simulated calls in real time. loadgroup keeps
+# tests/cluster (one Redis Cluster and one platform on it) on one worker.
+test: setup observability-tools redis-cluster-tools
+	$(RUN) pytest -q -n 2 --dist loadgroup -m "not faults"
 
 # The fault suite (docs/reliability.md): two replicas of every service on a private Redis and
 # Postgres; kill -9 / SIGTERM / restarts mid-call. About 5 minutes, so not in `make test`.
@@ -34,6 +42,9 @@ lint: setup
 
 up: setup
 	$(RUN) frontdesk up
+
+up-cluster: setup redis-cluster-tools
+	$(RUN) frontdesk up --redis-cluster
 
 # N concurrent simulated calls, measured (docs/bench.md). CALLS=100 PROFILE=zero TURNS=4.
 CALLS ?= 100
