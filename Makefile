@@ -2,7 +2,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup console-assets browser observability-tools demo test faults quality lint up bench bench-smoke clean
+.PHONY: setup console-assets browser observability-tools redis-cluster-tools demo test faults quality lint up up-cluster bench bench-smoke clean
 
 setup: console-assets
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv
@@ -34,9 +34,17 @@ observability-tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
 	  || echo "WARNING: could not install promtool: the alert-rule tests will be skipped"; }
 
-# Two pytest workers: most of the suite waits on simulated calls in real time.
-test: setup observability-tools browser
-	$(RUN) pytest -q -n 2 -m "not faults and not quality"
+# tests/cluster starts a local 3-master Redis Cluster from Debian's redis-server (and
+# `frontdesk up --redis-cluster` does too); installed here when missing.
+redis-cluster-tools:
+	@command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || { \
+	  echo "installing redis-server (apt-get install redis-server)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+
+# Two pytest workers: most of the suite waits on simulated calls in real time. loadgroup keeps
+# tests/cluster (one Redis Cluster and one platform on it) on one worker.
+test: setup observability-tools redis-cluster-tools browser
+	$(RUN) pytest -q -n 2 --dist loadgroup -m "not faults and not quality"
 
 # The call-quality scenarios on the real speech path (Piper caller, Whisper, Piper agent; the
 # LLM scripted), asserted in Postgres: FAQ, barge-in, backchannel, silence, DTMF, book /
@@ -56,6 +64,9 @@ lint: setup
 
 up: setup
 	$(RUN) frontdesk up
+
+up-cluster: setup redis-cluster-tools
+	$(RUN) frontdesk up --redis-cluster
 
 # N concurrent simulated calls, measured (docs/bench.md). CALLS=100 PROFILE=zero TURNS=4.
 CALLS ?= 100

@@ -33,7 +33,7 @@ from services.media.caller.barge_in import (
 from services.media.caller.end_of_turn import open_reason
 from services.media.caller.over_talk import OverTalk
 from services.media.caller.speech_gate import SpeechGate
-from services.media.caller.vad import SileroVad, VadModel, load_vad_model
+from shared.speech.vad import SileroVad, VadModel, load_vad_model
 
 CLIPS_DIR = Path(__file__).resolve().parent.parent / "tests" / "assets" / "clips"
 FRAME_BYTES = 160

@@ -11,6 +11,7 @@ import typer
 
 from frontdesk.call_command import call
 from frontdesk.deadletter_commands import deadletters
+from frontdesk.local_cluster import start_cluster
 from frontdesk.status import status
 from frontdesk.supervisor import (
     Ports,
@@ -176,6 +177,11 @@ def up(
     speech: str = typer.Option(
         "sim", help="Speech recognition: sim (scripted simulator) or local (services/speech)."
     ),
+    redis_cluster: bool = typer.Option(
+        False,
+        "--redis-cluster",
+        help="Start a local 3-master Redis Cluster (Debian's redis-server) and run on it.",
+    ),
 ) -> None:
     """Run all five services (and the simulators) until Ctrl-C."""
     if speech not in ("sim", "local"):
@@ -183,7 +189,9 @@ def up(
         raise typer.Exit(2)
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # so sigwait, not death, gets them
     settings = get_settings()
-    embedded = ensure(settings.redis_url, settings.database_url, settings.embedded_dir)
+    cluster = start_cluster() if redis_cluster else None
+    redis_url = cluster.url if cluster else settings.redis_url
+    embedded = ensure(redis_url, settings.database_url, settings.embedded_dir)
     stack = Stack(
         ports=Ports(
             gateway=settings.gateway_port, media=settings.media_port, speech=settings.speech_port
@@ -196,6 +204,8 @@ def up(
         for file in tenants:
             tenant_apply_inline(embedded.database_url, file)
         env = child_env(embedded, service_env(stack.ports, with_sims=sims))
+        if cluster:
+            env["REDIS_CLUSTER"] = "true"
         if sims:
             start_sims(stack, env, policy="sim/policies/daves_barbershop.yaml")
         if speech == "local":  # media's STT goes to our own speech service
@@ -209,6 +219,8 @@ def up(
         if sims:
             typer.echo(f"STT sim control: http://127.0.0.1:{stack.ports.stt}/sim/listen/script")
         typer.echo(f"REDIS_URL={embedded.redis_url}")
+        if cluster:
+            typer.echo(f"REDIS_CLUSTER=true  (nodes on ports {cluster.ports})")
         typer.echo(f"DATABASE_URL={embedded.database_url}")
         typer.echo("  (export both for `frontdesk status`, `apikey`, `deadletters` elsewhere)")
         typer.echo(f"logs: {stack.log_dir}  (Ctrl-C to stop)")
@@ -217,6 +229,8 @@ def up(
     finally:
         stack.stop()
         embedded.stop()
+        if cluster:
+            cluster.stop()
 
 
 def tenant_apply_inline(database_url: str, file: Path) -> None:

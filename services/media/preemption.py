@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from services.media.call_context import CallContext
 from services.media.caller.backlog import FRAME_MS
-from services.media.caller.vad import SileroVad, VadModel, VadOptions, VoiceStarted, VoiceStopped
 from shared.contract import events as ev
 from shared.contract import keys
+from shared.speech.vad import SileroVad, VadModel, VadOptions, VoiceStarted, VoiceStopped
 
 SENTENCE_END = (".", "?", "!")
 """How a finished sentence ends in a formatted transcript."""

@@ -16,6 +16,7 @@ from services.recorder.reaper import ReaperBounds, run_reaper
 from services.recorder.recordings.purge import run_purge
 from services.recorder.webhooks.delivery import Deliverer, RetryPolicy
 from shared.contract import keys
+from shared.db.partitions import run_partition_job
 from shared.recordings.store import RecordingStore
 from shared.runtime.guarded_http import guarded_client
 from shared.runtime.outbound_guard import UrlPolicy
@@ -92,6 +93,15 @@ async def serve() -> None:
         purging = asyncio.create_task(  # issue 16: recordings past their tenant's retention
             run_purge(sessions, recordings, settings.recording_purge_interval_s, stop_delivering)
         )
+        partitioning = asyncio.create_task(  # issue 18: monthly partitions ahead, retention
+            run_partition_job(
+                sessions,
+                every_s=settings.partition_check_s,
+                ahead_months=settings.partition_ahead_months,
+                retention_months=settings.call_retention_months,
+                stop=stop_delivering,
+            )
+        )
         try:
             # Calls in progress are not waited for on stop: their work items stay pending and
             # another replica resumes them from the cursor in Postgres.
@@ -111,6 +121,7 @@ async def serve() -> None:
                 await delivering
             await reaping
             await purging
+            await partitioning
 
 
 def main() -> None:

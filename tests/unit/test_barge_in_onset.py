@@ -18,7 +18,7 @@ from services.media.caller.barge_in import (
     may_be_backchannels,
 )
 from services.media.caller.speech_gate import SpeechGate, voicing
-from services.media.caller.vad import VadModel, load_vad_model
+from shared.speech.vad import VadModel, load_vad_model
 
 BOUND_MS = 250
 W = 32  # window ms

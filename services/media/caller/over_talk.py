@@ -15,7 +15,7 @@ from __future__ import annotations
 from services.media.caller.backlog import FRAME_MS
 from services.media.caller.barge_in import BargeInDetector, Decision
 from services.media.caller.speech_gate import WINDOW_MS, SpeechGate
-from services.media.caller.vad import SileroVad, VoiceStarted
+from shared.speech.vad import SileroVad, VoiceStarted
 
 
 class OverTalk:
