@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from frontdesk.deadletter_commands import deadletters
+from frontdesk.replicas import parse_replicas, start_replicated
 from frontdesk.status import status
 from frontdesk.supervisor import Ports, Stack, service_env, start_services, start_sims
 from shared.db.engine import make_engine, make_sessions
@@ -164,8 +165,18 @@ def up(
         ],
         help="Tenant YAML files to apply.",
     ),
+    replicas: str = typer.Option(
+        "",
+        help="Replicas per service, e.g. media=3,gateway=2,brain=2,tools=2,recorder=2: gateway"
+        " and media then sit behind HAProxy on the gateway/media ports (docs/scaling.md).",
+    ),
 ) -> None:
     """Run all five services (and the simulators) until Ctrl-C."""
+    try:
+        counts = parse_replicas(replicas)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # so sigwait, not death, gets them
     settings = get_settings()
     embedded = ensure(settings.redis_url, settings.database_url, settings.embedded_dir)
@@ -181,7 +192,18 @@ def up(
         env = child_env(embedded, service_env(stack.ports, with_sims=sims))
         if sims:
             start_sims(stack, env, policy="sim/policies/daves_barbershop.yaml")
-        start_services(stack, env)
+        if replicas:
+            run_dir = Path(settings.embedded_dir)
+            layout = start_replicated(
+                stack, env, counts, run_dir, settings.balancer_check_interval_ms
+            ).layout
+            for service, ports in layout.replicas.items():
+                listed = ", ".join(f"{label} :{port}" for label, port in ports.items())
+                typer.echo(f"{service} replicas behind HAProxy: {listed}")
+            typer.echo(f"HAProxy: {run_dir / 'haproxy.cfg'}; stats"
+                       f" http://127.0.0.1:{layout.stats_port}/stats")
+        else:
+            start_services(stack, env)
         typer.echo(f"gateway: http://127.0.0.1:{stack.ports.gateway}/twilio/voice")
         typer.echo(f"media:   ws://127.0.0.1:{stack.ports.media}/twilio/stream")
         typer.echo(f"TWILIO_AUTH_TOKEN={env.get('TWILIO_AUTH_TOKEN', settings.twilio_auth_token)}")
