@@ -248,17 +248,27 @@ def bench(
     profile: str = typer.Option("zero", help="Provider latency profile: zero, realistic, slow."),
     turns: int = typer.Option(4, help="Caller turns per call (>= 3)."),
     out: Path = typer.Option(Path("bench/results"), help="Directory for the JSON and PNG."),  # noqa: B008
+    replicas: str = typer.Option(
+        "",
+        help="Media replica counts, e.g. 1,2,4: the same load with each behind HAProxy, one"
+        " after another, per-call cost side by side (docs/scaling.md).",
+    ),
 ) -> None:
     """Benchmark: many concurrent simulated calls through the whole platform, measured."""
+    from sim.bench.replica_sweep import parse_counts, run_replica_sweep, single_redis
     from sim.bench.runner import BenchOptions, run_bench
 
     opts = BenchOptions(calls=calls, profile=profile, turns=turns, out_dir=out)
     try:
         opts.validate()
+        counts = parse_counts(replicas) if replicas else []
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
-    run_bench(opts)
+    if counts:
+        run_replica_sweep(opts, counts, {"single": single_redis})
+    else:
+        run_bench(opts)
 
 
 app.command()(status)

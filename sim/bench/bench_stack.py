@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from frontdesk.replicas import start_replicated
 from frontdesk.supervisor import Ports, Stack, service_env, start_services, wait_http
 from shared.bus.streams import connect
 from shared.db.engine import make_engine, make_sessions
@@ -70,9 +72,12 @@ def start_bench_stack(
     embedded_dir: Path,
     log_dir: Path,
     profile: LatencyProfile,
+    replicas: Mapping[str, int] | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> BenchStack:
     """Infra (configured URLs, or embedded servers under `embedded_dir`), the sims with the
-    profile's latencies and the bench policy, and the five services."""
+    profile's latencies and the bench policy, and the five services; with `replicas`, that
+    many of each, gateway and media behind HAProxy (frontdesk/replicas.py)."""
     embedded = ensure(redis_url, database_url, str(embedded_dir))
     stack = Stack(ports=Ports.random(), log_dir=log_dir)
     try:
@@ -80,13 +85,17 @@ def start_bench_stack(
         to_number = asyncio.run(_seed(embedded.database_url))
         env = child_env(embedded, service_env(stack.ports, with_sims=True))
         env |= {"LOG_LEVEL": "WARNING"}  # INFO lines per call would cost CPU we measure
+        env |= dict(extra_env or {})
         p = stack.ports
         argv = [sys.executable, "-m", "sim", "--stt-port", str(p.stt), "--tts-port", str(p.tts),
                 "--llm-port", str(p.llm), "--policy", str(POLICY), *profile.sim_args()]
         stack.spawn("sims", argv, env)
         for port in (p.stt, p.tts, p.llm):
             wait_http(f"http://127.0.0.1:{port}/healthz", stack)
-        start_services(stack, env)
+        if replicas is None:
+            start_services(stack, env)
+        else:
+            start_replicated(stack, env, replicas, log_dir)
     except BaseException:
         stack.stop()
         embedded.stop()

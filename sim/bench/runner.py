@@ -45,6 +45,9 @@ class BenchOptions:
     redis_url: str | None = None  # default: REDIS_URL, else an embedded Redis
     database_url: str | None = None  # default: DATABASE_URL, else an embedded Postgres
     max_call_s: float = 180.0
+    replicas: dict[str, int] | None = None  # behind HAProxy (sim/bench/replica_sweep.py)
+    extra_env: dict[str, str] = field(default_factory=dict)  # for every service (REDIS_CLUSTER)
+    label: str = ""  # added to the report's file name
 
     def validate(self) -> LatencyProfile:
         if not 1 <= self.calls <= MAX_CALLS:
@@ -172,6 +175,8 @@ async def _measure(
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "cpus": os.cpu_count(),
             "lines": [{"text": ln.text, "barge_in": ln.barge_in} for ln in lines],
+            "replicas": opts.replicas,
+            "extra_env": opts.extra_env,
         },
         "profile": profile.as_dict(),
         "metrics": metrics,
@@ -205,7 +210,7 @@ def run_bench(opts: BenchOptions, console: Console | None = None) -> tuple[Path,
     profile = opts.validate()
     settings = get_settings()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"bench-{profile.name}-{opts.calls}calls-{stamp}"
+    name = f"bench-{profile.name}-{opts.calls}calls{opts.label}-{stamp}"
     embedded_dir = opts.embedded_dir or Path(settings.embedded_dir) / "bench"
     log_dir = embedded_dir / "logs" / name
     console.print(f"starting the platform (profile {profile.name}; logs in {log_dir}) ...")
@@ -215,6 +220,8 @@ def run_bench(opts: BenchOptions, console: Console | None = None) -> tuple[Path,
         embedded_dir,
         log_dir,
         profile,
+        opts.replicas,
+        opts.extra_env,
     )
     try:
         # uvloop: the 100 callers' event loop is CPU taken from the platform being measured
