@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from frontdesk.balancer import BalancerLayout, haproxy_config, haproxy_path, parse_stats
 from frontdesk.replicas import parse_replicas
@@ -90,3 +91,21 @@ async def test_readiness_is_full_at_capacity_and_ready_below() -> None:
     assert ready and checks["calls"] == "500 of no limit"
     assert readiness_status(False, {"redis": "down: ConnectionError", "calls": "2 of 2 (full)",
                                     "postgres": "not used", "draining": "no"}) == "not ready"
+
+
+def test_compose_runs_replicas_behind_the_haproxy_config_it_mounts() -> None:
+    root = Path(__file__).resolve().parents[2]
+    services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+    assert services["media"]["deploy"]["replicas"] >= 2
+    assert services["gateway"]["deploy"]["replicas"] >= 2
+    assert "ports" not in services["media"] and "ports" not in services["gateway"]
+    assert {"8010:8010", "8020:8020"} <= set(services["haproxy"]["ports"])
+    mounted = services["haproxy"]["volumes"][0].split(":")[0]
+    config = (root / mounted).read_text()
+    assert "server-template media- " in config and "option httpchk GET /readyz" in config
+    binary = haproxy_path()
+    if binary is None:
+        pytest.skip("HAPROXY MISSING: `make balancer-tools` installs Debian's haproxy")
+    cfg = str(root / mounted)
+    check = subprocess.run([binary, "-c", "-f", cfg], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
