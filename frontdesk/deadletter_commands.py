@@ -27,7 +27,7 @@ def _run(work: Callable[[async_sessionmaker[AsyncSession], Redis], Awaitable[T]]
 
     async def run() -> T:
         engine = make_engine(embedded.database_url)
-        redis = connect(embedded.redis_url)
+        redis = connect(embedded.redis_url, cluster=settings.redis_cluster)
         try:
             return await work(make_sessions(engine), redis)
         finally:

@@ -141,7 +141,7 @@ def render(media: list[Scrape], workers: list[Scrape], groups: list[GroupInfo | 
 
 async def snapshot(redis_url: str, media: list[str], workers: list[str]) -> Group:
     """Read everything once."""
-    redis = connect(redis_url, max_connections=4)
+    redis = connect(redis_url, max_connections=4, cluster=get_settings().redis_cluster)
     try:
         async with httpx.AsyncClient() as http:
             scrapes = await asyncio.gather(*(scrape(http, u) for u in [*media, *workers]))

@@ -62,6 +62,12 @@ class Infra:
 
     redis_url: str
     database_url: str
+    cluster: bool = False
+    """`redis_url` names a node of a Redis Cluster (tests/cluster): clients use cluster mode."""
+
+    def connect(self) -> Redis:
+        """A client of this session's Redis (the cluster client on a cluster)."""
+        return connect(self.redis_url, cluster=self.cluster)
 
 
 def _with_redis_db(url: str, db: int) -> str:
@@ -90,8 +96,8 @@ def server_dir(prefix: str) -> Path:
 
 
 @contextmanager
-def migrated_database(server_url: str) -> Iterator[str]:
-    """A new database on the server of `server_url`, migrated to head; dropped on exit."""
+def migrated_database(server_url: str, revision: str = "head") -> Iterator[str]:
+    """A new database on the server of `server_url`, migrated to `revision`; dropped on exit."""
     dbname = f"fd_test_{uuid.uuid4().hex[:10]}"
     admin = _asyncpg_dsn(server_url)
 
@@ -105,7 +111,7 @@ def migrated_database(server_url: str) -> Iterator[str]:
     asyncio.run(run(f'CREATE DATABASE "{dbname}"'))
     try:
         database_url = _with_database(server_url, dbname)
-        upgrade(database_url)
+        upgrade(database_url, revision)
         yield database_url
     finally:
         asyncio.run(run(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
@@ -138,12 +144,12 @@ def private_infra(infra: Infra) -> Iterator[Infra]:
     """Like `infra`, but with a database of its own: for tests of loops that scan whole tables
     (webhook deliveries), which the session's running platform would otherwise also serve."""
     with migrated_database(infra.database_url) as database_url:
-        yield Infra(redis_url=infra.redis_url, database_url=database_url)
+        yield Infra(redis_url=infra.redis_url, database_url=database_url, cluster=infra.cluster)
 
 
 @pytest_asyncio.fixture
 async def redis(infra: Infra) -> AsyncIterator[Redis]:
-    client = connect(infra.redis_url)
+    client = infra.connect()
     yield client
     await client.aclose()
 
@@ -193,6 +199,13 @@ def otlp() -> Iterator[RunningReceiver]:
 def platform(
     infra: Infra, otlp: RunningReceiver, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
+    with running_platform(infra, otlp, tmp_path_factory.mktemp("logs")) as running:
+        yield running
+
+
+@contextmanager
+def running_platform(infra: Infra, otlp: RunningReceiver, log_dir: Path) -> Iterator[Platform]:
+    """Five services and the simulators on `infra` (tests/cluster runs it on a Redis Cluster)."""
     spec = load_spec(ROOT / "deploy" / "tenants" / "daves-barbershop.yaml")
 
     async def seed() -> None:
@@ -202,7 +215,7 @@ def platform(
         await engine.dispose()
 
     asyncio.run(seed())
-    stack = Stack(ports=Ports.random(), log_dir=tmp_path_factory.mktemp("logs"))
+    stack = Stack(ports=Ports.random(), log_dir=log_dir)
     embedded = Embedded(redis_url=infra.redis_url, database_url=infra.database_url)
     env = child_env(
         embedded,
@@ -222,6 +235,7 @@ def platform(
             # issue 14: spans also go over OTLP/HTTP to an in-process receiver
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.receiver.url,
             "OTEL_BATCH_DELAY_MS": "200",
+            "REDIS_CLUSTER": "true" if infra.cluster else "false",
         },
     )
     try:

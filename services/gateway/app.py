@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.redis = connect(settings.redis_url or "")
+        app.state.redis = connect(settings.redis_url or "", cluster=settings.redis_cluster)
         app.state.log = CallLog(app.state.redis, settings.stream_slot_groups)
         app.state.engine = make_engine(settings.database_url or "")
         app.state.sessions = make_sessions(app.state.engine)

@@ -20,7 +20,7 @@ from services.media.caller.vad import load_vad_model
 from services.media.live_calls import LiveCalls
 from services.media.provider_clients import ProviderClients
 from shared.bus.mux import StreamMux
-from shared.bus.streams import CallLog, connect
+from shared.bus.streams import CallLog, cluster_client, connect
 from shared.observability.asgi import MetricsMiddleware
 from shared.observability.health import Readiness
 from shared.observability.metrics import Metrics
@@ -43,9 +43,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = connect(redis_url)
+        redis = connect(redis_url, cluster=settings.redis_cluster)
         readiness.redis = redis
-        binary = Redis.from_url(redis_url, max_connections=16)  # greeting audio (bytes)
+        binary = (  # greeting audio (bytes)
+            cluster_client(redis_url, max_connections=16, socket_timeout=5.0, decode=False)
+            if settings.redis_cluster
+            else Redis.from_url(redis_url, max_connections=16)
+        )
         clients = ProviderClients(settings)
         mux = StreamMux.from_url(
             redis_url,

@@ -15,6 +15,7 @@ from services.recorder.postcall import PostCallDeps
 from services.recorder.reaper import ReaperBounds, run_reaper
 from services.recorder.webhooks.delivery import Deliverer, RetryPolicy
 from shared.contract import keys
+from shared.db.partitions import run_partition_job
 from shared.runtime.guarded_http import guarded_client
 from shared.runtime.outbound_guard import UrlPolicy
 from shared.runtime.process import run_service, service_settings
@@ -85,6 +86,15 @@ async def serve() -> None:
                 stop_delivering,
             )
         )
+        partitioning = asyncio.create_task(  # issue 18: monthly partitions ahead, retention
+            run_partition_job(
+                sessions,
+                every_s=settings.partition_check_s,
+                ahead_months=settings.partition_ahead_months,
+                retention_months=settings.call_retention_months,
+                stop=stop_delivering,
+            )
+        )
         try:
             # Calls in progress are not waited for on stop: their work items stay pending and
             # another replica resumes them from the cursor in Postgres.
@@ -103,6 +113,7 @@ async def serve() -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await delivering
             await reaping
+            await partitioning
 
 
 def main() -> None:

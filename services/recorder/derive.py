@@ -53,7 +53,7 @@ INSERT_LINES = """
         CAST(:l_6 AS integer[])
     ) WITH ORDINALITY AS r(entry_id, turn_id, role, text, at, start_ms, end_ms, n)
     ORDER BY r.n
-    ON CONFLICT (call_sid, entry_id) DO NOTHING"""
+    ON CONFLICT (call_sid, entry_id, at) DO NOTHING"""
 INSERT_USAGE = """
     INSERT INTO usage_records (call_sid, tenant_id, source, provider, metric, quantity, at)
     SELECT :u_call_sid, r.tenant_id, r.source, r.provider, r.metric, r.quantity, r.at

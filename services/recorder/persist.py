@@ -31,7 +31,7 @@ INSERT_EVENTS = text(
         CAST(:ats AS timestamptz[]), CAST(:payloads AS text[])
     ) WITH ORDINALITY AS e(entry_id, type, at, payload, n)
     ORDER BY e.n
-    ON CONFLICT (call_sid, entry_id) DO NOTHING
+    ON CONFLICT (call_sid, entry_id, at) DO NOTHING
     RETURNING entry_id
     """
 )

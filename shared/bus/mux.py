@@ -168,8 +168,8 @@ class StreamMux:
     ) -> StreamMux:
         """A mux with its own small pool for short commands."""
         return cls(
-            connect(url, max_connections=8),
-            lambda: connect_blocking(url, block_ms),
+            connect(url, max_connections=8, cluster=cluster),
+            lambda: connect_blocking(url, block_ms, cluster=cluster),
             cluster=cluster,
             block_ms=block_ms,
             reader_id=reader_id,

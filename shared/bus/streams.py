@@ -5,9 +5,9 @@ Multiplexed live reads are in ``shared.bus.mux``; consumer groups in ``shared.bu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,13 +26,19 @@ def _reconnecting() -> Retry:
     return Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.5), RECONNECT_RETRIES)
 
 
-def connect(url: str, *, max_connections: int = 64, socket_timeout: float = 5.0) -> Redis:
+def connect(
+    url: str, *, max_connections: int = 64, socket_timeout: float = 5.0, cluster: bool = False
+) -> Redis:
     """A Redis client with string responses; `unix://` URLs work for embedded Redis.
 
     Its pool waits (up to the socket timeout) for a free connection when all are busy, instead
     of failing, so a burst of work queues briefly rather than erroring. A command that meets a
-    dropped connection reconnects and is sent again (RECONNECT_RETRIES).
+    dropped connection reconnects and is sent again (RECONNECT_RETRIES). With `cluster`, `url`
+    names any node of a Redis Cluster and the client is redis-py's cluster client
+    (`cluster_client`).
     """
+    if cluster:
+        return cluster_client(url, max_connections=max_connections, socket_timeout=socket_timeout)
     pool = BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
@@ -45,8 +51,33 @@ def connect(url: str, *, max_connections: int = 64, socket_timeout: float = 5.0)
     return Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
 
 
-def connect_blocking(url: str, block_ms: int) -> Redis:
-    """A one-connection client for blocking reads (socket timeout longer than the block)."""
+def cluster_client(
+    url: str, *, max_connections: int, socket_timeout: float, decode: bool = True
+) -> Redis:
+    """redis-py's cluster client (`max_connections` per node), which follows MOVED/ASK and
+    routes each command to the node owning its keys' slot. It refuses, before sending, a
+    command whose keys span slots (the node would answer CROSSSLOT): the key layout of
+    ``shared.contract.keys`` keeps every multi-key command of the platform in one slot.
+
+    It implements the same command methods as `Redis` but is not a subclass; it is typed as
+    `Redis` so the rest of the code has one client type. Cluster-aware code tests
+    ``isinstance(client, RedisCluster)`` (see `CallLog.append_then_publish`)."""
+    client = RedisCluster.from_url(
+        url,
+        decode_responses=decode,
+        max_connections=max_connections,
+        socket_timeout=socket_timeout,
+        retry=_reconnecting(),
+        retry_on_error=[RedisConnectionError],
+    )
+    return cast(Redis, client)
+
+
+def connect_blocking(url: str, block_ms: int, *, cluster: bool = False) -> Redis:
+    """A one-connection client for blocking reads (socket timeout longer than the block); with
+    `cluster`, one connection per node (a lane's reads all go to one node: one slot group)."""
+    if cluster:
+        return cluster_client(url, max_connections=1, socket_timeout=block_ms / 1000 + 10)
     return Redis.from_url(
         url,
         decode_responses=True,
@@ -86,7 +117,15 @@ class CallLog:
     async def append_then_publish(self, event: Event, stream: str, fields: dict[str, str]) -> str:
         """Append `event`, then publish a work item about it, in one round trip: both XADDs
         go down one connection in order, so a worker never sees the item before the event.
-        Returns the event's entry id."""
+        Returns the event's entry id.
+
+        On a Redis Cluster the two streams live on different nodes and a cluster pipeline
+        sends each node's part concurrently, so the order is kept by awaiting the append
+        first (two round trips)."""
+        if isinstance(self.redis, RedisCluster):
+            entry_id = await self.append(event)
+            await self.publish(stream, fields)
+            return entry_id
         pipe = self.redis.pipeline(transaction=False)
         payload: Any = dict(fields)
         pipe.xadd(self.key(event.call_sid), encode(_traced(event)))  # type: ignore[arg-type]

@@ -54,20 +54,29 @@ class Call(Base):
 
 
 class CallEvent(Base):
-    """Every entry of a call's log, stored verbatim (idempotent on the stream entry id)."""
+    """Every entry of a call's log, stored verbatim (idempotent on the stream entry id).
+
+    Partitioned by month on `at` (migration 0009, shared/db/partitions.py): the partition key
+    is part of every unique key, and `at` is the entry's own clock, so a redelivered entry
+    still conflicts with its first copy."""
 
     __tablename__ = "call_events"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     call_sid: Mapped[str] = mapped_column(ForeignKey("calls.call_sid", ondelete="CASCADE"))
     entry_id: Mapped[str] = mapped_column(String(32))
     type: Mapped[str] = mapped_column(String(48), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    __table_args__ = (UniqueConstraint("call_sid", "entry_id"),)
+    __table_args__ = (
+        UniqueConstraint("call_sid", "entry_id", "at"),
+        {"postgresql_partition_by": "RANGE (at)"},
+    )
 
 
 class TranscriptLine(Base):
-    """What was said: caller lines (final transcripts) and agent lines (only audio played)."""
+    """What was said: caller lines (final transcripts) and agent lines (only audio played).
+
+    Partitioned by month on `at`, like `call_events`."""
 
     __tablename__ = "transcript_lines"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -76,15 +85,16 @@ class TranscriptLine(Base):
     turn_id: Mapped[int] = mapped_column(Integer)
     role: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     start_ms: Mapped[int | None] = mapped_column(Integer, nullable=True, doc="Since call start.")
     end_ms: Mapped[int | None] = mapped_column(Integer, nullable=True, doc="Since call start.")
     tsv: Mapped[Any] = mapped_column(
         TSVECTOR, Computed("to_tsvector('english', text)", persisted=True)
     )
     __table_args__ = (
-        UniqueConstraint("call_sid", "entry_id"),
+        UniqueConstraint("call_sid", "entry_id", "at"),
         Index("ix_transcript_lines_tsv", "tsv", postgresql_using="gin"),
+        {"postgresql_partition_by": "RANGE (at)"},
     )
 
 

@@ -19,7 +19,9 @@ class Settings(BaseSettings):
         None, description="Postgres URL (postgresql://...); unset means embedded pgserver."
     )
     embedded_dir: str = Field(".frontdesk", description="Where embedded Redis/Postgres keep data.")
-    redis_cluster: bool = Field(False, description="Split multiplexed reads by hash-slot group.")
+    redis_cluster: bool = Field(
+        False, description="REDIS_URL is a Redis Cluster node: use the cluster client."
+    )
     stream_slot_groups: int = Field(16, description="Hash-tag groups call streams are spread over.")
     stream_block_ms: int = Field(5000, description="Longest a multiplexed XREAD blocks.")
     claim_idle_ms: int = Field(15000, description="Pending work older than this is reclaimed.")
@@ -316,6 +318,17 @@ class Settings(BaseSettings):
     elevenlabs_agent_outbound_tool_ids: list[str] = Field(
         default_factory=lambda: ["report_outcome", "end_call"],
         description="ElevenLabs tool ids an outbound call's agent gets (agent.prompt.tool_ids).",
+    )
+
+    # --- Postgres partitions of the per-call tables (issue 18) -----------------------------
+    partition_ahead_months: int = Field(
+        2, ge=0, description="Monthly partitions the recorder creates ahead of this month."
+    )
+    partition_check_s: float = Field(
+        3600.0, gt=0, description="How often the recorder's partition job runs."
+    )
+    call_retention_months: int = Field(
+        0, ge=0, description="Months of calls kept (older partitions dropped); 0: keep all."
     )
 
     # --- replicas behind a balancer, placement (issue 18) -----------------------------------

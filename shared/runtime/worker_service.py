@@ -62,7 +62,7 @@ async def open_resources(
 ) -> WorkerResources:
     """Redis client and call log for a worker replica named after host and pid by default."""
     replica = settings.replica_name or f"{service}-{socket.gethostname()}-{os.getpid()}"
-    redis = connect(settings.redis_url or "")
+    redis = connect(settings.redis_url or "", cluster=settings.redis_cluster)
     stack.push_async_callback(redis.aclose)
     return WorkerResources(
         settings=settings,
@@ -95,6 +95,7 @@ async def consume(
         settings.redis_url or "",
         max_connections=4,
         socket_timeout=settings.stream_block_ms / 1000 + 10,
+        cluster=settings.redis_cluster,
     )
     res.stack.push_async_callback(blocking.aclose)
     idle_ms = settings.claim_idle_ms if claim_idle_ms is None else claim_idle_ms

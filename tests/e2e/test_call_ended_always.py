@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.bus.streams import CallLog, connect
+from shared.bus.streams import CallLog
 from shared.contract import events as ev
 from shared.contract import stream_token
 from sim.twilio_webhook import inbound_call_params, new_sid, post_voice_webhook
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def ends_of(platform: Platform, call_sid: str) -> list[ev.CallEnded]:
-    redis = connect(platform.infra.redis_url)
+    redis = platform.infra.connect()
     try:
         entries = await wait_for_log(CallLog(redis, 16), call_sid, ev.CallEnded, timeout_s=40)
     finally:

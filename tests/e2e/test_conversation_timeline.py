@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.bus.streams import CallLog, connect
+from shared.bus.streams import CallLog
 from shared.contract import events as ev
 from sim.twilio_caller import CallResult, CallScript, Dtmf, Silence, SpeakOver, place_call
 from tests.conftest import Platform
@@ -27,7 +27,7 @@ PRICE_ANSWER = [
 
 
 async def call_log_of(platform: Platform, call_sid: str) -> list[ev.Event]:
-    redis = connect(platform.infra.redis_url)
+    redis = platform.infra.connect()
     try:
         return [e for _, e in await CallLog(redis, 16).entries(call_sid)]
     finally:

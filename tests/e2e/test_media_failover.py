@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from shared.bus.streams import CallLog, connect
+from shared.bus.streams import CallLog
 from shared.contract import events as ev
 from sim.twilio_caller import CallResult, CallScript, place_call
 from sim.twilio_webhook import new_sid
@@ -58,7 +58,7 @@ def assert_whole_conversation(
 async def test_kill_9_mid_reply_resumes_and_speaks_the_reply(
     platform: Platform, media_pair: MediaPair
 ) -> None:
-    redis = connect(platform.infra.redis_url)
+    redis = platform.infra.connect()
     log = CallLog(redis, 16)
     try:
         opts = caller_options(platform).model_copy(update={"gateway_url": media_pair.gateway})
@@ -82,7 +82,7 @@ async def test_kill_9_mid_reply_resumes_and_speaks_the_reply(
 async def test_sigterm_drains_live_calls_to_the_other_replica(
     platform: Platform, media_pair: MediaPair
 ) -> None:
-    redis = connect(platform.infra.redis_url)
+    redis = platform.infra.connect()
     log = CallLog(redis, 16)
     try:
         options = [

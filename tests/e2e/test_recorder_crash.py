@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from shared.bus.streams import CallLog, connect
+from shared.bus.streams import CallLog
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import Call, CallEvent, TranscriptLine
 from sim.twilio_caller import CallScript, place_call
@@ -51,7 +51,7 @@ async def test_recorder_killed_mid_call_loses_and_duplicates_nothing(platform: P
         assert result.error is None, result.error
         record = await wait_for_record(platform.infra.database_url, options.call_sid, 60)
 
-        redis = connect(platform.infra.redis_url)
+        redis = platform.infra.connect()
         try:
             log_ids = [
                 entry_id for entry_id, _ in await CallLog(redis, 16).entries(options.call_sid)
