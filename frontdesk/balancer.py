@@ -58,6 +58,7 @@ def haproxy_config(layout: BalancerLayout) -> str:
         "    timeout http-request 10s",
         "    timeout tunnel 2h  # a call's WebSocket once upgraded",
         "    timeout client-fin 5s",
+        "    timeout check 3s  # a busy replica answers slowly: only a dead or full one is out",
         f"    default-server inter {layout.check_ms} fastinter {layout.check_ms}"
         f" downinter {layout.check_ms} fall 1 rise 1",
         "listen stats",

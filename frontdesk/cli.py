@@ -253,20 +253,24 @@ def bench(
         help="Media replica counts, e.g. 1,2,4: the same load with each behind HAProxy, one"
         " after another, per-call cost side by side (docs/scaling.md).",
     ),
+    redis: str = typer.Option(
+        "single", help="With --replicas: single, cluster (a local 3-master cluster) or both."
+    ),
 ) -> None:
     """Benchmark: many concurrent simulated calls through the whole platform, measured."""
-    from sim.bench.replica_sweep import parse_counts, run_replica_sweep, single_redis
+    from sim.bench.replica_sweep import parse_counts, redis_modes, run_replica_sweep
     from sim.bench.runner import BenchOptions, run_bench
 
     opts = BenchOptions(calls=calls, profile=profile, turns=turns, out_dir=out)
     try:
         opts.validate()
         counts = parse_counts(replicas) if replicas else []
+        modes = redis_modes(redis)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     if counts:
-        run_replica_sweep(opts, counts, {"single": single_redis})
+        run_replica_sweep(opts, counts, modes)
     else:
         run_bench(opts)
 

@@ -7,18 +7,17 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from frontdesk.replicas import start_replicated
 from frontdesk.supervisor import Ports, Stack, service_env, start_services, wait_http
-from shared.bus.streams import connect
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
 from shared.runtime.embedded import Embedded, child_env, ensure
 from shared.tenancy.tenant_apply import apply, load_spec
 from sim.bench.profiles import LatencyProfile
+from sim.bench.redis_nodes import server_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = ROOT / "deploy" / "tenants" / "daves-barbershop.yaml"
@@ -33,6 +32,7 @@ class BenchStack:
     embedded: Embedded
     env: dict[str, str]
     to_number: str
+    redis_cluster: bool = False  # REDIS_CLUSTER=true: embedded.redis_url names a cluster node
 
     @property
     def gateway_url(self) -> str:
@@ -100,20 +100,17 @@ def start_bench_stack(
         stack.stop()
         embedded.stop()
         raise
-    return BenchStack(stack=stack, embedded=embedded, env=env, to_number=to_number)
+    cluster = env.get("REDIS_CLUSTER", "").lower() == "true"
+    return BenchStack(
+        stack=stack, embedded=embedded, env=env, to_number=to_number, redis_cluster=cluster
+    )
 
 
-async def infra_pids(redis_url: str, database_url: str) -> dict[str, int]:
-    """PIDs of the Redis server and the Postgres postmaster (when they run on this host)."""
+async def infra_pids(redis_url: str, database_url: str, cluster: bool = False) -> dict[str, int]:
+    """PIDs of the Redis server(s) and the Postgres postmaster (when they run on this host)."""
     import asyncpg
 
-    out: dict[str, int] = {}
-    redis = connect(redis_url)
-    try:
-        info: Any = await redis.info("server")
-        out["redis"] = int(info["process_id"])
-    finally:
-        await redis.aclose()
+    out = await server_pids(redis_url, cluster)
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         backend = int(await conn.fetchval("SELECT pg_backend_pid()"))

@@ -83,6 +83,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     )
     lines = [head, "|" + "---|" * (len(COLUMNS) + 6)]
     for r in rows:
+        if "failed" in r:
+            lines.append(f"| {r['media_replicas']} | {r['redis']} | failed: {r['failed'][:80]} |")
+            continue
         cpu = r["cpu_s_per_call_minute"]
         cells = " | ".join("-" if cpu[k] is None else f"{cpu[k]:.3f}" for k in COLUMNS)
         added = r["platform_added_ms"]
@@ -102,6 +105,27 @@ def single_redis(opts: BenchOptions) -> tuple[BenchOptions, Callable[[], None]]:
     return opts, lambda: None
 
 
+def redis_cluster(opts: BenchOptions) -> tuple[BenchOptions, Callable[[], None]]:
+    """A fresh local 3-master Redis Cluster (frontdesk/local_cluster.py) for this run."""
+    from frontdesk.local_cluster import start_cluster
+
+    cluster = start_cluster(3)
+    env = opts.extra_env | {"REDIS_CLUSTER": "true"}
+    return replace(opts, redis_url=cluster.url, extra_env=env), cluster.stop
+
+
+REDIS_MODES: dict[str, RedisMode] = {"single": single_redis, "cluster": redis_cluster}
+
+
+def redis_modes(choice: str) -> dict[str, RedisMode]:
+    """--redis single | cluster | both."""
+    if choice == "both":
+        return dict(REDIS_MODES)
+    if choice not in REDIS_MODES:
+        raise ValueError(f"--redis must be single, cluster or both, got {choice!r}")
+    return {choice: REDIS_MODES[choice]}
+
+
 def run_replica_sweep(
     base: BenchOptions,
     counts: list[int],
@@ -111,6 +135,8 @@ def run_replica_sweep(
     """Run the bench once per (Redis mode, media replica count); write and print the table."""
     console = console or Console()
     rows: list[dict[str, Any]] = []
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = base.out_dir / f"bench-replicas-{base.profile}-{base.calls}calls-{stamp}.json"
     for mode_name, mode in modes.items():
         for media in counts:
             opts = replace(
@@ -120,19 +146,27 @@ def run_replica_sweep(
                 extra_env=base.extra_env | {"MEDIA_MAX_CALLS": "0"},
                 label=f"-media{media}-{mode_name}",
             )
-            opts, done = mode(opts)
             try:
-                json_path, _ = run_bench(opts, console)
-            finally:
-                done()
+                opts, done = mode(opts)
+                try:
+                    json_path, _ = run_bench(opts, console)
+                finally:
+                    done()
+            except (RuntimeError, TimeoutError, OSError) as exc:  # the other rows still count
+                console.print(f"[red]media x{media}, {mode_name} Redis: {exc}[/]")
+                rows.append({"media_replicas": media, "redis": mode_name, "failed": str(exc)})
+                continue
             report = json.loads(json_path.read_text())
             report["meta"]["json_path"] = str(json_path)
             rows.append(row(report, mode_name))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = base.out_dir / f"bench-replicas-{base.profile}-{base.calls}calls-{stamp}.json"
-    table = markdown(rows)
-    write_json({"calls": base.calls, "profile": base.profile, "turns": base.turns,
-                "rows": rows, "table": table}, out)
-    console.print(table)
+            write_json(_sweep(base, rows), out)  # after every row: a later failure keeps it
+    write_json(_sweep(base, rows), out)
+    console.print(markdown(rows))
     console.print(f"sweep: {out}")
     return out
+
+
+def _sweep(base: BenchOptions, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    done = [r for r in rows if "failed" not in r]
+    return {"calls": base.calls, "profile": base.profile, "turns": base.turns, "rows": rows,
+            "table": markdown(done)}

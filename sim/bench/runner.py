@@ -14,13 +14,13 @@ import uvloop
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shared.bus.streams import connect
 from shared.runtime.settings import get_settings
 from sim.bench.bench_stack import ROOT, BenchStack, infra_pids, start_bench_stack
 from sim.bench.caller import BenchCall, BenchLine, bench_lines, place_bench_call
 from sim.bench.collect import collect_metrics
 from sim.bench.plot import plot_report
 from sim.bench.profiles import LatencyProfile, profile_named
+from sim.bench.redis_nodes import command_counts
 from sim.bench.report import evaluate_targets, print_summary, write_json
 from sim.bench.resources import cpu_percent_series
 from sim.bench.sampler import ProcessSampler, Sampled
@@ -120,15 +120,6 @@ async def _run_calls(
     return [t.result() for t in pending]
 
 
-async def _redis_commands(redis_url: str) -> dict[str, int]:
-    redis = connect(redis_url)
-    try:
-        stats: Any = await redis.info("commandstats")
-    finally:
-        await redis.aclose()
-    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
-
-
 async def _warm_up(
     bench: BenchStack, opts: BenchOptions, lines: list[BenchLine], console: Console
 ) -> None:
@@ -147,17 +138,17 @@ async def _measure(
         console.print("warm-up call ...")
         await _warm_up(bench, opts, lines, console)
     pids = {name: proc.pid for name, proc in bench.stack.procs.items()}
-    pids |= await infra_pids(redis_url, database_url)
+    pids |= await infra_pids(redis_url, database_url, bench.redis_cluster)
     pids["bench (callers)"] = os.getpid()
     state = RunState()
     sampler = ProcessSampler(pids, lambda: state.active, groups=frozenset({"postgres"}))
     sampler.start()
     await asyncio.sleep(1.0)  # baseline samples before the first call
-    commands_before = await _redis_commands(redis_url)
+    commands_before = await command_counts(redis_url, bench.redis_cluster)
     started = time.monotonic()
     calls = await _run_calls(bench, opts, lines, state, console)
     wall_s = time.monotonic() - started
-    commands_after = await _redis_commands(redis_url)
+    commands_after = await command_counts(redis_url, bench.redis_cluster)
     await asyncio.sleep(1.0)
     sampled: Sampled = sampler.stop()
     console.print("collecting call logs, recorder progress and media metrics ...")
