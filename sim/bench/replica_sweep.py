@@ -67,6 +67,8 @@ def row(report: dict[str, Any], redis_mode: str) -> dict[str, Any]:
         "platform_cpu_s_per_call_minute": round(sum(cpu.get(k, 0.0) for k in PLATFORM), 3),
         "machine_cpu_s_per_call_minute": cpu.get("machine (all processes)"),
         "redis_commands_per_call": m["redis_commands_per_call"].get("value"),
+        # per call-minute too: a failed call stops early and issues fewer commands
+        "redis_commands_per_call_minute": _per_minute(report),
         "redis_commands_top": report["details"]["redis_commands_top"],
         "platform_added_ms": {q: added.get(q) for q in ("p50", "p99")},
         "errors": m["errors"]["value"],
@@ -75,13 +77,22 @@ def row(report: dict[str, Any], redis_mode: str) -> dict[str, Any]:
     }
 
 
+def _per_minute(report: dict[str, Any]) -> float | None:
+    per_call = report["metrics"]["redis_commands_per_call"].get("value")
+    minutes = report["details"]["call_minutes"]
+    if per_call is None or not minutes:
+        return None
+    return round(per_call * report["meta"]["calls"] / minutes, 1)
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The side-by-side table (CPU s per call-minute per service)."""
     head = (
         "| media replicas | redis | " + " | ".join(COLUMNS)
-        + " | platform | Redis cmds / call | platform-added p50 / p99 ms | errors / dropped |"
+        + " | platform | Redis cmds / call | / call-min | platform-added p50 / p99 ms"
+        + " | errors / dropped |"
     )
-    lines = [head, "|" + "---|" * (len(COLUMNS) + 6)]
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 7)]
     for r in rows:
         if "failed" in r:
             lines.append(f"| {r['media_replicas']} | {r['redis']} | failed: {r['failed'][:80]} |")
@@ -92,6 +103,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['media_replicas']} | {r['redis']} | {cells}"
             f" | {r['platform_cpu_s_per_call_minute']:.3f} | {r['redis_commands_per_call']}"
+            f" | {r['redis_commands_per_call_minute']}"
             f" | {added['p50']} / {added['p99']} | {r['errors']} / {r['dropped_frames']} |"
         )
     return "\n".join(lines)

@@ -109,3 +109,20 @@ def test_compose_runs_replicas_behind_the_haproxy_config_it_mounts() -> None:
     cfg = str(root / mounted)
     check = subprocess.run([binary, "-c", "-f", cfg], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_sweep_sums_each_services_replicas_and_parses_counts() -> None:
+    from sim.bench.replica_sweep import parse_counts, per_service, redis_modes, service_of
+
+    assert parse_counts("1,2,4") == [1, 2, 4]
+    for bad in ("", "0", "1,x", "9"):
+        with pytest.raises(ValueError, match="--replicas"):
+            parse_counts(bad)
+    assert [service_of(n) for n in ("media-3", "media", "redis-1", "bench (callers)")] == [
+        "media", "media", "redis", "bench (callers)"
+    ]
+    cpu = {"media": 0.2, "media-1": 0.25, "media-2": 0.1, "brain": 0.1, "redis-1": 0.01}
+    assert per_service(cpu) == {"media": 0.55, "brain": 0.1, "redis": 0.01}
+    assert set(redis_modes("both")) == {"single", "cluster"}
+    with pytest.raises(ValueError, match="--redis"):
+        redis_modes("sentinel")
