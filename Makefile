@@ -2,7 +2,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup console-assets browser observability-tools redis-cluster-tools demo test faults quality lint up up-cluster bench bench-smoke clean
+.PHONY: setup console-assets browser observability-tools redis-cluster-tools balancer-tools demo test faults quality lint up up-cluster bench bench-smoke clean
 
 setup: console-assets
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv
@@ -41,9 +41,17 @@ redis-cluster-tools:
 	  echo "installing redis-server (apt-get install redis-server)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
 
+# HAProxy (Debian package `haproxy`) balances gateway and media replicas in `frontdesk up
+# --replicas`, the bench's --replicas and the placement tests (skipped loudly without it).
+balancer-tools:
+	@command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || { \
+	  echo "installing haproxy (apt-get install haproxy)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null) \
+	  || echo "WARNING: could not install haproxy: the placement tests will be skipped"; }
+
 # Two pytest workers: most of the suite waits on simulated calls in real time. loadgroup keeps
 # tests/cluster (one Redis Cluster and one platform on it) on one worker.
-test: setup observability-tools redis-cluster-tools browser
+test: setup observability-tools redis-cluster-tools balancer-tools browser
 	$(RUN) pytest -q -n 2 --dist loadgroup -m "not faults and not quality"
 
 # The call-quality scenarios on the real speech path (Piper caller, Whisper, Piper agent; the
@@ -55,7 +63,7 @@ quality: setup
 
 # The fault suite (docs/reliability.md): two replicas of every service on a private Redis and
 # Postgres; kill -9 / SIGTERM / restarts mid-call. About 5 minutes, so not in `make test`.
-faults: setup
+faults: setup balancer-tools
 	$(RUN) pytest -q -p no:randomly -m faults
 
 lint: setup

@@ -12,6 +12,7 @@ import typer
 from frontdesk.call_command import call
 from frontdesk.deadletter_commands import deadletters
 from frontdesk.local_cluster import start_cluster
+from frontdesk.replicas import parse_replicas, start_replicated
 from frontdesk.status import status
 from frontdesk.supervisor import (
     Ports,
@@ -182,11 +183,21 @@ def up(
         "--redis-cluster",
         help="Start a local 3-master Redis Cluster (Debian's redis-server) and run on it.",
     ),
+    replicas: str = typer.Option(
+        "",
+        help="Replicas per service, e.g. media=3,gateway=2,brain=2,tools=2,recorder=2: gateway"
+        " and media then sit behind HAProxy on the gateway/media ports (docs/scaling.md).",
+    ),
 ) -> None:
     """Run all five services (and the simulators) until Ctrl-C."""
     if speech not in ("sim", "local"):
         typer.echo(f"--speech must be sim or local, not {speech!r}", err=True)
         raise typer.Exit(2)
+    try:
+        counts = parse_replicas(replicas)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # so sigwait, not death, gets them
     settings = get_settings()
     cluster = start_cluster() if redis_cluster else None
@@ -212,7 +223,20 @@ def up(
             env |= speech_env(stack.ports)
             start_speech(stack, env)
             typer.echo(f"speech:  ws://127.0.0.1:{stack.ports.speech}/v1/listen (local STT)")
-        start_services(stack, env)
+        if replicas:
+            run_dir = Path(settings.embedded_dir)
+            layout = start_replicated(
+                stack, env, counts, run_dir, settings.balancer_check_interval_ms
+            ).layout
+            for service, ports in layout.replicas.items():
+                listed = ", ".join(f"{label} :{port}" for label, port in ports.items())
+                typer.echo(f"{service} replicas behind HAProxy: {listed}")
+            typer.echo(
+                f"HAProxy: {run_dir / 'haproxy.cfg'}; stats"
+                f" http://127.0.0.1:{layout.stats_port}/stats"
+            )
+        else:
+            start_services(stack, env)
         typer.echo(f"gateway: http://127.0.0.1:{stack.ports.gateway}/twilio/voice")
         typer.echo(f"media:   ws://127.0.0.1:{stack.ports.media}/twilio/stream")
         typer.echo(f"TWILIO_AUTH_TOKEN={env.get('TWILIO_AUTH_TOKEN', settings.twilio_auth_token)}")
@@ -272,6 +296,14 @@ def bench(
         "sim", help="local: load the self-hosted speech service alone (levels 1, 2, 4.. calls)."
     ),
     max_p95_s: float = typer.Option(1.5, help="--speech local: p95 STT latency a level may take."),
+    replicas: str = typer.Option(
+        "",
+        help="Media replica counts, e.g. 1,2,4: the same load with each behind HAProxy, one"
+        " after another, per-call cost side by side (docs/scaling.md).",
+    ),
+    redis: str = typer.Option(
+        "single", help="With --replicas: single, cluster (a local 3-master cluster) or both."
+    ),
 ) -> None:
     """Benchmark: many concurrent simulated calls through the whole platform, measured."""
     if speech == "local":
@@ -280,15 +312,21 @@ def bench(
         path = run_speech_bench(levels_up_to(calls), turns, out, max_p95_s)
         typer.echo(f"speech bench report: {path}")
         return
+    from sim.bench.replica_sweep import parse_counts, redis_modes, run_replica_sweep
     from sim.bench.runner import BenchOptions, run_bench
 
     opts = BenchOptions(calls=calls, profile=profile, turns=turns, out_dir=out)
     try:
         opts.validate()
+        counts = parse_counts(replicas) if replicas else []
+        modes = redis_modes(redis)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
-    run_bench(opts)
+    if counts:
+        run_replica_sweep(opts, counts, modes)
+    else:
+        run_bench(opts)
 
 
 app.command()(status)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -58,6 +59,7 @@ class Ports:
     brain_metrics: int = 9101  # workers' /metrics, /healthz, /readyz (METRICS_PORT)
     tools_metrics: int = 9102
     recorder_metrics: int = 9103
+    balancer_stats: int = 9100  # HAProxy's stats page when replicas sit behind it (CSV: /stats;csv)
 
     def metrics_port(self, service: str) -> int:
         """Where a service serves /metrics (the HTTP services on their own port)."""
@@ -259,7 +261,12 @@ def start_sims(
         argv += ["--policy", policy]
     stack.spawn("sims", argv + (extra or []), env)
     for port in (p.stt, p.tts, p.llm, p.el_agent_control, p.dg_agent, p.twilio):
-        wait_http(f"http://127.0.0.1:{port}/healthz", stack)
+        wait_http(f"http://127.0.0.1:{port}/healthz", stack, timeout_s=120)  # a busy box
+
+
+def replica_label(service: str, index: int) -> str:
+    """A replica's process label: `media`, `media-1`, `media-2`, ..."""
+    return service if index == 0 else f"{service}-{index}"
 
 
 def speech_env(ports: Ports) -> dict[str, str]:
@@ -280,16 +287,31 @@ def start_speech(stack: Stack, env: dict[str, str], timeout_s: float = 120.0) ->
 
 
 def start_services(
-    stack: Stack, env: dict[str, str], replicas: dict[str, int] | None = None
+    stack: Stack,
+    env: dict[str, str],
+    replicas: Mapping[str, int] | None = None,
+    http_ports: Mapping[str, int] | None = None,
+    replica_env: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
-    """Start the five services (workers may have several replicas) and wait for HTTP ones."""
+    """Start the five services (each may have several replicas, or 0: none) and wait for them.
+
+    Workers get a metrics port per replica. Gateway and media replicas listen on
+    `http_ports[label]` when given (behind a balancer, frontdesk/balancer.py), otherwise on
+    the stack's gateway/media port (one replica each). `replica_env[label]` is added to one
+    replica's environment. REPLICA_NAME is label-pid-port: unique on the host."""
+    waits: list[int] = []
     for name in SERVICES:
         for i in range((replicas or {}).get(name, 1)):
-            label = name if i == 0 else f"{name}-{i}"
-            child = env | {"REPLICA_NAME": f"{label}-{os.getpid()}"}
-            if name not in ("gateway", "media"):  # workers: a metrics port per replica
+            label = replica_label(name, i)
+            if name in ("gateway", "media"):
+                port = (http_ports or {}).get(label, stack.ports.metrics_port(name))
+                child = env | {f"{name.upper()}_PORT": str(port)}
+            else:  # workers: a metrics port per replica
                 port = stack.ports.metrics_port(name) if i == 0 else free_port()
-                child["METRICS_PORT"] = str(port)
+                child = env | {"METRICS_PORT": str(port)}
+            child |= {"REPLICA_NAME": f"{label}-{os.getpid()}-{port}"}
+            child |= (replica_env or {}).get(label, {})
             stack.spawn(label, [sys.executable, "-m", f"services.{name}"], child)
-    for name in SERVICES:
-        wait_http(f"http://127.0.0.1:{stack.ports.metrics_port(name)}/healthz", stack)
+            waits.append(port)
+    for port in waits:
+        wait_http(f"http://127.0.0.1:{port}/healthz", stack, timeout_s=120)  # a busy box

@@ -39,7 +39,8 @@ def create_app(settings: Settings) -> FastAPI:
     metrics = Metrics("media", process=True)
     # Media uses no Postgres: its readiness is Redis only (a database outage must not take
     # every media replica out of the load balancer; calls would carry on without Postgres).
-    readiness = Readiness(None, None, metrics)
+    # Full at MEDIA_MAX_CALLS live calls: not ready, so the balancer places new calls elsewhere.
+    readiness = Readiness(None, None, metrics, capacity=settings.media_max_calls)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
             call_log, replica, settings.media_heartbeat_ttl_s, settings.media_replica_ttl_s
         )
         app.state.live = live
+        readiness.load = live.__len__
         heartbeat = asyncio.create_task(live.heartbeat(), name="heartbeat")
         app.state.deps = MediaDeps(
             settings=settings,

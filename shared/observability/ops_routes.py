@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from shared.observability.health import Readiness
+from shared.observability.health import Readiness, readiness_status
 from shared.observability.metrics import CONTENT_TYPE_LATEST, Metrics
 
 
@@ -20,7 +20,7 @@ def ops_routes(metrics: Metrics, readiness: Readiness, replica: str) -> list[Rou
 
     async def readyz(_: Request) -> Response:
         ready, checks = await readiness.check()
-        body = {"status": "ready" if ready else "not ready", "checks": checks}
+        body = {"status": readiness_status(ready, checks), "checks": checks}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def scrape(_: Request) -> Response:

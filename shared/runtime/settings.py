@@ -489,6 +489,16 @@ class Settings(BaseSettings):
         0, ge=0, description="Months of calls kept (older partitions dropped); 0: keep all."
     )
 
+    # --- replicas behind a balancer, placement (issue 18) -----------------------------------
+    media_max_calls: int = Field(
+        60,
+        ge=0,
+        description="Live calls at which a media replica's /readyz answers 503 full (0: no limit).",
+    )  # ~0.6-0.9 % of a core per call (docs/bench.md): 60 calls leave a core ~40 % headroom
+    balancer_check_interval_ms: int = Field(
+        1000, ge=100, description="How often the local HAProxy checks each replica's /readyz."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 
+from frontdesk.replicas import start_replicated
 from frontdesk.supervisor import Ports, Stack, service_env, start_services, wait_http
-from shared.bus.streams import connect
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
 from shared.runtime.embedded import Embedded, child_env, ensure
 from shared.tenancy.tenant_apply import apply, load_spec
 from sim.bench.profiles import LatencyProfile
+from sim.bench.redis_nodes import server_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = ROOT / "deploy" / "tenants" / "daves-barbershop.yaml"
@@ -31,6 +32,7 @@ class BenchStack:
     embedded: Embedded
     env: dict[str, str]
     to_number: str
+    redis_cluster: bool = False  # REDIS_CLUSTER=true: embedded.redis_url names a cluster node
 
     @property
     def gateway_url(self) -> str:
@@ -70,9 +72,12 @@ def start_bench_stack(
     embedded_dir: Path,
     log_dir: Path,
     profile: LatencyProfile,
+    replicas: Mapping[str, int] | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> BenchStack:
     """Infra (configured URLs, or embedded servers under `embedded_dir`), the sims with the
-    profile's latencies and the bench policy, and the five services."""
+    profile's latencies and the bench policy, and the five services; with `replicas`, that
+    many of each, gateway and media behind HAProxy (frontdesk/replicas.py)."""
     embedded = ensure(redis_url, database_url, str(embedded_dir))
     stack = Stack(ports=Ports.random(), log_dir=log_dir)
     try:
@@ -80,31 +85,32 @@ def start_bench_stack(
         to_number = asyncio.run(_seed(embedded.database_url))
         env = child_env(embedded, service_env(stack.ports, with_sims=True))
         env |= {"LOG_LEVEL": "WARNING"}  # INFO lines per call would cost CPU we measure
+        env |= dict(extra_env or {})
         p = stack.ports
         argv = [sys.executable, "-m", "sim", "--stt-port", str(p.stt), "--tts-port", str(p.tts),
                 "--llm-port", str(p.llm), "--policy", str(POLICY), *profile.sim_args()]
         stack.spawn("sims", argv, env)
         for port in (p.stt, p.tts, p.llm):
             wait_http(f"http://127.0.0.1:{port}/healthz", stack)
-        start_services(stack, env)
+        if replicas is None:
+            start_services(stack, env)
+        else:
+            start_replicated(stack, env, replicas, log_dir)
     except BaseException:
         stack.stop()
         embedded.stop()
         raise
-    return BenchStack(stack=stack, embedded=embedded, env=env, to_number=to_number)
+    cluster = env.get("REDIS_CLUSTER", "").lower() == "true"
+    return BenchStack(
+        stack=stack, embedded=embedded, env=env, to_number=to_number, redis_cluster=cluster
+    )
 
 
-async def infra_pids(redis_url: str, database_url: str) -> dict[str, int]:
-    """PIDs of the Redis server and the Postgres postmaster (when they run on this host)."""
+async def infra_pids(redis_url: str, database_url: str, cluster: bool = False) -> dict[str, int]:
+    """PIDs of the Redis server(s) and the Postgres postmaster (when they run on this host)."""
     import asyncpg
 
-    out: dict[str, int] = {}
-    redis = connect(redis_url)
-    try:
-        info: Any = await redis.info("server")
-        out["redis"] = int(info["process_id"])
-    finally:
-        await redis.aclose()
+    out = await server_pids(redis_url, cluster)
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         backend = int(await conn.fetchval("SELECT pg_backend_pid()"))

@@ -95,7 +95,7 @@ async def collect_metrics(
     """(metrics, raw samples for the plot, details) of a finished run."""
     sids = [c.result.call_sid for c in calls]
     recorded = await _recorded(database_url, sids)
-    redis = connect(bench.embedded.redis_url)
+    redis = connect(bench.embedded.redis_url, cluster=bench.redis_cluster)
     try:
         logs = await lm.read_call_logs(redis, get_settings().stream_slot_groups, sids)
     finally:

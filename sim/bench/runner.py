@@ -14,13 +14,13 @@ import uvloop
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shared.bus.streams import connect
 from shared.runtime.settings import get_settings
 from sim.bench.bench_stack import ROOT, BenchStack, infra_pids, start_bench_stack
 from sim.bench.caller import BenchCall, BenchLine, bench_lines, place_bench_call
 from sim.bench.collect import collect_metrics
 from sim.bench.plot import plot_report
 from sim.bench.profiles import LatencyProfile, profile_named
+from sim.bench.redis_nodes import command_counts
 from sim.bench.report import evaluate_targets, print_summary, write_json
 from sim.bench.resources import cpu_percent_series
 from sim.bench.sampler import ProcessSampler, Sampled
@@ -45,6 +45,9 @@ class BenchOptions:
     redis_url: str | None = None  # default: REDIS_URL, else an embedded Redis
     database_url: str | None = None  # default: DATABASE_URL, else an embedded Postgres
     max_call_s: float = 180.0
+    replicas: dict[str, int] | None = None  # behind HAProxy (sim/bench/replica_sweep.py)
+    extra_env: dict[str, str] = field(default_factory=dict)  # for every service (REDIS_CLUSTER)
+    label: str = ""  # added to the report's file name
 
     def validate(self) -> LatencyProfile:
         if not 1 <= self.calls <= MAX_CALLS:
@@ -117,15 +120,6 @@ async def _run_calls(
     return [t.result() for t in pending]
 
 
-async def _redis_commands(redis_url: str) -> dict[str, int]:
-    redis = connect(redis_url)
-    try:
-        stats: Any = await redis.info("commandstats")
-    finally:
-        await redis.aclose()
-    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
-
-
 async def _warm_up(
     bench: BenchStack, opts: BenchOptions, lines: list[BenchLine], console: Console
 ) -> None:
@@ -144,17 +138,17 @@ async def _measure(
         console.print("warm-up call ...")
         await _warm_up(bench, opts, lines, console)
     pids = {name: proc.pid for name, proc in bench.stack.procs.items()}
-    pids |= await infra_pids(redis_url, database_url)
+    pids |= await infra_pids(redis_url, database_url, bench.redis_cluster)
     pids["bench (callers)"] = os.getpid()
     state = RunState()
     sampler = ProcessSampler(pids, lambda: state.active, groups=frozenset({"postgres"}))
     sampler.start()
     await asyncio.sleep(1.0)  # baseline samples before the first call
-    commands_before = await _redis_commands(redis_url)
+    commands_before = await command_counts(redis_url, bench.redis_cluster)
     started = time.monotonic()
     calls = await _run_calls(bench, opts, lines, state, console)
     wall_s = time.monotonic() - started
-    commands_after = await _redis_commands(redis_url)
+    commands_after = await command_counts(redis_url, bench.redis_cluster)
     await asyncio.sleep(1.0)
     sampled: Sampled = sampler.stop()
     console.print("collecting call logs, recorder progress and media metrics ...")
@@ -172,6 +166,8 @@ async def _measure(
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "cpus": os.cpu_count(),
             "lines": [{"text": ln.text, "barge_in": ln.barge_in} for ln in lines],
+            "replicas": opts.replicas,
+            "extra_env": opts.extra_env,
         },
         "profile": profile.as_dict(),
         "metrics": metrics,
@@ -205,7 +201,7 @@ def run_bench(opts: BenchOptions, console: Console | None = None) -> tuple[Path,
     profile = opts.validate()
     settings = get_settings()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"bench-{profile.name}-{opts.calls}calls-{stamp}"
+    name = f"bench-{profile.name}-{opts.calls}calls{opts.label}-{stamp}"
     embedded_dir = opts.embedded_dir or Path(settings.embedded_dir) / "bench"
     log_dir = embedded_dir / "logs" / name
     console.print(f"starting the platform (profile {profile.name}; logs in {log_dir}) ...")
@@ -215,6 +211,8 @@ def run_bench(opts: BenchOptions, console: Console | None = None) -> tuple[Path,
         embedded_dir,
         log_dir,
         profile,
+        opts.replicas,
+        opts.extra_env,
     )
     try:
         # uvloop: the 100 callers' event loop is CPU taken from the platform being measured
