@@ -15,7 +15,7 @@ parent only SHARE UPDATE EXCLUSIVE: inserts go on). The recorder's partition job
 `calls` stays a plain table: see docs/postgres-partitions.md.
 
 Revision ID: 0009_partitions
-Revises: 0007
+Revises: 0008_recordings
 Create Date: 2026-12-04
 """
 
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_partitions"
-down_revision = "0007"
+down_revision = "0008_recordings"
 branch_labels = None
 depends_on = None
 
