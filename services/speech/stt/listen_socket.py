@@ -29,7 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.speech.stt import protocol
 from services.speech.stt.protocol import ListenOptions, ProtocolError, QueryError
-from services.speech.stt.recognizer import MODEL_INFO, Recognizer
+from services.speech.stt.recognizer import MODEL_INFO, Recognizer, Transcript
 from services.speech.stt.segmenter import Closed, InterimDue, Opened, Segmenter, SegmentOptions
 from shared.observability.metrics import Metrics
 from shared.runtime.settings import Settings
@@ -265,7 +265,11 @@ class ListenSession:
         self, event: InterimDue | Closed, *, is_final: bool, from_finalize: bool = False
     ) -> list[Message]:
         kind = "final" if is_final else "interim"
-        heard = await self._deps.recognizer.transcribe(event.pcm, self._options.keyterms, kind)
+        try:
+            heard = await self._deps.recognizer.transcribe(event.pcm, self._options.keyterms, kind)
+        except (RuntimeError, ValueError, MemoryError):  # CTranslate2 failures: keep the call
+            log.exception("listen socket %s: %s decode failed", self._options.request_id, kind)
+            heard = Transcript("", 0.0)  # the final still closes the utterance, unheard
         if not is_final and not heard.text:
             return []
         endpoint = isinstance(event, Closed) and event.endpoint
