@@ -137,6 +137,20 @@ async def test_a_malformed_text_frame_closes_that_socket_with_a_reason(
         assert [m["type"] for m in await _messages_until_close(other)] == ["Metadata"]
 
 
+async def test_audio_pushed_far_faster_than_real_time_closes_instead_of_queueing(
+    speech_server: SpeechServer,
+) -> None:
+    talk = (utterance() + silence(500)) * 8  # 8 utterances, 43 s of audio, sent at once
+    async with await _open(speech_server, LISTEN + "&vad_events=true&endpointing=300") as ws:
+        for chunk in frames(talk, 8000):
+            await ws.send(chunk)
+        await _messages_until_close(ws)
+        assert (ws.close_code, ws.close_reason) == (
+            1008,
+            "DATA-0002: audio arrives faster than it can be transcribed",
+        )
+
+
 async def test_an_oversized_frame_closes_with_1009(speech_server: SpeechServer) -> None:
     async with await _open(speech_server) as ws:
         await ws.send(b"\xff" * (speech_server.settings.speech_ws_max_bytes + 1))
