@@ -121,11 +121,11 @@ async def test_a_short_call_is_heard_and_answered(speech_platform: Platform) -> 
     result = await speak(speech_platform, CallScript(lines=[PRICES, BYE]))
     record = await wait_for_record(speech_platform.infra.database_url, result.call_sid)
     heard = [line.text for line in record.lines if line.role == "caller"]
-    assert len(heard) == 2, heard
-    errors = [word_errors(said, got) for said, got in zip([PRICES, BYE], heard, strict=True)]
-    # Nine words: one misheard word is 11 % (Whisper tiny.en has heard "the haircut" for "a
-    # haircut"); the demo's 10 % target is over its longer script.
-    assert sum(e for e, _ in errors) <= 1, heard
+    # The recogniser may end an utterance at a pause ("Great." / "Thanks, bye."): compare the
+    # words of the whole call. Nine words: one misheard word is 11 % (Whisper tiny.en has heard
+    # "the haircut" for "a haircut"); the demo's 10 % target is over its longer script.
+    errors, words = word_errors(f"{PRICES} {BYE}", " ".join(heard))
+    assert errors <= 1 and words == 9, heard
     agent = [line.text for line in record.lines if line.role == "agent"]
     assert PRICE_ANSWER[0] in agent and agent[-1] == "You're welcome. Goodbye!"
     latencies = voice_to_voice_ms(result)
@@ -162,9 +162,15 @@ async def test_barge_in_on_real_speech_keeps_only_what_was_heard(
         if sum(m["role"] == "user" for m in r["messages"]) >= 2
     ]
     assert later, "the interruption never reached the LLM"
+    trail = [
+        (e.type, getattr(e, "turn_id", ""), getattr(e, "seq", ""), getattr(e, "text", ""),
+         getattr(e, "mark", ""), getattr(e, "cleared", ""))
+        for e in log
+        if e.type not in ("transcript.interim", "latency.mark", "usage")
+    ]
     for request in later:
         assistant = [m["content"] or "" for m in request["messages"] if m["role"] == "assistant"]
-        assert PRICE_ANSWER[-1] not in " ".join(assistant), assistant
+        assert PRICE_ANSWER[-1] not in " ".join(assistant), (assistant, trail)
         assert expected_heard == "" or expected_heard in assistant, (expected_heard, assistant)
 
 
