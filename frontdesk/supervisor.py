@@ -280,9 +280,13 @@ def start_speech(stack: Stack, env: dict[str, str], timeout_s: float = 120.0) ->
 
 
 def start_services(
-    stack: Stack, env: dict[str, str], replicas: dict[str, int] | None = None
+    stack: Stack,
+    env: dict[str, str],
+    replicas: dict[str, int] | None = None,
+    timeout_s: float = 60.0,
 ) -> None:
-    """Start the five services (workers may have several replicas) and wait for HTTP ones."""
+    """Start the five services (workers may have several replicas) and wait for HTTP ones
+    (each within `timeout_s`)."""
     for name in SERVICES:
         for i in range((replicas or {}).get(name, 1)):
             label = name if i == 0 else f"{name}-{i}"
@@ -292,4 +296,4 @@ def start_services(
                 child["METRICS_PORT"] = str(port)
             stack.spawn(label, [sys.executable, "-m", f"services.{name}"], child)
     for name in SERVICES:
-        wait_http(f"http://127.0.0.1:{stack.ports.metrics_port(name)}/healthz", stack)
+        wait_http(f"http://127.0.0.1:{stack.ports.metrics_port(name)}/healthz", stack, timeout_s)

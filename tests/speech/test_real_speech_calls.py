@@ -79,7 +79,7 @@ def speech_platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> I
     try:
         start_sims(stack, env, policy=str(ROOT / "sim" / "policies" / "daves_barbershop.yaml"))
         start_speech(stack, env)
-        start_services(stack, env)
+        start_services(stack, env, timeout_s=180)  # next to a loaded speech service
         yield Platform(stack=stack, env=env, infra=infra, tenant_number=spec.numbers[0].e164)
     finally:
         stack.stop()
