@@ -113,7 +113,9 @@ async def speak(platform: Platform, script: CallScript) -> CallResult:
         max_call_s=180,
     )
     result = await place_call(options, script)
-    assert result.error is None, (result.error, await trail(platform, result.call_sid))
+    if result.error is not None:
+        log_text = "\n".join(map(str, await trail(platform, result.call_sid)))
+        raise AssertionError(f"{result.error}\n{log_text}")
     return result
 
 
@@ -174,9 +176,8 @@ async def test_barge_in_on_real_speech_keeps_only_what_was_heard(
     assert later, "the interruption never reached the LLM"
     for request in later:
         assistant = [m["content"] or "" for m in request["messages"] if m["role"] == "assistant"]
-        assert PRICE_ANSWER[-1] not in " ".join(assistant), (
-            assistant, await trail(speech_platform, result.call_sid)
-        )
+        log_text = "\n".join(map(str, await trail(speech_platform, result.call_sid)))
+        assert PRICE_ANSWER[-1] not in " ".join(assistant), f"{assistant}\n{log_text}"
         assert expected_heard == "" or expected_heard in assistant, (expected_heard, assistant)
 
 
