@@ -292,8 +292,10 @@ def start_services(
     replicas: Mapping[str, int] | None = None,
     http_ports: Mapping[str, int] | None = None,
     replica_env: Mapping[str, Mapping[str, str]] | None = None,
+    timeout_s: float = 120.0,
 ) -> None:
-    """Start the five services (each may have several replicas, or 0: none) and wait for them.
+    """Start the five services (each may have several replicas, or 0: none) and wait for them
+    (each within `timeout_s`).
 
     Workers get a metrics port per replica. Gateway and media replicas listen on
     `http_ports[label]` when given (behind a balancer, frontdesk/balancer.py), otherwise on
@@ -314,4 +316,4 @@ def start_services(
             stack.spawn(label, [sys.executable, "-m", f"services.{name}"], child)
             waits.append(port)
     for port in waits:
-        wait_http(f"http://127.0.0.1:{port}/healthz", stack, timeout_s=120)  # a busy box
+        wait_http(f"http://127.0.0.1:{port}/healthz", stack, timeout_s)

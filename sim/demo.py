@@ -11,6 +11,7 @@ import asyncio
 import signal
 import sys
 import time
+from itertools import zip_longest
 from pathlib import Path
 
 from rich.console import Console
@@ -104,17 +105,17 @@ def _print_speech_quality(record: CallRecord, result: CallResult) -> None:
     """WER of the caller's lines (what Whisper heard, as stored) and voice-to-voice latency."""
     console.rule("Real speech: what the recogniser heard, and how fast the agent answered")
     heard = [line.text for line in record.lines if line.role == "caller"]
-    table = Table("caller said", "recogniser heard (Postgres)", "word errors")
-    errors = words = 0
-    for i, said in enumerate(LINES):
-        got = heard[i] if i < len(heard) else ""
-        e, n = word_errors(said, got)
-        errors, words = errors + e, words + n
-        table.add_row(said, got, f"{e}/{n}")
+    table = Table("caller said", "recogniser heard (Postgres, as it cut the turns)")
+    for said, got in zip_longest(LINES, heard, fillvalue=""):
+        table.add_row(said, got)
     console.print(table)
+    errors, words = word_errors(" ".join(LINES), " ".join(heard))
     wer = errors / words if words else 1.0
     verdict = "[green]within[/]" if wer <= 0.10 else "[red]ABOVE[/]"
-    console.print(f"WER of the caller's lines: [bold]{wer:.1%}[/] ({verdict} the 10 % target)")
+    console.print(
+        f"WER of the caller's lines: [bold]{wer:.1%}[/] ({errors} of {words} words; {verdict} "
+        "the 10 % target)"
+    )
     for said, ms in voice_to_voice_ms(result):
         shown = "no answer" if ms is None else f"{ms:.0f} ms"
         console.print(f"voice-to-voice at the caller after {said!r}: [bold]{shown}[/]")

@@ -379,7 +379,7 @@ class Settings(BaseSettings):
         60, ge=8, description="Speech service: a long sentence is cut at a comma after this many."
     )
     speech_tts_lead_ms: int = Field(
-        600, ge=0, description="Speech service: audio sent ahead of real time on /v1/speak."
+        3000, ge=0, description="Speech service: audio sent ahead of real time on /v1/speak."
     )
     speech_tts_url: str = Field(
         "", description="Aura-compatible TTS (ws://host:port) the speaking caller simulator uses."

@@ -79,7 +79,7 @@ def speech_platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> I
     try:
         start_sims(stack, env, policy=str(ROOT / "sim" / "policies" / "daves_barbershop.yaml"))
         start_speech(stack, env)
-        start_services(stack, env)
+        start_services(stack, env, timeout_s=180)  # next to a loaded speech service
         yield Platform(stack=stack, env=env, infra=infra, tenant_number=spec.numbers[0].e164)
     finally:
         stack.stop()
@@ -113,21 +113,33 @@ async def speak(platform: Platform, script: CallScript) -> CallResult:
         max_call_s=180,
     )
     result = await place_call(options, script)
-    assert result.error is None, result.error
+    if result.error is not None:
+        log_text = "\n".join(map(str, await trail(platform, result.call_sid)))
+        raise AssertionError(f"{result.error}\n{log_text}")
     return result
+
+
+async def trail(platform: Platform, call_sid: str) -> list[tuple[Any, ...]]:
+    """The call log, briefly (for failure messages)."""
+    return [
+        (e.type, getattr(e, "turn_id", ""), getattr(e, "seq", ""), getattr(e, "text", ""),
+         getattr(e, "heard_text", ""), getattr(e, "cleared", ""))
+        for e in await call_log_of(platform, call_sid)
+        if e.type not in ("transcript.interim", "latency.mark", "usage")
+    ]
 
 
 async def test_a_short_call_is_heard_and_answered(speech_platform: Platform) -> None:
     result = await speak(speech_platform, CallScript(lines=[PRICES, BYE]))
     record = await wait_for_record(speech_platform.infra.database_url, result.call_sid)
     heard = [line.text for line in record.lines if line.role == "caller"]
-    assert len(heard) == 2, heard
-    errors = [word_errors(said, got) for said, got in zip([PRICES, BYE], heard, strict=True)]
-    # Nine words: one misheard word is 11 % (Whisper tiny.en has heard "the haircut" for "a
-    # haircut"); the demo's 10 % target is over its longer script.
-    assert sum(e for e, _ in errors) <= 1, heard
+    # The recogniser may end an utterance at a pause ("Great." / "Thanks, bye."): compare the
+    # words of the whole call. Nine words: one misheard word is 11 % (Whisper tiny.en has heard
+    # "the haircut" for "a haircut"); the demo's 10 % target is over its longer script.
+    errors, words = word_errors(f"{PRICES} {BYE}", " ".join(heard))
+    assert errors <= 1 and words == 9, heard
     agent = [line.text for line in record.lines if line.role == "agent"]
-    assert PRICE_ANSWER[0] in agent and agent[-1] == "You're welcome. Goodbye!"
+    assert PRICE_ANSWER[0] in agent and agent[-2:] == ["You're welcome.", "Goodbye!"], agent
     latencies = voice_to_voice_ms(result)
     assert [said for said, _ in latencies] == [PRICES, BYE]
     assert all(ms is not None and ms > 0 for _, ms in latencies), latencies
@@ -137,7 +149,7 @@ async def test_barge_in_on_real_speech_keeps_only_what_was_heard(
     speech_platform: Platform,
 ) -> None:
     interruption = "Actually, can I book for tomorrow morning instead?"
-    script = CallScript(lines=[PRICES, SpeakOver(interruption, after_ms=1500), BYE])
+    script = CallScript(lines=[PRICES, SpeakOver(interruption, after_ms=1000), BYE])
     result = await speak(speech_platform, script)
     assert result.clears >= 1
     barges = await stored_events(speech_platform, result.call_sid, "caller.barge_in")
@@ -155,16 +167,20 @@ async def test_barge_in_on_real_speech_keeps_only_what_was_heard(
     log = await call_log_of(speech_platform, result.call_sid)
     heard_turns = [e.text for e in log if e.type == "turn.requested"]  # type: ignore[attr-defined]
     assert len(heard_turns) >= 2
-    # (the recogniser may cut the interruption into two turns at a pause: any request after the
-    # first one carries the interrupted turn).
+    # The first request of this call holding the interruption's words answers it (a turn whose
+    # answer was not heard at all joins the next one: one user message then holds both).
+    def said(request: dict[str, Any]) -> str:
+        return " ".join(m["content"] or "" for m in request["messages"] if m["role"] == "user")
+
     later = [
         r for r in await llm_requests(speech_platform)
-        if sum(m["role"] == "user" for m in r["messages"]) >= 2
+        if heard_turns[0] in said(r) and heard_turns[1] in said(r)
     ]
     assert later, "the interruption never reached the LLM"
-    for request in later:
+    for request in later[:1]:
         assistant = [m["content"] or "" for m in request["messages"] if m["role"] == "assistant"]
-        assert PRICE_ANSWER[-1] not in " ".join(assistant), assistant
+        log_text = "\n".join(map(str, await trail(speech_platform, result.call_sid)))
+        assert PRICE_ANSWER[-1] not in " ".join(assistant), f"{assistant}\n{log_text}"
         assert expected_heard == "" or expected_heard in assistant, (expected_heard, assistant)
 
 
