@@ -215,7 +215,7 @@ class Stack:
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
 
 
-def wait_http(url: str, stack: Stack, timeout_s: float = 60.0) -> None:
+def wait_http(url: str, stack: Stack, timeout_s: float = 180.0) -> None:
     """Block until `url` answers 200, failing early if a process of the stack dies."""
     deadline = time.monotonic() + timeout_s
     while True:

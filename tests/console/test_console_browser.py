@@ -72,10 +72,10 @@ async def _turns(platform: Platform, call_sid: str) -> int:
     return int(count or 0)
 
 
-async def _shot(page: Page, name: str) -> None:
+async def _shot(page: Page, name: str, *, full_page: bool = True) -> None:
     path = screenshot_path(name)
     if path is not None:
-        await page.screenshot(path=path, full_page=True)
+        await page.screenshot(path=path, full_page=full_page)
 
 
 async def test_console_follows_a_call_from_live_to_booking(
@@ -191,7 +191,7 @@ async def test_console_follows_a_call_from_live_to_booking(
         ]:
             await page.goto(path)
             await page.wait_for_load_state("networkidle")
-            await _shot(page, name)
+            await _shot(page, name, full_page=name != "api-docs")
         # --- at a phone's width, keyboard first ---------------------------------------------
         await page.set_viewport_size(PHONE)
         await page.goto(f"/console/calls/{dave.call_sid}")

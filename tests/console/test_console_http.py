@@ -47,7 +47,8 @@ def _sid() -> str:
     return "CA" + uuid.uuid4().hex
 
 
-async def _call(sessions: Sessions, tenant: KeyedTenant, words: str) -> str:
+async def _call(sessions: Sessions, tenant: KeyedTenant, words: str, *, live: bool = False) -> str:
+    """A call row with one caller line (finished 30 s long, or still in progress)."""
     sid = _sid()
     now = datetime.now(UTC)
     async with sessions() as session:
@@ -57,10 +58,10 @@ async def _call(sessions: Sessions, tenant: KeyedTenant, words: str) -> str:
                 tenant_id=tenant.id,
                 from_number="+447700900001",
                 to_number="+441632960001",
-                status="completed",
+                status="in-progress" if live else "completed",
                 started_at=now - timedelta(seconds=30),
-                ended_at=now,
-                duration_s=30.0,
+                ended_at=None if live else now,
+                duration_s=None if live else 30.0,
             )
         )
         await session.flush()
@@ -286,21 +287,8 @@ async def test_live_stream_shows_live_calls_of_the_tenant_only(infra: Infra, wor
         infra, console_live_stream_s=1.5, console_live_poll_s=0.1, stream_slot_groups=16
     )
     log = CallLog(connect(infra.redis_url), settings.stream_slot_groups)
-    mine, theirs = _sid(), _sid()
-    now = datetime.now(UTC)
-    async with world.sessions() as session:
-        for sid, tenant in [(mine, world.a), (theirs, world.b)]:
-            session.add(
-                Call(
-                    call_sid=sid,
-                    tenant_id=tenant.id,
-                    from_number="+447700900777",
-                    to_number="+441632960001",
-                    status="in-progress",
-                    started_at=now,
-                )
-            )
-        await session.commit()
+    mine = await _call(world.sessions, world.a, "stored line", live=True)
+    theirs = await _call(world.sessions, world.b, "stored line", live=True)
     for sid, tenant, words in [(mine, world.a, "mine says hello"), (theirs, world.b, "secret")]:
         await log.append(
             CallStarted(call_sid=sid, tenant_id=tenant.id, from_number="+4477", to_number="+4416")

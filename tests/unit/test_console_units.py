@@ -62,7 +62,7 @@ def test_live_view_folds_transcript_stage_and_end() -> None:
         ("agent", "Hello, how can I help?"),
         ("caller", "A haircut"),
     ]
-    assert state.lines[1].at_s == 3.0
+    assert round(state.lines[1].at_s, 3) == 3.1 and state.lines[1].turn_id == 1
     assert (state.turn_id, state.stage, state.ended) == (1, "asking the LLM", False)
     fold(
         [ToolRequested(call_sid=sid, turn_id=1, tool_call_id="t", name="book", arguments="{}")],

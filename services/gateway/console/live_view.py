@@ -1,5 +1,6 @@
 """A live call as the console shows it, folded from its call-log events (pure): the
-transcript so far, the current turn's stage, whether it has ended."""
+transcript so far (caller lines from `turn.requested`, as the recorder stores them; agent
+lines from `agent.text`), the current turn's stage, whether it has ended."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ class LiveState:
 def _stage(state: LiveState, event: Event) -> str | None:
     """The stage label an event moves the call to, if it does."""
     match event:
-        case SpeechStarted():
+        case SpeechStarted() | TranscriptFinal():
             return "caller speaking"
         case TurnRequested():
             return "turn requested"
@@ -80,8 +81,9 @@ def fold(events: Iterable[Event], state: LiveState | None = None) -> LiveState:
         if state.started_at is None or isinstance(event, CallStarted):
             state.started_at = state.started_at if state.started_at is not None else event.at
         at_s = max(0.0, event.at - (state.started_at or event.at))
-        if isinstance(event, TranscriptFinal) and event.text.strip():
-            state.lines.append(LiveLine("caller", state.turn_id + 1, event.text, at_s))
+        if isinstance(event, TurnRequested) and event.source == "caller" and event.text.strip():
+            # the caller's utterance as the recorder stores it (finals joined, one per turn)
+            state.lines.append(LiveLine("caller", event.turn_id, event.text, at_s))
         elif isinstance(event, AgentText) and event.text.strip():
             last = state.lines[-1] if state.lines else None
             if last is not None and last.role == "agent" and last.turn_id == event.turn_id:
