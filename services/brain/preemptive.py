@@ -72,6 +72,7 @@ class Turn(TurnRunner):
         )
         if preempt is not None and not resolved:
             self.preempt = preempt
+            self.final = request if isinstance(request, ev.TurnRequested) else None
         if request is not None or preempt is None or resolved:
             return request  # an ordinary turn (a preempt left unresolved is resolved below)
         self.confirmed, self.resolved, self._exists = False, False, False
@@ -102,8 +103,8 @@ class Turn(TurnRunner):
     # ---- the held reply -------------------------------------------------------------------
     async def _converse(self, messages: list[Message]) -> None:
         if self.confirmed:
-            if self.preempt is not None:  # the final was in the log before this brain started
-                await self._resolve(False, self.preempt.text, "final came first")
+            if self.preempt is not None and self.final is not None:  # logged before we started
+                await self._resolve(False, self.final.text, "final came first")
             await super()._converse(messages)
             return
         assert self.preempt is not None
@@ -152,11 +153,11 @@ class Turn(TurnRunner):
         while self.held_text:
             await super()._say(self.held_text.pop(0))
         self.confirmed = True  # no await since the loop saw nothing left to write
+        self.gate.set()  # held tool calls go now; the bookkeeping below can follow them
         await super()._flush_marks()
         usage, self.held_usage = self.held_usage, []
         for piece in usage:
             await super()._usage(piece)
-        self.gate.set()
 
     async def _discard(self, final: ev.TurnRequested | None, reason: str) -> None:
         """The held reply is dropped unheard: record what it cost."""

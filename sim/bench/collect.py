@@ -151,7 +151,7 @@ async def collect_metrics(
         "voice_to_voice_ms": summarize(samples["voice_to_voice_ms"], "no answered turn"),
         "provider_latency_sum_ms": _value(
             profile.provider_sum_ms(get_settings().stt_endpointing_ms),
-            parts="endpointing + STT + LLM first token + TTS first byte",
+            source="endpointing + STT + LLM first token + TTS first byte",
         ),
         "preempt_used": _value(round(preempt["used"] / resolved, 3), **preempt)
         if resolved
