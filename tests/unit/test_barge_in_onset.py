@@ -193,3 +193,13 @@ def test_rates_on_the_clip_set() -> None:
         "noise": "1/6",
         "tv": "0/6",
     }
+
+
+def test_vad_reports_a_probability_per_window_even_for_long_chunks() -> None:
+    """The gate's windows are zipped with the VAD's probabilities: one each, in order."""
+    from services.media.caller.vad import SileroVad
+
+    clip = next(c for c in load_clips() if c.label == "interrupt")
+    vad, gate = SileroVad(model()), SpeechGate()
+    vad.feed(clip.audio[:16000])  # two seconds in one call (split inside at 8000 bytes)
+    assert len(vad.probabilities) == len(gate.feed(clip.audio[:16000])) == 16000 // 256

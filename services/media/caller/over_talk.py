@@ -38,7 +38,7 @@ class OverTalk:
             if agent_speaking and self.vad is not None and not detector.confirming:
                 self.vad.reset()
                 if self.gate is not None:
-                    self.gate.reset()
+                    self.gate.restart()
                 self.offset_ms = index * FRAME_MS
             out.append(detector.agent_speaking(agent_speaking, audio_ms))
         if self.vad is not None and (agent_speaking or detector.confirming):

@@ -109,9 +109,15 @@ class SpeechGate:
 
     def reset(self) -> None:
         """Forget the audio and the background; audio time restarts at 0."""
+        self.restart()
+        self.background_dbfs = SILENCE_DBFS
+
+    def restart(self) -> None:
+        """Audio time restarts at 0 (windows align with a VAD reset at the same frame); the
+        background is kept: the echo level of the agent's previous turn is the best guess for
+        the next one's first second, while the estimate is still rising."""
         self._pending: FloatArray = np.zeros(0)
         self._windows = 0
-        self.background_dbfs = SILENCE_DBFS
 
     def feed(self, frame: bytes) -> list[GateWindow]:
         """Account one µ-law chunk; return the windows it completed."""
