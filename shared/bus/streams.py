@@ -5,6 +5,7 @@ Multiplexed live reads are in ``shared.bus.mux``; consumer groups in ``shared.bu
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
@@ -52,13 +53,25 @@ def connect(
 
 
 class _StreamCluster(RedisCluster):
-    """redis-py's cluster client, routing XREAD / XREADGROUP from their own arguments.
+    """redis-py's cluster client, with two changes.
 
-    redis-py resolves the keys of a command with movable keys by asking the server
-    (`COMMAND GETKEYS`): measured, two extra commands for every read (`INFO commandstats`).
-    The keys of these two are the first half of what follows STREAMS, so their slot is
-    computed here; keys of several slots go the library's way (and the node says CROSSSLOT).
+    - Commands beyond `max_connections` wait for a free connection, as with the single-Redis
+      `BlockingConnectionPool`, instead of failing (redis-py's raises MaxConnectionsError when
+      a node's connections are all busy). At most `max_connections` commands are in flight per
+      client, so no node ever needs more.
+    - XREAD / XREADGROUP are routed from their own arguments: redis-py resolves the keys of a
+      command with movable keys by asking the server (`COMMAND GETKEYS`), measured as two extra
+      commands for every read (`INFO commandstats`). Their keys are the first half of what
+      follows STREAMS; keys of several slots go the library's way (the node says CROSSSLOT).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_flight = asyncio.Semaphore(int(kwargs.get("max_connections", 100)))
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._in_flight:
+            return await super().execute_command(*args, **kwargs)
 
     async def _determine_slot(self, command: str, *args: Any) -> int:
         keys = _stream_keys(command, args)
@@ -87,10 +100,11 @@ def _stream_keys(command: str, args: tuple[Any, ...]) -> list[Any]:
 def cluster_client(
     url: str, *, max_connections: int, socket_timeout: float, decode: bool = True
 ) -> Redis:
-    """redis-py's cluster client (`max_connections` per node), which follows MOVED/ASK and
-    routes each command to the node owning its keys' slot. It refuses, before sending, a
-    command whose keys span slots (the node would answer CROSSSLOT): the key layout of
-    ``shared.contract.keys`` keeps every multi-key command of the platform in one slot.
+    """redis-py's cluster client (at most `max_connections` commands in flight), which
+    follows MOVED/ASK and routes each command to the node owning its keys' slot. A command
+    whose keys span slots fails (redis-py refuses some itself; the node answers CROSSSLOT to
+    the others): the key layout of ``shared.contract.keys`` keeps every multi-key command of
+    the platform in one slot.
 
     It implements the same command methods as `Redis` but is not a subclass; it is typed as
     `Redis` so the rest of the code has one client type. Cluster-aware code tests

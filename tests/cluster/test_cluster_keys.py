@@ -15,7 +15,7 @@ from redis.exceptions import ClusterCrossSlotError, RedisClusterException
 from frontdesk.local_cluster import LocalCluster
 from shared.bus.call_end import end_call, take_live
 from shared.bus.mux import StreamMux
-from shared.bus.streams import CallLog
+from shared.bus.streams import CallLog, connect
 from shared.contract import events as ev
 from shared.contract import keys
 from sim.twilio_webhook import new_sid
@@ -54,9 +54,9 @@ def test_every_key_of_a_call_shares_the_slot_of_its_stream(redis_cluster: LocalC
         sid = new_sid("CA")
         group = keys.slot_group(sid, GROUPS)
         names = [key_of(fn, sid) for fn in kinds.values()] + [keys.wake_key(group, "replica-1")]
-        slots = {int(node.execute_command("CLUSTER", "KEYSLOT", name)) for name in names}
-        assert len(slots) == 1, dict(zip(names, slots, strict=False))
-        slots_used |= slots
+        slot_of = {name: int(node.execute_command("CLUSTER", "KEYSLOT", name)) for name in names}
+        assert len(set(slot_of.values())) == 1, slot_of
+        slots_used |= set(slot_of.values())
     assert len(slots_used) > 1  # calls do spread over slot groups (and so over nodes)
 
 
@@ -117,6 +117,19 @@ async def test_mux_reads_calls_of_every_slot_group_one_lane_each(infra: Infra) -
         assert mux.connections == GROUPS  # one blocking XREAD per slot group
     finally:
         await mux.close()
+        await redis.aclose()
+
+
+async def test_a_burst_waits_for_a_free_connection_instead_of_failing(infra: Infra) -> None:
+    """Like the single-Redis pool, the cluster client queues commands beyond its connections
+    (redis-py's own raises MaxConnectionsError)."""
+    redis = connect(infra.redis_url, max_connections=2, cluster=True)
+    key = "fd:{g03}:burst"
+    try:
+        await asyncio.gather(*(redis.xadd(key, {"n": str(n)}) for n in range(50)))
+        assert await redis.xlen(key) == 50
+    finally:
+        await redis.delete(key)
         await redis.aclose()
 
 
