@@ -260,7 +260,7 @@ def start_sims(
         argv += ["--policy", policy]
     stack.spawn("sims", argv + (extra or []), env)
     for port in (p.stt, p.tts, p.llm, p.el_agent_control, p.dg_agent, p.twilio):
-        wait_http(f"http://127.0.0.1:{port}/healthz", stack, timeout_s=120)  # a busy box
+        wait_http(f"http://127.0.0.1:{port}/healthz", stack, timeout_s=300)  # a busy box
 
 
 def replica_label(service: str, index: int) -> str:
@@ -296,4 +296,4 @@ def start_services(
             stack.spawn(label, [sys.executable, "-m", f"services.{name}"], child)
             waits.append(port)
     for port in waits:
-        wait_http(f"http://127.0.0.1:{port}/healthz", stack, timeout_s=120)  # a busy box
+        wait_http(f"http://127.0.0.1:{port}/healthz", stack, timeout_s=300)  # a busy box
