@@ -261,7 +261,7 @@ def start_sims(
         argv += ["--policy", policy]
     stack.spawn("sims", argv + (extra or []), env)
     for port in (p.stt, p.tts, p.llm, p.el_agent_control, p.dg_agent, p.twilio):
-        wait_http(f"http://127.0.0.1:{port}/healthz", stack, timeout_s=120)  # a busy box
+        wait_http(f"http://127.0.0.1:{port}/healthz", stack, timeout_s=300)  # a busy box
 
 
 def replica_label(service: str, index: int) -> str:
@@ -292,7 +292,7 @@ def start_services(
     replicas: Mapping[str, int] | None = None,
     http_ports: Mapping[str, int] | None = None,
     replica_env: Mapping[str, Mapping[str, str]] | None = None,
-    timeout_s: float = 120.0,
+    timeout_s: float = 300.0,
 ) -> None:
     """Start the five services (each may have several replicas, or 0: none) and wait for them
     (each within `timeout_s`).

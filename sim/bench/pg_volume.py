@@ -48,15 +48,24 @@ async def volume(dsn: str) -> dict[str, Any]:
                 "row_bytes_per_call_minute": round(int(row_bytes) / minutes) if minutes else 0,
                 "disk_bytes_per_call_minute": round(int(disk) / minutes) if minutes else 0,
             }
+        by_type = await conn.fetch(
+            "SELECT type, count(*) AS n, sum(pg_column_size(payload)) AS b FROM call_events"
+            " GROUP BY type ORDER BY n DESC LIMIT 12"
+        )
     finally:
         await conn.close()
+    event_types = {
+        r["type"]: {"rows_per_call_minute": round(r["n"] / minutes, 2) if minutes else 0.0,
+                    "payload_bytes_per_row": round(r["b"] / r["n"]) if r["n"] else 0}
+        for r in by_type
+    }
     total = {
         key: round(sum(t[key] for t in tables.values()), 2)
         for key in ("rows_per_call_minute", "row_bytes_per_call_minute",
                     "disk_bytes_per_call_minute")
     }
     return {"calls": int(calls), "call_minutes": round(minutes, 2), "tables": tables,
-            "total": total}
+            "total": total, "call_events_by_type": event_types}
 
 
 def main(argv: list[str] | None = None) -> None:

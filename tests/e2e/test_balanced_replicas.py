@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from shared.bus.streams import CallLog, connect
+from shared.bus.streams import CallLog
 from shared.contract import events as ev
 from sim.twilio_call_model import TwilioCallerOptions
 from sim.twilio_caller import CallResult, CallScript, place_call
@@ -48,34 +48,29 @@ async def served_by(
 
 @pytest.mark.faults  # five replicas and five calls: ~1.5 min on the shared box (`make faults`)
 async def test_kill_9_moves_the_call_and_new_calls_avoid_the_dead_replica(
-    platform: Platform, tmp_path_factory: pytest.TempPathFactory
+    platform: Platform, call_log: CallLog, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    redis = connect(platform.infra.redis_url)
-    log = CallLog(redis, 16)
-    logs = tmp_path_factory.mktemp("balanced-kill")
-    try:
-        with balanced_stack(platform, logs, media=3, gateway=2) as balanced:
-            first = through(platform, balanced, 3)
-            calls = start(first)
-            placed = await served_by(log, balanced, first)
-            assert sorted(placed) == ["media", "media-1", "media-2"]  # leastconn: one each
+    log, logs = call_log, tmp_path_factory.mktemp("balanced-kill")
+    with balanced_stack(platform, logs, media=3, gateway=2) as balanced:
+        first = through(platform, balanced, 3)
+        calls = start(first)
+        placed = await served_by(log, balanced, first)
+        assert sorted(placed) == ["media", "media-1", "media-2"]  # leastconn: one each
 
-            moving = first[0]
-            assert moving.call_sid is not None
-            await reply_to_line(log, moving.call_sid, 2)  # its reply written, not yet heard
-            victim = placed[0]
-            balanced.kill(victim)
-            down = await asyncio.to_thread(balanced.wait_status, victim, "DOWN")
-            assert down["check_status"] in ("L4CON", "L4TOUT", "L7TOUT", "SOCKERR"), down
+        moving = first[0]
+        assert moving.call_sid is not None
+        await reply_to_line(log, moving.call_sid, 2)  # its reply written, not yet heard
+        victim = placed[0]
+        balanced.kill(victim)
+        down = await asyncio.to_thread(balanced.wait_status, victim, "DOWN")
+        assert down["check_status"] in ("L4CON", "L4TOUT", "L7TOUT", "SOCKERR"), down
 
-            later = through(platform, balanced, 2)
-            calls += start(later)
-            placed_later = await served_by(log, balanced, later)
-            results = await asyncio.gather(*calls)
-            ended = [await wait_for_log(log, r.call_sid, ev.CallEnded) for r in results]
-            resumed_on = balanced.label_of(serving_replica(ended[0]))
-    finally:
-        await redis.aclose()
+        later = through(platform, balanced, 2)
+        calls += start(later)
+        placed_later = await served_by(log, balanced, later)
+        results = await asyncio.gather(*calls)
+        ended = [await wait_for_log(log, r.call_sid, ev.CallEnded) for r in results]
+        resumed_on = balanced.label_of(serving_replica(ended[0]))
 
     assert victim not in placed_later
     assert_whole_conversation(results[0], ended[0], "Are you still there?")
@@ -87,35 +82,30 @@ async def test_kill_9_moves_the_call_and_new_calls_avoid_the_dead_replica(
 
 
 async def test_a_full_replica_gets_no_new_call_until_it_has_room(
-    platform: Platform, tmp_path_factory: pytest.TempPathFactory
+    platform: Platform, call_log: CallLog, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    redis = connect(platform.infra.redis_url)
-    log = CallLog(redis, 16)
-    logs = tmp_path_factory.mktemp("balanced-full")
+    log, logs = call_log, tmp_path_factory.mktemp("balanced-full")
     # "media" is full at one live call; "media-1" has no limit. Without the readiness check,
     # leastconn would give one of two concurrent new calls to "media" (1 live stream each).
     small = {"media": {"MEDIA_MAX_CALLS": "1"}, "media-1": {"MEDIA_MAX_CALLS": "0"}}
-    try:
-        with balanced_stack(platform, logs, media=2, replica_env=small) as balanced:
-            first = through(platform, balanced, 2)
-            calls = start(first)
-            assert sorted(await served_by(log, balanced, first)) == ["media", "media-1"]
-            await asyncio.to_thread(balanced.wait_status, "media", "DOWN")
-            code, body = balanced.readyz("media")
-            assert code == 503 and body["status"] == "full", body
-            assert body["checks"] == {
-                "redis": "ok", "postgres": "not used", "draining": "no", "calls": "1 of 1 (full)"
-            }
-            code, body = balanced.readyz("media-1")
-            assert code == 200 and body["checks"]["calls"] == "1 of no limit"  # type: ignore[index]
+    with balanced_stack(platform, logs, media=2, replica_env=small) as balanced:
+        first = through(platform, balanced, 2)
+        calls = start(first)
+        assert sorted(await served_by(log, balanced, first)) == ["media", "media-1"]
+        await asyncio.to_thread(balanced.wait_status, "media", "DOWN")
+        code, body = balanced.readyz("media")
+        assert code == 503 and body["status"] == "full", body
+        assert body["checks"] == {
+        "redis": "ok", "postgres": "not used", "draining": "no", "calls": "1 of 1 (full)"
+        }
+        code, body = balanced.readyz("media-1")
+        assert code == 200 and body["checks"]["calls"] == "1 of no limit"  # type: ignore[index]
 
-            second = through(platform, balanced, 2)
-            calls += start(second)
-            assert await served_by(log, balanced, second) == ["media-1", "media-1"]
-            results = await asyncio.gather(*calls)
-            await asyncio.to_thread(balanced.wait_status, "media", "UP")  # room again
-    finally:
-        await redis.aclose()
+        second = through(platform, balanced, 2)
+        calls += start(second)
+        assert await served_by(log, balanced, second) == ["media-1", "media-1"]
+        results = await asyncio.gather(*calls)
+        await asyncio.to_thread(balanced.wait_status, "media", "UP")  # room again
 
     for result in results:
         assert result.error is None, result.error
