@@ -197,7 +197,7 @@ def test_rates_on_the_clip_set() -> None:
 
 def test_vad_reports_a_probability_per_window_even_for_long_chunks() -> None:
     """The gate's windows are zipped with the VAD's probabilities: one each, in order."""
-    from services.media.caller.vad import SileroVad
+    from shared.speech.vad import SileroVad
 
     clip = next(c for c in load_clips() if c.label == "interrupt")
     vad, gate = SileroVad(model()), SpeechGate()
