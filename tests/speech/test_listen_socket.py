@@ -36,6 +36,14 @@ async def send_in_real_time(stt: DeepgramStt, audio: bytes) -> None:
         await asyncio.sleep(max(0.0, start + (i + 1) * 0.02 - loop.time()))
 
 
+async def skipped_interims(server: SpeechServer) -> float:
+    """The replica's speech_interims_skipped_total."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(server.url.replace("ws://", "http://") + "/metrics")).text
+    (line,) = [x for x in text.splitlines() if x.startswith("speech_interims_skipped_total ")]
+    return float(line.split()[1])
+
+
 def words_of(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9]+", text.lower()))
 
@@ -54,6 +62,7 @@ async def test_media_stt_client_hears_the_utterance_in_deepgram_order(
             if isinstance(event, SttUtteranceEnd):
                 return
 
+    skipped_before = await skipped_interims(speech_server)
     reader = asyncio.create_task(collect())
     await send_in_real_time(stt, silence(500) + utterance() + silence(1500))
     await within(reader, 60)
@@ -72,7 +81,10 @@ async def test_media_stt_client_hears_the_utterance_in_deepgram_order(
     # interims come before their final, cover the same start and only grow
     assert transcripts[-1] is final
     interims = transcripts[:-1]
-    assert interims, "expected interim results (rolling decode) before the final"
+    # Interims are best effort (skipped, and counted, while the decode pool is busy): each
+    # one due was either sent or counted as skipped.
+    skipped = await skipped_interims(speech_server) - skipped_before
+    assert len(interims) + skipped >= 1, "no interim was sent nor counted as skipped"
     assert all(not e.is_final and e.start_ms == final.start_ms for e in interims)
     assert [e.end_ms for e in interims] == sorted(e.end_ms for e in interims)
     assert isinstance(events[-1], SttUtteranceEnd), events[-1]
