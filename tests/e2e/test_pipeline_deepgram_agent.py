@@ -27,6 +27,12 @@ from shared.tenancy.call_records import CallRecord
 from sim.twilio_caller import CallResult, CallScript, SpeakOver, TwilioCallerOptions, place_call
 from sim.twilio_webhook import new_sid
 from tests.conftest import ROOT, Platform
+from tests.e2e.recording_support import (
+    fetch_recording,
+    has_sound,
+    tenant_keys,
+    wait_for_recording,
+)
 from tests.e2e.test_call_end_to_end import wait_for_record
 
 pytestmark = pytest.mark.e2e
@@ -228,6 +234,12 @@ async def test_inbound_call_books_through_a_function_call(
     # every agent segment Twilio received was marked and echoed as played
     assert result.clears == 0
     assert len(result.marks_echoed) == 3 and all(s.played for s in result.agent_segments)
+    # issue 16: a voice-agent call is recorded like a cascade one, both sides of the line
+    await wait_for_recording(platform, call_sid)
+    key, _ = await tenant_keys(platform)
+    recording = await fetch_recording(platform, key, call_sid)
+    assert has_sound(recording.caller, 0, recording.duration_s)
+    assert has_sound(recording.agent, 0, recording.duration_s)
 
 
 async def test_interruption_clears_twilio_buffer(platform: Platform, agent_number: str) -> None:

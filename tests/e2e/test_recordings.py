@@ -11,12 +11,17 @@ import time
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy import update
 
 from shared.bus.streams import CallLog, connect
 from shared.codecs import ULAW_TO_PCM16
 from shared.contract import events as ev
+from shared.db.engine import make_engine, make_sessions
+from shared.db.models import Call, Tenant
 from shared.recordings import wav
 from sim.twilio_caller import CallScript, SpeakOver, place_call
+from sim.twilio_webhook import parse_twiml
+from tests.conditions import until
 from tests.conftest import Platform
 from tests.e2e.media_pair import MediaPair, media_pair, serving_replica
 from tests.e2e.recording_support import (
@@ -86,6 +91,7 @@ async def test_media_kill_9_leaves_a_playable_recording_up_to_the_crash(
         assert has_sound(crashed.agent, 0, crashed.duration_s)  # and the greeting
         result = await call
         assert result.error is None and result.resumes >= 1
+        assert not any(parse_twiml(t).says for t in result.after_stream_twimls)  # said once
     finally:
         await redis.aclose()
     key, _ = await tenant_keys(platform)
@@ -135,3 +141,67 @@ async def test_recording_api_scoping_ranges_and_bad_input(platform: Platform) ->
         assert detail["recording_duration_s"] == call.recording_duration_s
         listed = (await api.get("/v1/calls", headers=mine, params={"limit": 500})).json()
         assert any(c["call_sid"] == result.call_sid and c["recording_url"] == path for c in listed)
+
+
+async def _set_recording(platform: Platform, enabled: bool) -> None:
+    engine = make_engine(platform.infra.database_url)
+    try:
+        async with make_sessions(engine)() as session:
+            await session.execute(
+                update(Tenant)
+                .where(Tenant.slug == "daves-barbershop")
+                .values(recording_enabled=enabled)
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+async def _postcall_done(platform: Platform, call_sid: str) -> Call:
+    engine = make_engine(platform.infra.database_url)
+    found: list[Call] = []
+
+    async def done() -> bool:
+        async with make_sessions(engine)() as session:
+            call = await session.get(Call, call_sid)
+        if call is not None and call.postcall_done_at is not None:
+            found.append(call)
+            return True
+        return False
+
+    try:
+        await until(done, f"post-call work of {call_sid}", 60)
+    finally:
+        await engine.dispose()
+    return found[0]
+
+
+async def test_disclosure_before_the_stream_and_a_tenant_without_recording(
+    platform: Platform,
+) -> None:
+    script = CallScript(lines=[PRICES, "Great, thanks, bye."])
+    recorded = await run(platform, script)
+    said = parse_twiml(recorded.twiml)
+    assert said.verbs == ["Say", "Connect"]  # the disclosure, then the stream (and recording)
+    assert said.says == ["This call may be recorded."]
+
+    await _set_recording(platform, False)
+    try:
+        plain = await run(platform, script)
+    finally:
+        await _set_recording(platform, True)
+    assert parse_twiml(plain.twiml).verbs == ["Connect"]  # nothing to disclose
+    call = await _postcall_done(platform, plain.call_sid)
+    assert call.recording_key is None and call.recording_duration_s is None
+    log = await call_log_of(platform, plain.call_sid)
+    started = next(e for e in log if isinstance(e, ev.CallStarted))
+    assert started.recording is False
+    assert await platform_store(platform).chunk_keys(started.tenant_id, plain.call_sid) == []
+    key, _ = await tenant_keys(platform)
+    async with httpx.AsyncClient(
+        base_url=platform.gateway, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as api:
+        missing = await api.get(f"/v1/calls/{plain.call_sid}/recording")
+        assert missing.status_code == 404 and "recording" in missing.json()["detail"]
+        detail = (await api.get(f"/v1/calls/{plain.call_sid}")).json()
+    assert detail["recording_url"] is None and detail["recording_duration_s"] is None

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
+from obstore.exceptions import BaseError as StoreError
 from sqlalchemy import select
 
 from services.gateway.admin.auth import TenantId
@@ -43,6 +44,7 @@ def recordings(request: Request) -> RecordingStore:
         **error_doc(400, "Malformed Range header."),
         **error_doc(404, "No such call for this tenant, or it has no recording."),
         **error_doc(416, "The range starts past the end of the recording."),
+        **error_doc(503, "The recordings store cannot be reached."),
     },
 )
 async def get_recording(
@@ -64,15 +66,18 @@ async def get_recording(
 
 async def serve_recording(request: Request, call: Call, range_header: str | None) -> Response:
     """The recording of a call the caller may see (also the console's audio player)."""
-    store = recordings(request)
-    if call.recording_key is not None:
-        size = await store.size(call.recording_key)
-        if size is None:
-            raise not_found("recording")
-        return _serve(store, call.recording_key, size, range_header)
     if call.recording_purged_at is not None:
         raise not_found("recording (deleted after the tenant's retention period)")
-    live = await store.assemble(call.tenant_id, call.call_sid)
+    store = recordings(request)
+    try:
+        if call.recording_key is not None:
+            size = await store.size(call.recording_key)
+            if size is None:
+                raise not_found("recording")
+            return _serve(store, call.recording_key, size, range_header)
+        live = await store.assemble(call.tenant_id, call.call_sid)  # in progress: chunks so far
+    except (StoreError, OSError) as exc:
+        raise HTTPException(503, f"recordings store unavailable: {type(exc).__name__}") from exc
     if live is None:
         raise not_found("recording")
     return _serve_bytes(live, range_header)
