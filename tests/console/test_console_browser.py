@@ -85,7 +85,7 @@ async def test_console_follows_a_call_from_live_to_booking(
 ) -> None:
     dave_key, other_number = tenants
     day = next_open_weekday(datetime.now(LONDON).date())
-    start = datetime.combine(day, time(11, 0), LONDON)
+    start = datetime.combine(day, time(16, 30), LONDON)  # a slot no other test books
     rules = policy(
         {
             "match": "book",
@@ -181,7 +181,7 @@ async def test_console_follows_a_call_from_live_to_booking(
         await page.goto(f"/console/bookings?day={day.isoformat()}&view=week")
         booking = page.locator(".booking", has_text="Browser Tester")
         await expect(booking).to_be_visible()
-        await expect(booking).to_contain_text("11:00")
+        await expect(booking).to_contain_text("16:30")
         await expect(booking.locator(f'a[href="/console/calls/{dave.call_sid}"]')).to_be_visible()
         await _shot(page, "bookings")
         for path, name in [

@@ -59,7 +59,7 @@ async def _call(sessions: Sessions, tenant: KeyedTenant, words: str, *, live: bo
                 from_number="+447700900001",
                 to_number="+441632960001",
                 status="in-progress" if live else "completed",
-                started_at=now - timedelta(seconds=30),
+                started_at=now if live else now - timedelta(seconds=30),
                 ended_at=None if live else now,
                 duration_s=None if live else 30.0,
             )
@@ -82,8 +82,10 @@ async def _call(sessions: Sessions, tenant: KeyedTenant, words: str, *, live: bo
 
 
 @pytest_asyncio.fixture(scope="module")
-async def world(infra: Infra) -> AsyncIterator[World]:
-    engine = make_engine(infra.database_url)
+async def world(private_infra: Infra) -> AsyncIterator[World]:
+    """Two tenants and their calls in a database of this module's own (the running platform's
+    reaper, which ends calls without a stream, never sees them)."""
+    engine = make_engine(private_infra.database_url)
     sessions = make_sessions(engine)
     a = await make_tenant(sessions, "console-a")
     b = await make_tenant(sessions, "console-b")
@@ -113,8 +115,8 @@ async def world(infra: Infra) -> AsyncIterator[World]:
 
 
 @pytest_asyncio.fixture
-async def client(infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
-    settings = gateway_settings(infra, operator_api_key=OPERATOR_KEY)
+async def client(private_infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
+    settings = gateway_settings(private_infra, operator_api_key=OPERATOR_KEY)
     async with gateway_client(settings) as client:
         yield client
 
@@ -208,8 +210,10 @@ async def test_redeliver_needs_the_csrf_token(client: httpx.AsyncClient, world: 
     assert foreign.status_code == 404
 
 
-async def test_revoking_the_key_ends_the_session(client: httpx.AsyncClient, infra: Infra) -> None:
-    engine = make_engine(infra.database_url)
+async def test_revoking_the_key_ends_the_session(
+    client: httpx.AsyncClient, private_infra: Infra
+) -> None:
+    engine = make_engine(private_infra.database_url)
     sessions = make_sessions(engine)
     tenant = await make_tenant(sessions, "console-revoke")
     await _sign_in(client, tenant.key)
@@ -280,13 +284,15 @@ async def test_docs_and_assets_are_served_locally(client: httpx.AsyncClient) -> 
     assert (await client.get("/console/static/base.html")).status_code == 404
 
 
-async def test_live_stream_shows_live_calls_of_the_tenant_only(infra: Infra, world: World) -> None:
+async def test_live_stream_shows_live_calls_of_the_tenant_only(
+    private_infra: Infra, world: World
+) -> None:
     """The SSE stream (cut short by CONSOLE_LIVE_STREAM_S) carries a live call's transcript and
     stage from its Redis log; another tenant's live call and an ended call are never in it."""
     settings = gateway_settings(
-        infra, console_live_stream_s=1.5, console_live_poll_s=0.1, stream_slot_groups=16
+        private_infra, console_live_stream_s=1.5, console_live_poll_s=0.1, stream_slot_groups=16
     )
-    log = CallLog(connect(infra.redis_url), settings.stream_slot_groups)
+    log = CallLog(connect(private_infra.redis_url), settings.stream_slot_groups)
     mine = await _call(world.sessions, world.a, "stored line", live=True)
     theirs = await _call(world.sessions, world.b, "stored line", live=True)
     for sid, tenant, words in [(mine, world.a, "mine says hello"), (theirs, world.b, "secret")]:
