@@ -9,6 +9,7 @@ from __future__ import annotations
 import uvicorn
 
 from services.speech.app import create_app
+from services.speech.stt.listen_socket import listen_key
 from services.speech.stt.recognizer import SpeechModelMissing, model_path
 from services.speech.tts.piper_engine import SpeechModelMissing as VoiceMissing
 from services.speech.tts.piper_engine import voice_files
@@ -21,9 +22,7 @@ from shared.runtime.telemetry import setup_tracing
 
 def refuse_weak_key(settings: Settings) -> None:
     """The key guarding /v1/listen must be a real secret (unless ALLOW_INSECURE_DEFAULTS)."""
-    key = settings.speech_api_key
-    if key is None:
-        key = settings.deepgram_api_key
+    key = listen_key(settings)
     weak = len(key) < MIN_SECRET_CHARS or key in KNOWN_DEFAULTS
     if weak and not settings.allow_insecure_defaults:
         raise SystemExit(

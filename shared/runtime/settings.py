@@ -350,6 +350,9 @@ class Settings(BaseSettings):
     speech_ws_max_bytes: int = Field(
         65536, ge=1024, description="Largest WebSocket message the speech service accepts."
     )
+    speech_max_queued_messages: int = Field(
+        64, ge=4, description="Results one /v1/listen socket may have waiting (else 1008)."
+    )
     stt_provider: str = Field(
         "deepgram",
         description="Name caller audio is metered under: 'local' when DEEPGRAM_STT_URL is ours.",

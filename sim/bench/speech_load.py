@@ -9,13 +9,15 @@ Measured per level:
 * STT latency after speech end: wall time from the last frame of an utterance's speech being
   sent to its `speech_final` result arriving (includes the endpointing silence, 300 ms);
 * word error rate of the finals against the sentence;
-* CPU of the speech process (user+system, psutil) per call-minute and per audio second.
+* CPU of the speech process (user+system, psutil: recognition and the replies' synthesis)
+  per call-minute and per audio second;
 A level "holds" when every utterance got its final, p95 latency is under `--max-p95-s` and the
 WER stays under 20 %; capacity is the largest level that holds (levels stop after two
 failures in a row).
 
-TTS first frame and voice-to-voice need the speech synthesis of issue 15 (branch sp-tts);
-they are reported as not measured until it is merged.
+On each speech_final the caller asks the same replica's `/v1/speak` (Piper) for a reply and
+times its first audio frame: TTS first frame, and voice-to-voice at the caller (speech end to
+the first reply frame; the LLM's time is left out, as the platform's LLM is scripted here).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from services.media.caller.stt_deepgram import DeepgramStt, SttTranscript
@@ -44,6 +47,7 @@ ASSET = Path(__file__).resolve().parents[2] / "tests" / "assets" / "speech" / "b
 SILENCE = b"\xff"
 FRAME = 160
 GAP_MS = 1500
+REPLY = "Sure, I can book a table for four on Friday at seven. May I have your name?"
 FINAL_WAIT_S = 20.0  # after the last frame, how long the last finals may still take
 NUMBER_WORDS = {"4": "four", "7": "seven", "2": "two", "3": "three", "5": "five"}
 
@@ -64,6 +68,9 @@ class LevelResult:
     cpu_per_call_minute_s: float
     cpu_per_audio_s: float
     final_decode_mean_s: float | None  # Whisper time of a final alone (its queue wait excluded)
+    tts_first_frame_p50_s: float | None  # Speak+Flush -> first reply frame, at the caller
+    voice_to_voice_p50_s: float | None  # speech end -> first reply frame (LLM left out)
+    voice_to_voice_p95_s: float | None
     interim_decodes: int
     holds: bool
 
@@ -73,12 +80,12 @@ class SpeechBenchReport:
     """What `--speech local` measured."""
 
     machine: str
+    load_average: str  # 1-minute load of the box at the start and the end (shared machine)
     decode_workers: int
     interim_every_ms: int
     levels: list[LevelResult] = field(default_factory=list)
     capacity_calls: int = 0
-    tts_first_frame: str = "not measured: speech synthesis (branch sp-tts) not merged"
-    voice_to_voice: str = "not measured: speech synthesis (branch sp-tts) not merged"
+    voice_to_voice_note: str = "STT latency + TTS first frame at the caller; no LLM time"
 
 
 def normalized_words(text: str) -> list[str]:
@@ -98,19 +105,50 @@ def word_errors(reference: str, heard: str) -> tuple[int, int]:
     return row[-1], len(ref)
 
 
-async def _caller(
-    url: str, key: str, sid: str, speech: bytes, turns: int
-) -> list[tuple[float, str]]:
-    """Stream `turns` utterances in real time; per turn, (latency of its first speech_final
-    after the speech ended, the text of all its finals)."""
+@dataclass
+class TurnResult:
+    """One caller utterance and the agent's spoken reply, timed at the caller."""
+
+    stt_s: float  # last speech frame sent -> speech_final received
+    text: str
+    tts_first_frame_s: float | None = None  # Speak+Flush sent -> first audio frame received
+    voice_to_voice_s: float | None = None  # last speech frame sent -> first reply frame
+
+
+async def _first_reply_frame(tts_url: str, key: str) -> float:
+    """Seconds from Speak+Flush of the reply to its first audio frame (one socket a reply)."""
+    query = "/v1/speak?encoding=mulaw&sample_rate=8000"
+    headers = {"Authorization": f"Token {key}"}
+    async with connect(tts_url + query, additional_headers=headers, max_size=None) as ws:
+        began = time.monotonic()
+        await ws.send(json.dumps({"type": "Speak", "text": REPLY}))
+        await ws.send(json.dumps({"type": "Flush"}))
+        async for message in ws:
+            if isinstance(message, bytes) and message:
+                first = time.monotonic() - began
+                await ws.send(json.dumps({"type": "Clear"}))
+                await ws.send(json.dumps({"type": "Close"}))
+                return first
+    raise RuntimeError("the TTS socket closed before any audio")
+
+
+async def _caller(url: str, key: str, sid: str, speech: bytes, turns: int) -> list[TurnResult]:
+    """Stream `turns` utterances in real time; on each speech_final ask the TTS for the reply.
+    Per turn answered: STT latency after speech end, the text of its finals, TTS first frame,
+    and voice-to-voice (STT + TTS; the LLM is left out: the platform's is scripted)."""
     stt = DeepgramStt(Settings(deepgram_stt_url=url, deepgram_api_key=key), sid)
     await stt.open()
     lead, period = 4000, len(speech) + GAP_MS * 8  # bytes = samples (µ-law)
     ends = [lead + k * period + len(speech) for k in range(turns)]
     sent_end: list[float] = []  # wall time the last speech frame of turn k was sent
-    latency: dict[int, float] = {}
+    results: dict[int, TurnResult] = {}
     texts: dict[int, list[str]] = {k: [] for k in range(turns)}
-    heard_all = asyncio.Event()
+    replies: list[asyncio.Task[None]] = []
+
+    async def reply(turn: int) -> None:
+        first = await _first_reply_frame(url, key)
+        results[turn].tts_first_frame_s = first
+        results[turn].voice_to_voice_s = results[turn].stt_s + first
 
     async def read() -> None:
         async for event in stt.events():
@@ -119,10 +157,9 @@ async def _caller(
             middle = (event.start_ms + event.end_ms) * 4  # bytes into the stream
             turn = min(max((middle - lead) // period, 0), turns - 1)
             texts[turn].append(event.text)
-            if event.speech_final and turn < len(sent_end) and turn not in latency:
-                latency[turn] = time.monotonic() - sent_end[turn]
-                if len(latency) == turns:
-                    heard_all.set()
+            if event.speech_final and turn < len(sent_end) and turn not in results:
+                results[turn] = TurnResult(time.monotonic() - sent_end[turn], "")
+                replies.append(asyncio.create_task(reply(turn)))
 
     reader = asyncio.create_task(read())
     audio = SILENCE * lead + (speech + SILENCE * (GAP_MS * 8)) * turns
@@ -134,14 +171,17 @@ async def _caller(
         await asyncio.sleep(max(0.0, start + (pos + FRAME) / 8000 - time.monotonic()))
     deadline = time.monotonic() + FINAL_WAIT_S  # a final that never comes counts as missing
     pos = len(audio)
-    while not heard_all.is_set() and time.monotonic() < deadline and not reader.done():
+    while len(results) < turns and time.monotonic() < deadline and not reader.done():
         await stt.send(SILENCE * FRAME)  # the line stays open, as on a call
         pos += FRAME
         await asyncio.sleep(max(0.0, start + pos / 8000 - time.monotonic()))
     with contextlib.suppress(ConnectionClosed):
         await stt.close()
     reader.cancel()
-    return [(latency[k], " ".join(texts[k])) for k in range(turns) if k in latency]
+    await asyncio.gather(*replies, return_exceptions=True)
+    for turn, result in results.items():
+        result.text = " ".join(texts[turn])
+    return [results[k] for k in sorted(results)]
 
 
 def _speech_bytes() -> bytes:
@@ -183,8 +223,11 @@ async def run_level(
     finals_n = decodes1.get("final", (0.0, 0.0))[1] - decodes0.get("final", (0.0, 0.0))[1]
     interims_n = decodes1.get("interim", (0.0, 0.0))[1] - decodes0.get("interim", (0.0, 0.0))[1]
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    latencies = sorted(lat for outcome in outcomes for lat, _ in outcome)
-    errors = [word_errors(reference, text) for outcome in outcomes for _, text in outcome]
+    turns_done = [t for outcome in outcomes for t in outcome]
+    latencies = sorted(t.stt_s for t in turns_done)
+    errors = [word_errors(reference, t.text) for t in turns_done]
+    tts = sorted(t.tts_first_frame_s for t in turns_done if t.tts_first_frame_s is not None)
+    v2v = sorted(t.voice_to_voice_s for t in turns_done if t.voice_to_voice_s is not None)
     wer = sum(e for e, _ in errors) / sum(n for _, n in errors) if errors else None
     audio_s = calls * (0.5 + turns * (len(speech) / 8000 + GAP_MS / 1000))
     p95 = latencies[max(0, round(0.95 * len(latencies)) - 1)] if latencies else None
@@ -208,6 +251,9 @@ async def run_level(
         cpu_per_call_minute_s=round(cpu / audio_s * 60, 2),
         cpu_per_audio_s=round(cpu / audio_s, 4),
         final_decode_mean_s=round(final_s / finals_n, 3) if finals_n else None,
+        tts_first_frame_p50_s=round(statistics.median(tts), 3) if tts else None,
+        voice_to_voice_p50_s=round(statistics.median(v2v), 3) if v2v else None,
+        voice_to_voice_p95_s=round(v2v[max(0, round(0.95 * len(v2v)) - 1)], 3) if v2v else None,
         interim_decodes=int(interims_n),
         holds=holds,
     )
@@ -250,12 +296,14 @@ def run_speech_bench(levels: list[int], turns: int, out_dir: Path, max_p95_s: fl
     proc = _start_speech(port, {"SPEECH_API_KEY": key, "ALLOW_INSECURE_DEFAULTS": "true"})
     report = SpeechBenchReport(
         machine=f"{os.cpu_count()} cores (shared box: other engineers' load included)",
+        load_average=f"{os.getloadavg()[0]:.1f}",
         decode_workers=settings.speech_decode_workers,
         interim_every_ms=settings.speech_interim_every_ms,
     )
     try:
         ps = psutil.Process(proc.pid)
         url = f"ws://127.0.0.1:{port}"
+        asyncio.run(_first_reply_frame(url, key))  # unmeasured: loads the Piper voice
         for calls in levels:
             level = asyncio.run(run_level(url, key, ps, calls, turns, max_p95_s))
             report.levels.append(level)
@@ -267,6 +315,7 @@ def run_speech_bench(levels: list[int], turns: int, out_dir: Path, max_p95_s: fl
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    report.load_average += f" -> {os.getloadavg()[0]:.1f}"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"speech-local-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(asdict(report), indent=2))

@@ -27,7 +27,9 @@ class SpeechServer:
 
 @pytest_asyncio.fixture(scope="session")
 async def speech_server() -> AsyncIterator[SpeechServer]:
-    settings = Settings(speech_api_key=SPEECH_KEY, speech_idle_timeout_s=3.0)
+    settings = Settings(
+        speech_api_key=SPEECH_KEY, speech_idle_timeout_s=3.0, speech_max_queued_messages=6
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app), serve_app(app) as port:
         yield SpeechServer(f"ws://127.0.0.1:{port}", SPEECH_KEY, settings)

@@ -139,3 +139,15 @@ def test_the_service_refuses_a_weak_key_outside_a_local_demo() -> None:
         refuse_weak_key(Settings(deepgram_api_key="dg-sim", allow_insecure_defaults=False))
     refuse_weak_key(Settings(deepgram_api_key="dg-sim", allow_insecure_defaults=True))
     refuse_weak_key(Settings(speech_api_key="a-real-secret-of-32-characters!!"))
+
+
+def test_media_does_not_load_the_speech_models() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, services.media.app; "  # media shares the VAD with the speech service
+        "print(sorted(m for m in ('faster_whisper', 'ctranslate2', 'piper') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -3,14 +3,18 @@
 The reader takes audio and control frames, cuts utterances (`Segmenter`) and queues what to
 send; the writer sends the queue in order, waiting for each final decode in turn, so messages
 leave in audio-time order (SpeechStarted, the final, UtteranceEnd) whatever the pool does.
-Interims are best effort: decoded only while the pool has a free worker, sent only when
-nothing is queued before them and their utterance is still open, so they never delay a final.
+Interims are best effort: decoded only while the pool has a worker free besides one kept for
+finals, sent only when nothing is queued before them and their utterance is still open, so
+they never delay a final.
 
 Refused before the upgrade (plain HTTP, like Deepgram): bad key 401, bad query 400, replica full
 429. After it: a text frame that is not a known control message closes 1008 `DATA-0001 ...`;
 no audio nor message for `SPEECH_IDLE_TIMEOUT_S` closes 1011 `NET-0001`; a frame over
-`SPEECH_WS_MAX_BYTES` closes 1009 (uvicorn's `ws_max_size` too). `CloseStream` (or an empty
-binary frame) finalizes, sends `Metadata` and closes 1000.
+`SPEECH_WS_MAX_BYTES` closes 1009 (uvicorn's `ws_max_size` too); more than
+`SPEECH_MAX_QUEUED_MESSAGES` results waiting to be sent (audio pushed far faster than real
+time) closes 1008 `DATA-0002 ...`, so one socket cannot queue unbounded decodes. These close
+at once, dropping what was still queued. `CloseStream` (or an empty binary frame) finalizes,
+sends `Metadata` and closes 1000.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.speech.stt import protocol
 from services.speech.stt.protocol import ListenOptions, ProtocolError, QueryError
-from services.speech.stt.recognizer import MODEL_INFO, Recognizer
+from services.speech.stt.recognizer import MODEL_INFO, Recognizer, Transcript
 from services.speech.stt.segmenter import Closed, InterimDue, Opened, Segmenter, SegmentOptions
 from shared.observability.metrics import Metrics
 from shared.runtime.settings import Settings
@@ -66,14 +70,24 @@ def _denial(status: int, code: str, message: str, request_id: str) -> Response:
     return Response(json.dumps(body), status, headers, media_type="application/json")
 
 
+def listen_key(settings: Settings) -> str:
+    """The key the speech service accepts: SPEECH_API_KEY, else DEEPGRAM_API_KEY."""
+    key = settings.speech_api_key
+    return settings.deepgram_api_key if key is None else key
+
+
+def invalid_credentials() -> Response:
+    """Deepgram's 401 (before a WebSocket upgrade, or for a REST call)."""
+    return _denial(401, "INVALID_AUTH", "Invalid credentials.", protocol.new_request_id())
+
+
 async def serve_listen(websocket: WebSocket, deps: ListenDeps) -> None:
     """Check the upgrade, then run the socket to its end."""
     s = deps.settings
     rid = protocol.new_request_id()
-    key = s.speech_api_key if s.speech_api_key is not None else s.deepgram_api_key
     denial: Response | None = None
     options: ListenOptions | None = None
-    if not authorized(websocket.headers, key):
+    if not authorized(websocket.headers, listen_key(s)):
         denial = _denial(401, "INVALID_AUTH", "Invalid credentials.", rid)
     elif deps.open_sockets >= s.speech_max_sessions:
         denial = _denial(429, "TOO_MANY_REQUESTS", "speech replica at capacity", rid)
@@ -136,21 +150,33 @@ class ListenSession:
             self._out.put_nowait(None)
             if self._interim is not None:
                 self._interim.cancel()
-        if reason == "client went away":
+        abandon = code != 1000 or reason == "client went away"
+        if abandon:  # nobody to send to, or a broken client: drop what is queued
             writer.cancel()
+            self._drop_queued()
         try:
-            await writer
-            if code == 1000 and reason == "":
+            try:
+                await writer
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not abandon or (current is not None and current.cancelling()):
+                    raise  # this task itself was cancelled
+            if reason == "client went away":
+                return
+            if code == 1000:
                 audio_ms, digest = self._segmenter.audio_ms, self._digest.hexdigest()
                 await self._send(
                     protocol.metadata_message(self._options, MODEL_INFO, audio_ms, digest)
                 )
             await self._ws.close(code=code, reason=reason[:120])
-        except asyncio.CancelledError:
-            if not writer.cancelled():
-                raise  # this task itself was cancelled
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:  # client gone mid-send
             log.info("listen socket %s ended early: %r", self._options.request_id, exc)
+
+    def _drop_queued(self) -> None:
+        while not self._out.empty():
+            item = self._out.get_nowait()
+            if isinstance(item, asyncio.Task):
+                item.cancel()
 
     async def _read(self) -> tuple[int, str]:
         """Frames until CloseStream/empty frame (1000, '') or an error (code, reason)."""
@@ -172,6 +198,8 @@ class ListenSession:
                 if len(data) > limit:  # whatever the ASGI server's own limit is
                     return 1009, f"audio frame over {limit} bytes"
                 self._audio(data)
+                if self._out.qsize() > self._deps.settings.speech_max_queued_messages:
+                    return 1008, "DATA-0002: audio arrives faster than it can be transcribed"
                 continue
             kind = protocol.control(message.get("text") or "")
             if kind == "Finalize":
@@ -201,7 +229,8 @@ class ListenSession:
             self._out.put_nowait(protocol.speech_started_message(event.start_ms))
 
     def _interim_due(self, event: InterimDue) -> None:
-        busy = self._deps.recognizer.pending >= self._deps.settings.speech_decode_workers
+        workers = self._deps.settings.speech_decode_workers
+        busy = self._deps.recognizer.pending >= max(1, workers - 1)  # a worker kept for finals
         if busy or (self._interim is not None and not self._interim.done()):
             self._deps.metrics.speech_interims_skipped.inc()
             return
@@ -253,7 +282,11 @@ class ListenSession:
         self, event: InterimDue | Closed, *, is_final: bool, from_finalize: bool = False
     ) -> list[Message]:
         kind = "final" if is_final else "interim"
-        heard = await self._deps.recognizer.transcribe(event.pcm, self._options.keyterms, kind)
+        try:
+            heard = await self._deps.recognizer.transcribe(event.pcm, self._options.keyterms, kind)
+        except (RuntimeError, ValueError, MemoryError):  # CTranslate2 failures: keep the call
+            log.exception("listen socket %s: %s decode failed", self._options.request_id, kind)
+            heard = Transcript("", 0.0)  # the final still closes the utterance, unheard
         if not is_final and not heard.text:
             return []
         endpoint = isinstance(event, Closed) and event.endpoint
