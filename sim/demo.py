@@ -153,7 +153,7 @@ async def run_demo(speech: str = "local") -> int:
         if real:
             console.print("loading the speech models (Whisper, Silero VAD, Piper)...")
             start_speech(stack, env)
-        start_services(stack, env)
+        start_services(stack, env, timeout_s=180)  # the speech models load alongside
         console.print(f"gateway: http://127.0.0.1:{stack.ports.gateway}  (logs in {stack.log_dir})")
         redis_url = embedded.redis_url
         log = CallLog(connect(redis_url), settings.stream_slot_groups)

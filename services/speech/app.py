@@ -15,13 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response, WebSocket
 
-from services.speech.stt.listen_socket import (
-    ListenDeps,
-    authorized,
-    invalid_credentials,
-    listen_key,
-    serve_listen,
-)
+from services.speech.stt.listen_socket import ListenDeps, serve_listen
 from services.speech.stt.recognizer import Recognizer
 from services.speech.tts.rendering import load_engine as load_tts_engine
 from services.speech.tts.speak_rest import speak_rest
@@ -57,18 +51,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def listen(ws: WebSocket) -> None:
         await serve_listen(ws, app.state.listen)
 
-    # Synthesis takes the same key as recognition (media sends its Deepgram key to both).
+    # Synthesis takes the same key as recognition (media sends its Deepgram key to both);
+    # serve_speak and speak_rest check it.
     @app.websocket("/v1/speak")
     async def speak(ws: WebSocket) -> None:
-        if not authorized(ws.headers, listen_key(settings)):
-            await ws.send_denial_response(invalid_credentials())
-            return
         await serve_speak(ws, settings)
 
     @app.post("/v1/speak")
     async def speak_once(request: Request) -> Response:
-        if not authorized(request.headers, listen_key(settings)):
-            return invalid_credentials()
         return await speak_rest(request, settings)
 
     return app

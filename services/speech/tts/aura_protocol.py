@@ -127,6 +127,11 @@ def model_uuid(model_name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"frontdesk-speech:{model_name}"))
 
 
+def error_code(status: int) -> str:
+    """Deepgram's `err_code` for an HTTP refusal."""
+    return {401: "INVALID_AUTH", 503: "Unavailable"}.get(status, "Bad Request")
+
+
 def metadata(request_id: str, model_name: str, model_version: str) -> str:
     """The first server message on every socket."""
     return json.dumps(

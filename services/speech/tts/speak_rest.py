@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from services.speech.stt.listen_socket import authorized
+from services.speech.stt.listen_socket import authorized, listen_key
 from services.speech.tts import aura_protocol as aura
 from services.speech.tts.piper_engine import INSTALL_COMMAND, SpeechModelMissing
 from services.speech.tts.rendering import load_engine, render_pool, rendered_audio
-from services.speech.tts.speak_socket import speech_key
 from shared.runtime.settings import Settings
 
 MAX_BODY_BYTES = 16 * 1024
@@ -25,8 +24,7 @@ CONTENT_TYPES = {"mulaw": "audio/basic", "linear16": "audio/l16"}
 
 
 def _error(status: int, message: str, request_id: str) -> JSONResponse:
-    body = {"err_code": "Bad Request" if status < 500 else "Unavailable", "err_msg": message,
-            "request_id": request_id}
+    body = {"err_code": aura.error_code(status), "err_msg": message, "request_id": request_id}
     return JSONResponse(body, status, headers={"dg-error": message, "dg-request-id": request_id})
 
 
@@ -56,7 +54,7 @@ async def speak_rest(request: Request, settings: Settings) -> Response:
     """Synthesise one request's text; audio streams back phrase by phrase."""
     request_id = str(uuid.uuid4())
     try:
-        if not authorized(request.headers, speech_key(settings)):
+        if not authorized(request.headers, listen_key(settings)):
             raise aura.ProtocolError(401, "Invalid credentials.")
         fmt = aura.parse_query(request.query_params, default_model="piper")
         if (request.query_params.get("container") or "none") != "none":

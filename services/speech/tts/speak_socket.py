@@ -17,7 +17,7 @@ import uuid
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from services.speech.stt.listen_socket import authorized
+from services.speech.stt.listen_socket import authorized, listen_key
 from services.speech.tts import aura_protocol as aura
 from services.speech.tts.piper_engine import INSTALL_COMMAND, PiperEngine, SpeechModelMissing
 from services.speech.tts.rendering import load_engine, render_pool, rendered_audio
@@ -165,22 +165,16 @@ class _Speaker:
                 return
 
 
-def speech_key(settings: Settings) -> str:
-    """The key clients must present (SPEECH_API_KEY, else DEEPGRAM_API_KEY)."""
-    return settings.speech_api_key if settings.speech_api_key is not None else (
-        settings.deepgram_api_key
-    )
-
-
 async def serve_speak(websocket: WebSocket, settings: Settings) -> None:
     """Serve one Aura-compatible `/v1/speak` socket with the local Piper voice."""
     request_id = str(uuid.uuid4())
     try:
-        if not authorized(websocket.headers, speech_key(settings)):
+        if not authorized(websocket.headers, listen_key(settings)):
             raise aura.ProtocolError(401, "Invalid credentials.")
         fmt = aura.parse_query(websocket.query_params, default_model="piper")
     except aura.ProtocolError as exc:
-        body = {"err_code": "Bad Request", "err_msg": exc.reason, "request_id": request_id}
+        body = {"err_code": aura.error_code(exc.code), "err_msg": exc.reason,
+                "request_id": request_id}
         headers = {"dg-error": exc.reason, "dg-request-id": request_id}
         await websocket.send_denial_response(JSONResponse(body, exc.code, headers=headers))
         return
