@@ -474,7 +474,7 @@ class Settings(BaseSettings):
         True, description="End turns by the transcript: short after a sentence, held after 'and'."
     )
     end_of_turn_short_ms: int = Field(
-        200,
+        300,
         description="STT endpointing silence when end_of_turn_dynamic (else stt_endpointing_ms).",
     )
     end_of_turn_hold_ms: int = Field(
