@@ -180,6 +180,10 @@ class CallTurns:
             self.run.result.warnings.append(f"STT registration too slow for {text!r}; retrying")
         else:
             raise CallError(f"could not register {text!r} with STT control in time")
+        self.run.result.lines.append(await self._speak_window(text, window, resumes))
+
+    async def _speak_window(self, text: str, window: tuple[int, int], resumes: int) -> SpokenLine:
+        """Wait while the line's frames go out; raises _Resumed if the call moves meanwhile."""
         line = SpokenLine(text, "speech", window[0] * FRAME_MS, window[1] * FRAME_MS)
         self.run.log("sent", "say", text=text, start_ms=line.start_ms, end_ms=line.end_ms)
         end = window[1]
@@ -190,7 +194,7 @@ class CallTurns:
                 lambda: self.run.frames_sent >= end or self.run.result.resumes != resumes
             )
         self._check_same_stream(resumes)
-        self.run.result.lines.append(line)
+        return line
 
     async def _say_aloud(self, text: str, tts_url: str) -> None:
         """Speak `text` as synthesised speech: the platform's recogniser must hear it (nothing
@@ -203,16 +207,7 @@ class CallTurns:
         start = self.run.frames_sent + 1
         window = (start, start + math.ceil(len(voice) / FRAME_BYTES))
         self.run.voice, self.run.speech = voice, window  # no await since frames_sent was read
-        line = SpokenLine(text, "speech", window[0] * FRAME_MS, window[1] * FRAME_MS)
-        self.run.log("sent", "say", text=text, start_ms=line.start_ms, end_ms=line.end_ms)
-        end = window[1]
-        while self.run.frames_sent < end:
-            self.check_open()
-            self._check_same_stream(resumes)
-            await self.run.until_frame(
-                lambda: self.run.frames_sent >= end or self.run.result.resumes != resumes
-            )
-        self._check_same_stream(resumes)
+        line = await self._speak_window(text, window, resumes)
         self.run.log("sent", "said", text=text)
         self.run.result.lines.append(line)
 
