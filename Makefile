@@ -56,10 +56,10 @@ test: setup observability-tools redis-cluster-tools balancer-tools browser
 
 # The call-quality scenarios on the real speech path (Piper caller, Whisper, Piper agent; the
 # LLM scripted), asserted in Postgres: FAQ, barge-in, backchannel, silence, DTMF, book /
-# reschedule / cancel. The short call and the barge-in also run in `make test`; the rest here
-# (each real-speech call costs CPU seconds). About 5 minutes on 2 cores.
+# reschedule / cancel, the short call and the real-speech barge-in, and the barge-in onset bound
+# (each real-speech call costs CPU seconds). About 6 minutes on 2 cores.
 quality: setup
-	$(RUN) pytest -q -p no:randomly tests/speech/test_real_speech_calls.py
+	$(RUN) pytest -q -p no:randomly -m quality tests/speech/test_real_speech_calls.py tests/e2e/test_barge_in_onset.py
 
 # The fault suite (docs/reliability.md): two replicas of every service on a private Redis and
 # Postgres; kill -9 / SIGTERM / restarts mid-call. About 5 minutes, so not in `make test`.

