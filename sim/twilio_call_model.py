@@ -96,6 +96,7 @@ class CallScript:
 
     lines: list[ScriptLine]
     hangup_after_last: bool = True  # else wait (up to max_call_s) for the server to hang up
+    wait_for_last_answer: bool = True  # False: hang up as soon as the last line is said
 
 
 EventDirection = Literal["sent", "recv", "info"]

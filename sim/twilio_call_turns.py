@@ -57,7 +57,8 @@ class CallTurns:
             else:
                 await self._say(line)
         if self.run.script.hangup_after_last:
-            await self._await_agent_turn(since)
+            if self.run.script.wait_for_last_answer:
+                await self._await_agent_turn(since)
             await self.run._hangup()
         else:
             self.run.log("info", "waiting-for-server-hangup")

@@ -275,7 +275,7 @@ class CallSession:
                     ctx.end_reason = outcome.reason
             if inbound is not None and not inbound.done():
                 inbound.cancel()
-            await caller.close()
+            await caller.close(drain=not self.handing_over)
             for task in await stop_tasks(tasks, TEARDOWN_S):
                 log.error(
                     "task %s ignored cancellation, awaiting: %s",

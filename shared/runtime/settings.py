@@ -502,6 +502,13 @@ class Settings(BaseSettings):
         1000, ge=100, description="How often the local HAProxy checks each replica's /readyz."
     )
 
+    # --- the caller's last words at hang-up (issue 15, rs) -----------------------------------
+    stt_drain_s: float = Field(
+        2.0,
+        ge=0,
+        description="At hang-up, longest wait for STT's finals of an utterance still being heard.",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

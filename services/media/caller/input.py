@@ -82,6 +82,8 @@ class CallerInput:
         self.utterance: list[str] = []
         self.hearing = False  # an utterance is in progress (onset or interim seen)
         self.closing = False
+        self._stt: DeepgramStt | None = None  # the open STT socket
+        self._stt_done = asyncio.Event()  # the socket's events ended after `close`
         self.feed = SttFeed(
             self.backlog,
             ctx.deps.inbound_forward_s,
@@ -162,6 +164,7 @@ class CallerInput:
                 await asyncio.sleep(min(0.1 * 2**failures, 2.0))
                 continue
             failures = 0
+            self._stt = stt
             sender = asyncio.create_task(self.feed.feed(stt, start))
             try:
                 async for event in stt.events():
@@ -172,17 +175,49 @@ class CallerInput:
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError, OSError, WebSocketException):
                     await sender
+                self._stt = None
+                if self.closing:
+                    self._stt_done.set()
                 with contextlib.suppress(OSError, WebSocketException, RuntimeError):
                     await stt.close()
             if not self.closing:
                 self.ctx.deps.metrics.provider_reconnects.labels("deepgram-stt").inc()
                 await self._provider_error("STT socket dropped; reconnecting with buffered audio")
 
-    async def close(self) -> None:
-        """The call is over: stop feeding STT."""
+    async def close(self, *, drain: bool = True) -> None:
+        """The call is over: stop feeding STT. With `drain` (not when the call moves to another
+        replica), words still being transcribed are waited for and stored as a last caller line
+        that nobody answers: the record holds what the caller said before hanging up."""
         self.closing = True
         await self.feed.flush()
         self.backlog.close()
+        stt = self._stt
+        if not drain or stt is None or not (self.hearing or self.utterance):
+            return
+        with contextlib.suppress(OSError, WebSocketException, RuntimeError):
+            await stt.finish()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stt_done.wait(), self.ctx.settings.stt_drain_s)
+        text, self.utterance, self.hearing = " ".join(self.utterance), [], False
+        if text.strip():
+            turn_id = self.ctx.next_turn()
+            await self.ctx.append(
+                ev.TurnRequested(call_sid=self.ctx.call_sid, turn_id=turn_id, text=text)
+            )
+
+    async def _on_late_stt(self, event: SttEvent) -> None:
+        """A final after hang-up: kept for the last line (no turn, no barge-in)."""
+        if isinstance(event, SttTranscript) and event.is_final and event.text:
+            await self.ctx.append(
+                ev.TranscriptFinal(
+                    call_sid=self.ctx.call_sid,
+                    text=event.text,
+                    audio_start_ms=event.start_ms,
+                    audio_end_ms=event.end_ms,
+                    speech_final=event.speech_final,
+                )
+            )
+            self.utterance.append(event.text)
 
     async def _provider_error(self, message: str) -> None:
         await self.ctx.append(
@@ -191,6 +226,9 @@ class CallerInput:
 
     # ---- transcripts and turns -----------------------------------------------------------
     async def _on_stt(self, event: SttEvent) -> None:
+        if self.closing:
+            await self._on_late_stt(event)
+            return
         sid = self.ctx.call_sid
         arrived = time.time()
         if isinstance(event, SttSpeechStarted):

@@ -160,6 +160,10 @@ class DeepgramStt:
             if event is not None:
                 yield shift(event, self.audio_offset_ms)
 
+    async def finish(self) -> None:
+        """Ask Deepgram for the finals of the audio sent so far; it then closes the socket."""
+        await self._conn.send_close_stream()
+
     async def close(self) -> None:
         """Ask Deepgram to finish and close the socket."""
         if self._conn is not None:
