@@ -126,6 +126,12 @@ class FalseInterrupt(_Event):
     trigger_audio_ms: int
     words: str
     respoken: int = 0
+    resumed_from_ms: int = Field(
+        0,
+        ge=0,
+        description="Where the first re-spoken segment went on from: ms of its audio the caller"
+        " had already heard, less a short rewind (0: said again from its start).",
+    )
 
 
 class TurnRequested(_Event):

@@ -73,6 +73,9 @@ async def test_backchannel_never_stands_as_an_interruption(platform: Platform) -
     assert barges[0].trigger == "vad:onset"
     assert undone[0].turn_id == barges[0].turn_id == 1
     assert undone[0].words == "mhm" and undone[0].respoken >= 1
+    # The cut sentence went on from where it was cut (less a short rewind), not from its start.
+    print(f"FIGURE resumed the cut sentence {undone[0].resumed_from_ms} ms into it")
+    assert undone[0].resumed_from_ms > 0
     assert log.index(barges[0]) < log.index(undone[0])
     # "mhm" is not a turn, and every sentence of the answer was heard in full.
     assert [e.text for e in log if isinstance(e, ev.TurnRequested)] == [PRICES, "Great, bye."]

@@ -41,6 +41,9 @@ STOPS_MID_SENTENCE = [
     ("My name is", "phrase:my name is"),
     ("Let me think", "phrase:let me think"),
     ("I want to change it to", "continuation:to"),
+    ("Hi.", "opener"),  # Whisper's "Hi." of "Hi, how much is a haircut?" said with a pause
+    ("Hello?", "opener"),
+    ("hi there", "opener"),
 ]
 FIXED_ENDPOINTING_MS = Settings().stt_endpointing_ms  # today's rule: 300 ms of silence
 

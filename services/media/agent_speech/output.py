@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 CLEARED_WAIT_S = 2.0
 """Longest we drop TTS audio waiting for the provider to confirm a clear."""
+RESUME_REWIND_MS = 240
+"""A falsely interrupted segment goes on this much before where it was cut (mid-word)."""
+BYTES_PER_MS = 8  # µ-law 8 kHz
 PHRASE_MAX_CHARS = 40
 """Segments this short ("You're welcome.", "Let me check that for you.") are cached like the
 greeting (issue 17): when one opens a reply again it plays at once, with no TTS round trip."""
@@ -57,6 +60,10 @@ class AgentOutput:
         self._phrase_audio: dict[tuple[int, int], bytearray] = {}  # short segments, for the cache
         self.characters_synthesized = 0  # text sent to TTS (a cached greeting costs nothing)
         self.last_cut: ClearResult | None = None  # what the latest barge-in cut
+        self._sent_audio: dict[str, bytearray] = {}  # mark -> its audio sent, until echoed
+        self._buffer_end = 0.0  # monotonic time the audio we sent to Twilio has all played
+        self._resume_audio: dict[str, bytes] = {}  # cut segments' unheard audio, for respeak
+        self.resumed_from_ms = 0  # the latest respeak: heard ms skipped in its first segment
 
     @property
     def speaking(self) -> bool:
@@ -94,7 +101,7 @@ class AgentOutput:
         self.idle.clear()
         self.ledger.audio(len(audio))
         sent_at = time.time()
-        await self.link.send_media(audio)
+        await self._send_audio(segment.mark, audio)
         if turn_id:  # a reply's turn row has every stage: the cache is its "TTS"
             await self.ctx.latency(turn_id, "tts_first_byte", sent_at)
         await self._first_audio_sent(turn_id, sent_at)
@@ -216,7 +223,7 @@ class AgentOutput:
                 if segment is None:
                     continue
                 first_byte_at = time.time() if first else 0.0
-                await self.link.send_media(item)  # audio first; bookkeeping after
+                await self._send_audio(segment.mark, item)  # audio first; bookkeeping after
                 if metric is not None:
                     metric.observe(time.perf_counter() - received)
                 if first:
@@ -236,6 +243,14 @@ class AgentOutput:
             elif isinstance(item, TtsCleared):
                 self._dropping_until = 0.0
         raise ConnectionError("TTS socket closed")
+
+    async def _send_audio(self, mark: str, audio: bytes) -> None:
+        """Audio to Twilio; it plays in real time after what is queued there, so the time its
+        buffer runs dry is known (a barge-in then knows how much of each segment was heard)."""
+        await self.link.send_media(audio)
+        now = time.monotonic()
+        self._buffer_end = max(self._buffer_end, now) + len(audio) / (BYTES_PER_MS * 1000)
+        self._sent_audio.setdefault(mark, bytearray()).extend(audio)
 
     async def _segment_done(self, segment: Segment) -> None:
         await self.ctx.append(
@@ -271,6 +286,8 @@ class AgentOutput:
     async def on_mark(self, name: str) -> None:
         """Twilio echoed a mark: that segment was heard (or dropped by a clear)."""
         segment = self.ledger.played(name)
+        if segment is not None and not segment.cleared:
+            self._sent_audio.pop(name, None)
         # Before any await: the silence timer starts at this echo. Updating after the log write
         # let the call controller see "not speaking" with the idle time of the previous turn and
         # reprompt right after the agent finished.
@@ -297,6 +314,7 @@ class AgentOutput:
         cut = self.ledger.clear()
         self._phrase_audio.clear()  # cut short: none of it is a whole phrase to cache
         self.last_cut = cut
+        self._resume_audio = self._unheard_audio(cut)
         self._dropping_until = time.monotonic() + CLEARED_WAIT_S
         if cut.turn_id is not None:
             self._interrupted.add(cut.turn_id)
@@ -315,6 +333,33 @@ class AgentOutput:
         self._update_idle()
         return True
 
+    def _unheard_audio(self, cut: ClearResult) -> dict[str, bytes]:
+        """For each segment the clear cut after it was sent: its audio from a little before
+        the point Twilio had played up to (the tail of what was sent had not played yet)."""
+        unplayed = round(max(0.0, self._buffer_end - time.monotonic()) * 1000) * BYTES_PER_MS
+        self._buffer_end = 0.0
+        for segment in cut.dropped:  # partly sent, still synthesizing: the very tail
+            unplayed -= len(self._sent_audio.pop(segment.mark, b""))
+        rewind = RESUME_REWIND_MS * BYTES_PER_MS
+        unheard: dict[str, bytes] = {}
+        for segment in reversed(cut.cleared):
+            audio = self._sent_audio.pop(segment.mark, None)
+            if not audio:
+                continue
+            heard = max(0, len(audio) - max(0, unplayed))
+            unplayed -= len(audio)
+            unheard[segment.mark] = bytes(audio[max(0, min(heard, len(audio)) - rewind) :])
+        return unheard
+
+    async def _resend(self, segment: Segment, audio: bytes) -> None:
+        """Play audio kept from a cut segment again as that segment (nothing may be queued)."""
+        again = self.ledger.queue(segment.turn_id, segment.seq, segment.text)
+        self._cached_marks.add(again.mark)  # no TTS: it costs nothing
+        self.idle.clear()
+        self.ledger.audio(len(audio))
+        await self._send_audio(again.mark, audio)
+        await self._segment_done(self.ledger.flushed() or again)
+
     async def respeak(self, turn_id: int) -> int:
         """A barge-in on `turn_id` was false (the caller only said "mhm"): speak again the
         segments it cut, whole, in order; returns how many. Nothing when the turn is no longer
@@ -330,6 +375,15 @@ class AgentOutput:
         if not segments or any(self.ledger.awaiting_echo(seg.mark) for seg in segments):
             return 0
         self._interrupted.discard(turn_id)
-        for segment in segments:
-            await self._speak(segment.turn_id, segment.seq, segment.text)
+        resume, self._resume_audio = self._resume_audio, {}
+        first = resume.get(segments[0].mark)
+        self.resumed_from_ms = (
+            (segments[0].audio_bytes - len(first)) // BYTES_PER_MS if first is not None else 0
+        )
+        for segment in segments:  # what was sent goes on from where it was cut; the rest anew
+            audio = resume.get(segment.mark)
+            if audio:
+                await self._resend(segment, audio)
+            else:
+                await self._speak(segment.turn_id, segment.seq, segment.text)
         return len(segments)

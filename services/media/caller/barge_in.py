@@ -63,6 +63,16 @@ DEFAULT_BACKCHANNELS = frozenset(
         "sure",
         "alright",
         "i see",
+        "got it",
+        # What a recogniser makes of a hum or a short "uh-huh" (Whisper: "Oh"):
+        "oh",
+        "ah",
+        "aha",
+        "uh",
+        "um",
+        "hm",
+        "mm hmm",
+        "mhmm",
     }
 )
 VOICE_RUN_WINDOWS = 3
@@ -192,6 +202,11 @@ class BargeInDetector:
     def confirming(self) -> bool:
         """An "onset" interrupt waits for words (keep feeding voice windows and the clock)."""
         return self._utterance is not None and self._utterance.onset_fired_at is not None
+
+    @property
+    def interrupted(self) -> bool:
+        """The current utterance interrupted the agent (an undone onset counts as not)."""
+        return self._utterance is not None and self._utterance.fired
 
     @property
     def agent_is_speaking(self) -> bool:

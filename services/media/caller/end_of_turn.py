@@ -5,8 +5,9 @@ fixed 300 ms used before). The transcript then decides:
 - a complete-looking utterance ends the turn at once (so a caller who is plainly done is
   answered `300 - short_ms` sooner than with the fixed rule, never later);
 - an utterance that stops on a continuation ("my number is", "and", "for the", "um", a
-  trailing comma, a phone number cut short) is held: the turn ends only after `hold_ms` more
-  audio with no new words (or on STT's UtteranceEnd), and words arriving meanwhile extend it.
+  trailing comma, a phone number cut short), or is only an opener ("Hi."), is held: the turn
+  ends only after `hold_ms` more audio with no new words (or on STT's UtteranceEnd), and words
+  arriving meanwhile extend it.
 
 Why text and not an audio model: Pipecat's Smart-Turn v3.2 (BSD-2, 8.7 MB ONNX in the
 pipecat-ai 1.14.0 wheel) costs about 42 ms of CPU per decision on this project's 2-core VM
@@ -44,6 +45,9 @@ OPEN_PHRASES = (
     ("just", "a", "second"),
 )
 """Phrases that announce more to come, even though their last word may close a sentence."""
+OPENERS = frozenset({"hi", "hello", "hey", "hi there", "hello there", "oh hi", "well", "so"})
+"""A whole utterance that only opens one ("Hi," then a pause, then the question): the agent
+already greeted, so a caller who says "Hi." and stops is rare; STT may still punctuate it."""
 _WORD_RE = re.compile(r"[\w']+")
 _DIGITS = frozenset("zero oh one two three four five six seven eight nine".split())
 PHONE_DIGITS = 10
@@ -72,9 +76,11 @@ def open_reason(text: str) -> str | None:
         return None
     if stripped.endswith((",", "-", "…", "...", ":")):
         return "comma"
+    words: list[str] = [str(w).lower().replace("’", "'") for w in _WORD_RE.findall(stripped)]
+    if " ".join(words) in OPENERS:
+        return "opener"
     if stripped.endswith((".", "?", "!")) and not stripped.endswith(".."):
         return None  # STT punctuated a full stop: a sentence ended
-    words: list[str] = [str(w).lower().replace("’", "'") for w in _WORD_RE.findall(stripped)]
     if not words:
         return None
     for phrase in OPEN_PHRASES:

@@ -20,8 +20,6 @@ from services.media.caller.barge_in import (
     BargeInOptions,
     Decision,
     FalseInterrupt,
-    only_backchannels,
-    words_of,
 )
 from services.media.caller.end_of_turn import EndOfTurnOptions, TurnEnd
 from services.media.caller.over_talk import OverTalk
@@ -293,20 +291,25 @@ class CallerInput:
                 trigger_audio_ms=verdict.trigger_audio_ms,
                 words=" ".join(verdict.words),
                 respoken=respoken,
+                resumed_from_ms=self.agent.resumed_from_ms if respoken else 0,
             )
         )
 
     async def _end_utterance(self, speech_end_ms: int, stt_final_at: float) -> None:
         text, self.utterance, self.hearing = " ".join(self.utterance), [], False
         self.turn_end.ended()
+        took_the_floor = self.detector.interrupted
         verdict = self.detector.utterance_ended(speech_end_ms)
         preempted = self.preempt.settle() if self.preempt is not None else None
         if verdict is not None:
             await self._false_interrupt(verdict)
             return  # "mhm" that cut the agent off: not a turn either (a preemptive reply times out)
-        backchannels = self.detector.options.backchannels
-        if self.agent.speaking and only_backchannels(words_of(text), backchannels):
-            return  # "mhm" while the agent talks: not a turn (a preemptive reply times out)
+        if self.agent.speaking and not took_the_floor:
+            # "mhm", or one word over the agent ("wow") that did not interrupt it, or words
+            # that came after an onset was undone: the agent goes on, and this is no turn
+            # (a preemptive reply times out).
+            log.info("over-talk that did not interrupt: %r", text)
+            return
         turn_id = preempted or self.ctx.next_turn()
         self.ctx.latest_caller_turn = turn_id
         request = ev.TurnRequested(call_sid=self.ctx.call_sid, turn_id=turn_id, text=text)
