@@ -72,6 +72,13 @@ class Replay:
         """The interrupt was later judged false."""
         return any(isinstance(d, FalseInterrupt) for _, d in self.decisions)
 
+    @property
+    def paused_ms(self) -> int | None:
+        """An undone interrupt: audio time from the stop to the verdict (the agent then goes
+        on from where it was cut), the gap the caller hears."""
+        verdict = next((d for _, d in self.decisions if isinstance(d, FalseInterrupt)), None)
+        return None if verdict is None else verdict.decided_audio_ms - verdict.trigger_audio_ms
+
 
 def load_clips(directory: Path = CLIPS_DIR) -> list[Clip]:
     """The clip set and its labels."""
@@ -148,6 +155,7 @@ def summarize(replays: list[Replay], bound_ms: int = 250) -> dict[str, object]:
     reactions = [
         hit[1].trigger_audio_ms - r.clip.onset_ms for r in must if (hit := r.interrupt) is not None
     ]
+    pauses = [p for r in false if (p := r.paused_ms) is not None]
     by_label: dict[str, str] = {}
     for label in sorted({r.clip.label for r in must_not}):
         group = [r for r in must_not if r.clip.label == label]
@@ -157,6 +165,8 @@ def summarize(replays: list[Replay], bound_ms: int = 250) -> dict[str, object]:
         "false_interrupts": f"{len(false)}/{len(must_not)}",
         "false_interrupt_rate": round(len(false) / max(len(must_not), 1), 3),
         "false_undone": f"{sum(r.undone for r in false)}/{len(false)}",
+        "false_stood": f"{sum(not r.undone for r in false)}/{len(must_not)}",
+        "undone_pause_ms_p50": statistics.median(pauses) if pauses else None,
         "false_by_label": by_label,
         "missed_interrupts": f"{len(must) - len(reactions)}/{len(must)}",
         "missed_interrupt_rate": round((len(must) - len(reactions)) / max(len(must), 1), 3),

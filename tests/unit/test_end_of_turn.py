@@ -44,6 +44,7 @@ STOPS_MID_SENTENCE = [
     ("Hi.", "opener"),  # Whisper's "Hi." of "Hi, how much is a haircut?" said with a pause
     ("Hello?", "opener"),
     ("hi there", "opener"),
+    ("Great.", "opener"),  # Whisper's "Great." of "Great, thanks, bye." (Piper's comma pause)
 ]
 FIXED_ENDPOINTING_MS = Settings().stt_endpointing_ms  # today's rule: 300 ms of silence
 

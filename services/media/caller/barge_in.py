@@ -29,7 +29,9 @@ latency to every barge-in). Speech while the agent is silent is a normal turn an
 `Interrupt`.
 
 An "onset" interrupt is a bet made before any word: it returns `FalseInterrupt` (once) when
-the utterance turns out to hold only backchannels (at `utterance_ended`), or no word at all
+the utterance turns out to hold only backchannels (at `utterance_ended`, or as soon as its
+words are only backchannels and the caller's voice has been quiet `backchannel_settle_ms`), or
+no word at all
 `false_after_ms` after its voice stopped (a cough that sounded voiced). The agent can then
 re-speak what was cut.
 
@@ -108,6 +110,9 @@ class BargeInOptions(BaseModel):
     )
     false_after_ms: int = Field(
         1200, ge=0, description="No word this long after an onset's voice ended: false."
+    )
+    backchannel_settle_ms: int = Field(
+        250, ge=0, description="Only backchannel words, then this much quiet: false at once."
     )
 
     @field_validator("backchannels")
@@ -330,7 +335,16 @@ class BargeInDetector:
             utterance.onset_fired_at = None  # confirmed: a real interruption
             return None
         voice_on = self._run_start is not None or self._voice_since is not None
-        if words or voice_on or self._now_ms - self._last_voice_end < self.options.false_after_ms:
+        quiet_ms = self._now_ms - self._last_voice_end
+        if (
+            words
+            and not voice_on
+            and quiet_ms >= self.options.backchannel_settle_ms
+            and only_backchannels(words, self.options.backchannels)
+        ):  # "mhm", then quiet: no need to wait for STT's end of utterance
+            fired_at, self._utterance = utterance.onset_fired_at, None
+            return FalseInterrupt(fired_at, self._now_ms, words)
+        if words or voice_on or quiet_ms < self.options.false_after_ms:
             return None  # backchannel words wait for the utterance's end; voice may go on
         fired_at, self._utterance = utterance.onset_fired_at, None
         return FalseInterrupt(fired_at, self._now_ms, words)

@@ -45,9 +45,14 @@ OPEN_PHRASES = (
     ("just", "a", "second"),
 )
 """Phrases that announce more to come, even though their last word may close a sentence."""
-OPENERS = frozenset({"hi", "hello", "hey", "hi there", "hello there", "oh hi", "well", "so"})
-"""A whole utterance that only opens one ("Hi," then a pause, then the question): the agent
-already greeted, so a caller who says "Hi." and stops is rare; STT may still punctuate it."""
+OPENERS = frozenset(
+    {"hi", "hello", "hey", "hi there", "hello there", "oh hi", "well", "so"}
+    | {"great", "perfect", "lovely", "brilliant", "oh great"}
+)
+"""A whole utterance that only opens one ("Hi," then a pause, then the question; "Great," then
+"thanks, bye"): the agent already greeted, and a lone "Great." has little to answer, so holding
+it costs little; STT may still punctuate it as a sentence. "Yes", "okay", "thanks" stay
+complete (answers and goodbyes)."""
 _WORD_RE = re.compile(r"[\w']+")
 _DIGITS = frozenset("zero oh one two three four five six seven eight nine".split())
 PHONE_DIGITS = 10
