@@ -43,6 +43,7 @@ from services.media.twilio.link import TwilioLink
 from services.media.voice_agents.deepgram_env import deepgram_client
 from services.media.voice_agents.deepgram_settings import settings_message
 from services.media.voice_agents.deepgram_speech import AgentSpeech
+from services.media.voice_agents.resume import resumed_from
 from shared.bus.mux import Subscription
 from shared.bus.waiting import wait_event, within
 from shared.contract import events as ev
@@ -78,6 +79,7 @@ class DeepgramAgentCall:
         self.ctx = ctx
         self.link = link
         self.after = history[-1][0]
+        self.resumed = resumed_from(history)
         self.speech = AgentSpeech(ctx, link)
         self.caller_audio: asyncio.Queue[bytes] = asyncio.Queue()
         self.turn_id = 0  # the greeting is turn 0, then each caller utterance opens a turn
@@ -95,7 +97,10 @@ class DeepgramAgentCall:
         sub = await self.ctx.deps.mux.subscribe(
             self.ctx.deps.log.key(self.ctx.call_sid), self.after
         )
-        await self.ctx.latency(0, "speech_end", self.ctx.start_received_at)
+        if self.resumed.greeted:  # moved here: what the agent says first is a turn of its own
+            self.turn_id = self.ctx.next_turn() if self.resumed.unheard else self.ctx.turn_id
+        else:
+            await self.ctx.latency(0, "speech_end", self.ctx.start_received_at)
         twilio = asyncio.create_task(self._twilio(), name="twilio")
         agent = asyncio.create_task(self._agent(), name="agent")
         follow = asyncio.create_task(self._follow(sub), name="follow")
@@ -162,7 +167,8 @@ class DeepgramAgentCall:
             try:
                 async with asyncio.timeout(s.deepgram_agent_connect_timeout_s):
                     self.conn = await stack.enter_async_context(client.agent.v1.connect())
-                    await self.conn.send_settings(settings_message(self.ctx.started, s))
+                    settings = settings_message(self.ctx.started, s, self.resumed)
+                    await self.conn.send_settings(settings)
                     await self._await_settings_applied()
             except TimeoutError as exc:
                 raise AgentFailed("no SettingsApplied in time") from exc

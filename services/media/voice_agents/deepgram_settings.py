@@ -15,6 +15,7 @@ from typing import Any
 from deepgram.agent.v1.types.agent_v1settings import AgentV1Settings
 
 from services.media.agent_speech.tts_protocol import split_voice
+from services.media.voice_agents.resume import Resumed, reconnected_prompt
 from shared.contract import events as ev
 from shared.runtime.settings import Settings
 from shared.tenancy.tool_specs import openai_tools
@@ -49,8 +50,13 @@ def agent_prompt(started: ev.CallStarted) -> str:
     return started.system_prompt + caller
 
 
-def settings_message(started: ev.CallStarted, settings: Settings) -> AgentV1Settings:
-    """The Settings message, validated against the SDK's schema."""
+def settings_message(
+    started: ev.CallStarted, settings: Settings, resumed: Resumed | None = None
+) -> AgentV1Settings:
+    """The Settings message, validated against the SDK's schema. A call that moved here
+    (`resumed`) gets the conversation so far in the prompt and, instead of the greeting, the
+    reply the caller never heard (or nothing)."""
+    resumed = resumed or Resumed()
     language = started.language or "en"
     listen: dict[str, Any] = {
         "type": "deepgram",
@@ -68,13 +74,14 @@ def settings_message(started: ev.CallStarted, settings: Settings) -> AgentV1Sett
                 "model": settings.deepgram_agent_think_model,
                 "temperature": settings.llm_temperature,
             },
-            "prompt": agent_prompt(started),
+            "prompt": reconnected_prompt(agent_prompt(started), resumed),
             "functions": agent_functions(),
         },
         "speak": {"provider": {"type": "deepgram", "model": speak_model(started, settings)}},
     }
-    if started.greeting:
-        agent["greeting"] = started.greeting
+    greeting = resumed.unheard if resumed.greeted else started.greeting
+    if greeting:
+        agent["greeting"] = greeting
     return AgentV1Settings.model_validate(
         {
             "type": "Settings",

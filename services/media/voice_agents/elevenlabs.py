@@ -39,6 +39,7 @@ from services.media.twilio import protocol as tw
 from services.media.twilio.link import TwilioLink
 from services.media.voice_agents import elevenlabs_convai as el
 from services.media.voice_agents.playout import AgentPlayout
+from services.media.voice_agents.resume import resumed_from
 from shared.bus.mux import Subscription
 from shared.bus.waiting import within
 from shared.contract import events as ev
@@ -124,20 +125,18 @@ class ElevenLabsAgentCall:
             max_size=el.MAX_MESSAGE_BYTES,
             open_timeout=s.elevenlabs_agent_connect_timeout_s,
         )
-        greeted = any(isinstance(e, ev.AgentText) for _, e in self.history)
-        earlier = _transcript(self.history)
+        resumed = resumed_from(self.history)
         await ws.send(
             json.dumps(
                 el.initiation(
                     self.ctx.started,
                     self.ctx.call_sid,
-                    greeted,
-                    earlier,
+                    resumed,
                     s.elevenlabs_agent_outbound_tool_ids,
                 )
             )
         )
-        if not greeted:
+        if not resumed.greeted:
             await self.ctx.latency(0, "speech_end", self.ctx.start_received_at)
         while self.early_audio:  # no await between the last check and `ready`
             await ws.send(el.audio_chunk(self.early_audio.pop(0)))
@@ -335,14 +334,3 @@ def _int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError) as exc:
         raise el.ConvaiError(f"bad event_id {value!r}") from exc
-
-
-def _transcript(history: list[tuple[str, ev.Event]]) -> list[str]:
-    """Caller and agent lines of a resumed call, for the agent's prompt."""
-    lines: list[str] = []
-    for _, event in history:
-        if isinstance(event, ev.TurnRequested):
-            lines.append(f"Caller: {event.text}")
-        elif isinstance(event, ev.AgentText):
-            lines.append(f"Agent: {event.text}")
-    return lines

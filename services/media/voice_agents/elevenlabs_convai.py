@@ -24,6 +24,7 @@ from elevenlabs.url_utils import build_ws_url
 
 from services.media.agent_speech.tts_protocol import split_voice
 from services.media.provider_clients import http_base
+from services.media.voice_agents.resume import Resumed, reconnected_prompt
 from shared.contract import events as ev
 from shared.runtime.settings import Settings
 
@@ -83,22 +84,21 @@ async def conversation_url(settings: Settings, tls: ssl.SSLContext) -> str:
 def initiation(
     started: ev.CallStarted,
     call_sid: str,
-    greeted: bool,
-    earlier: list[str],
+    resumed: Resumed,
     outbound_tool_ids: list[str] | None = None,
 ) -> dict[str, Any]:
     """`conversation_initiation_client_data`: the tenant's prompt and greeting as overrides,
     business and caller as dynamic variables. `call_sid` rides as a dynamic variable too, so
     tools/webhooks on the ElevenLabs side (and the simulator) can tie the conversation to the
-    call. A resumed call (`greeted`) gets no first message and the conversation so far.
+    call. A resumed call gets the conversation so far, and as its first message the reply the
+    caller never heard (or none: no second greeting).
 
     An outbound call's agent needs `report_outcome`, which an inbound agent does not have:
     overrides cannot define tools, only pick workspace tools by id (`agent.prompt.tool_ids`,
     which must be enabled in the agent's security settings), so those ids come from settings."""
-    prompt = started.system_prompt
-    if earlier:
-        prompt += "\n\nThe call was reconnected. Conversation so far:\n" + "\n".join(earlier)
-    agent: dict[str, Any] = {"first_message": "" if greeted else started.greeting}
+    prompt = reconnected_prompt(started.system_prompt, resumed)
+    first = resumed.unheard if resumed.greeted else started.greeting
+    agent: dict[str, Any] = {"first_message": first}
     prompt_override: dict[str, Any] = {"prompt": prompt} if prompt else {}
     if started.direction == "outbound" and outbound_tool_ids:
         prompt_override["tool_ids"] = list(outbound_tool_ids)
