@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from services.media.agent_speech.greeting_cache import GreetingCache
 from services.media.agent_speech.segment_ledger import ClearResult, Segment, SegmentLedger
@@ -57,6 +58,9 @@ class AgentOutput:
         self._phrase_audio: dict[tuple[int, int], bytearray] = {}  # short segments, for the cache
         self.characters_synthesized = 0  # text sent to TTS (a cached greeting costs nothing)
         self.last_cut: ClearResult | None = None  # what the latest barge-in cut
+        self.tools_pending: dict[int, set[str]] = {}  # turn -> tool calls without a result
+        self.reply_turns: set[int] = set()  # turns with reply text handed to TTS
+        self.caller_turn_hooks: list[Callable[[int], None]] = []  # the filler's timer
 
     @property
     def speaking(self) -> bool:
@@ -95,6 +99,8 @@ class AgentOutput:
         self.ledger.audio(len(audio))
         sent_at = time.time()
         await self.link.send_media(audio)
+        if segment.filler:  # no stage of the reply: its latency is the reply's own
+            return segment
         if turn_id:  # a reply's turn row has every stage: the cache is its "TTS"
             await self.ctx.latency(turn_id, "tts_first_byte", sent_at)
         await self._first_audio_sent(turn_id, sent_at)
@@ -114,6 +120,11 @@ class AgentOutput:
     @property
     def _voice(self) -> str:
         return self.ctx.started.voice or self.ctx.settings.tts_model
+
+    @property
+    def cache_voice(self) -> str:
+        """The voice the phrase cache keys this call's audio by."""
+        return self._voice
 
     async def greet_with_tts(self) -> None:
         """Synthesize the greeting (the TTS socket must be open); its audio is cached."""
@@ -158,7 +169,10 @@ class AgentOutput:
                 await self._speak(event.turn_id, event.seq, event.text)
 
     # ---- log -> TTS ----------------------------------------------------------------------
-    FOLLOWS = frozenset(ev.type_of(t) for t in (ev.AgentText, ev.AgentTurnDone, ev.CallIntent))
+    FOLLOWS = frozenset(
+        ev.type_of(t)
+        for t in (ev.AgentText, ev.AgentTurnDone, ev.CallIntent, ev.ToolRequested, ev.ToolResult)
+    )
     """The event types `follow` acts on (its subscription asks for these only)."""
 
     async def follow(self, sub: Subscription) -> None:
@@ -176,18 +190,52 @@ class AgentOutput:
             elif isinstance(event, ev.CallIntent) and self.intent is None:
                 self.intent = event
                 self.changed.set()
+            elif isinstance(event, ev.ToolRequested):
+                self.tools_pending.setdefault(event.turn_id, set()).add(event.tool_call_id)
+            elif isinstance(event, ev.ToolResult):
+                self.tools_pending.get(event.turn_id, set()).discard(event.tool_call_id)
+
+    # ---- what the filler timer asks (services/media/agent_speech/filler.py) ---------------
+    def caller_turn_confirmed(self, turn_id: int) -> None:
+        """The caller's turn was confirmed (`turn.requested` written): a reply is owed."""
+        for hook in self.caller_turn_hooks:
+            hook(turn_id)
+
+    def stale(self, turn_id: int) -> bool:
+        """Nothing of `turn_id` will be spoken (interrupted, or a newer caller turn)."""
+        return self._stale(turn_id)
+
+    def tool_pending(self, turn_id: int) -> bool:
+        """A tool call of `turn_id` has no result yet."""
+        return bool(self.tools_pending.get(turn_id))
+
+    async def speak_filler(self, filler: ev.AgentFiller, audio: bytes) -> bool:
+        """Play a cached filler as segment (turn_id, seq < 0) now, then log `filler`; False
+        when something is playing (the reply came first)."""
+        if self.ledger.busy or filler.seq >= 0:
+            return False
+        self._handled.add((filler.turn_id, filler.seq))
+        segment = await self._send_cached(filler.turn_id, filler.seq, filler.text, audio)
+        await self.ctx.append(filler)
+        await self._segment_done(self.ledger.flushed() or segment)
+        return True
 
     def _stale(self, turn_id: int) -> bool:
         return turn_id in self._interrupted or (0 < turn_id < self.ctx.latest_caller_turn)
 
     async def _speak(self, turn_id: int, seq: int, text: str) -> None:
+        if seq >= 0:
+            self.reply_turns.add(turn_id)
         if turn_id and await self._speak_cached(turn_id, seq, text):
             return
         if turn_id and self.greetings is not None and len(text) <= PHRASE_MAX_CHARS:
             self._phrase_audio[(turn_id, seq)] = bytearray()
         self.ledger.queue(turn_id, seq, text)
-        self.ctx.stage_mark(turn_id, "tts_request", time.time())
-        self.ctx.tts_requests.sent((turn_id, seq), {"turn.id": turn_id, "characters": len(text)})
+        if seq >= 0:  # a filler spoken again after a false interrupt is no reply stage
+            self.ctx.stage_mark(turn_id, "tts_request", time.time())
+            self.ctx.tts_requests.sent(
+                (turn_id, seq), {"turn.id": turn_id, "characters": len(text)}
+            )
         self.idle.clear()
         self.characters_synthesized += len(text)
         await self.tts.speak(text)
@@ -247,6 +295,7 @@ class AgentOutput:
                 text=segment.text,
                 audio_bytes=segment.audio_bytes,
                 cached=segment.mark in self._cached_marks,
+                filler=segment.filler,
             )
         )
         await self.link.send_mark(segment.mark)
