@@ -175,6 +175,15 @@ async def test_a_slow_llm_reply_gets_one_filler_before_it(
     assert turns[1].first_audio_sent_at is not None
     assert turns[1].first_audio_sent_at.timestamp() > filler_sent_at
     assert turns[1].heard_text == PRICE  # the reply's heard text leaves the filler out
+    # Figures (media's clock, not asserted): turn confirmed -> filler audio -> reply audio.
+    confirmed_at = turn1[requested][1]["at"]
+    reply_at = turns[1].first_audio_sent_at.timestamp()
+    print(
+        f"FIGURE filler_sent_after_turn_ms={(filler_sent_at - confirmed_at) * 1000:.0f}"
+        f" filler_waited_ms={filler['waited_ms']}"
+        f" reply_first_audio_after_turn_ms={(reply_at - confirmed_at) * 1000:.0f}"
+        f" (llm rule delay {SLOW_MS} ms)"
+    )
 
     # Turn 2 (fast): none. The whole call: one filler.
     assert fillers(of_turn(events, 2)) == [] and len(fillers(events)) == 1
