@@ -11,6 +11,7 @@ The shared test platform runs with FILLER_DELAY_S=30 (no filler in other tests' 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -52,31 +53,45 @@ async def sessions(platform: Platform) -> AsyncIterator[async_sessionmaker[Async
     await engine.dispose()
 
 
+@asynccontextmanager
+async def tenant_knobs(
+    sessions: async_sessionmaker[AsyncSession], **knobs: Any
+) -> AsyncIterator[None]:
+    """Dave's Barbershop's conversation knobs with `knobs` for a while, then as before."""
+    query = (
+        select(AssistantSettings)
+        .join(Tenant, Tenant.id == AssistantSettings.tenant_id)
+        .where(Tenant.slug == "daves-barbershop")
+    )
+    async with sessions() as session:
+        row = (await session.scalars(query)).one()
+        before = dict(row.conversation)
+        row.conversation = {**before, **knobs}
+        await session.commit()
+    try:
+        yield
+    finally:
+        async with sessions() as session:
+            row = (await session.scalars(query)).one()
+            row.conversation = before
+            await session.commit()
+
+
 @pytest_asyncio.fixture
 async def fillers_on(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[None]:
     """Dave's Barbershop's filler delay is 1.2 s for the test (the platform's is 30 s)."""
-    async with sessions() as session:
-        row = (
-            await session.scalars(
-                select(AssistantSettings)
-                .join(Tenant, Tenant.id == AssistantSettings.tenant_id)
-                .where(Tenant.slug == "daves-barbershop")
-            )
-        ).one()
-        before = dict(row.conversation)
-        row.conversation = {**before, "filler_delay_s": 1.2}
-        await session.commit()
-    yield
-    async with sessions() as session:
-        row = (
-            await session.scalars(
-                select(AssistantSettings)
-                .join(Tenant, Tenant.id == AssistantSettings.tenant_id)
-                .where(Tenant.slug == "daves-barbershop")
-            )
-        ).one()
-        row.conversation = before
-        await session.commit()
+    async with tenant_knobs(sessions, filler_delay_s=1.2):
+        yield
+
+
+LONG_FILLER = "Let me just check that for you now."  # 2.1 s of simulated speech
+
+
+@pytest_asyncio.fixture
+async def long_filler_on(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[None]:
+    """Fillers at 1.2 s, the tenant's own phrase: long enough to be talked over."""
+    async with tenant_knobs(sessions, filler_delay_s=1.2, filler_phrases=[LONG_FILLER]):
+        yield
 
 
 @pytest.fixture
@@ -292,7 +307,7 @@ async def test_a_fast_reply_and_a_discarded_preemptive_reply_get_no_filler(
 
 async def test_the_caller_can_talk_over_a_filler(
     platform: Platform,
-    fillers_on: None,
+    long_filler_on: None,
     llm: httpx.Client,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -320,4 +335,4 @@ async def test_the_caller_can_talk_over_a_filler(
     assert [x for x in stored_lines if x.turn_id == 1 and x.role == "agent"] == []
     assert turns[1].barged_in is True
     assert "Tuesday works." in [x.text for x in stored_lines if x.turn_id == 2]
-    assert filler["text"] in FILLERS
+    assert filler["text"] == LONG_FILLER  # the tenant's own phrase
