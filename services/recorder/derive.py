@@ -124,7 +124,7 @@ class Derivation:
             await self._turn_requested(entry_id, event)
         elif isinstance(event, ev.SegmentPlayed) and not event.cleared:
             await self._segment_played(entry_id, event)
-        elif isinstance(event, ev.BargeIn):
+        elif isinstance(event, ev.BargeIn) and not event.filler_only:  # a filler cut: no reply
             await self._barge_in(entry_id, event)
         elif isinstance(event, ev.FalseInterrupt) and event.turn_id >= 0:
             await self._false_interrupt(event)

@@ -112,6 +112,11 @@ class BargeIn(_Event):
     trigger_audio_ms: int | None = Field(
         None, description="Caller audio time (ms since the stream began) the decision was made at."
     )
+    filler_only: bool = Field(
+        False,
+        description="Only a filler was cut (issue 17): the turn's reply is not cancelled (a "
+        "newer caller turn supersedes it, or it follows a false interrupt).",
+    )
 
 
 class FalseInterrupt(_Event):

@@ -327,12 +327,47 @@ async def test_the_caller_can_talk_over_a_filler(
     [filler] = fillers(turn1)
     barge = turn1[index(turn1, "caller.barge_in")][1]
     assert barge["turn_id"] == 1 and barge["heard_text"] == ""  # nothing of the reply heard
+    assert barge["filler_only"] is True  # only the filler was cut, the reply was not
     assert index(turn1, "agent.filler") < index(turn1, "caller.barge_in")
-    # The filler was cut: its mark came back cleared, so it is no transcript line; the slow
-    # reply of the interrupted turn was never spoken; the caller's words made turn 2.
+    # The filler was cut: its mark came back cleared, so it is no transcript line; the
+    # caller's words made turn 2, which superseded turn 1's slow reply: never spoken.
     assert turn1[index(turn1, "audio.segment_played", seq=-1)][1]["cleared"] is True
     assert not [p for t, p in turn1 if t == "audio.segment_sent" and p["seq"] >= 0]
     assert [x for x in stored_lines if x.turn_id == 1 and x.role == "agent"] == []
-    assert turns[1].barged_in is True
+    assert not turns[1].barged_in  # its reply was never cut: it never began
     assert "Tuesday works." in [x.text for x in stored_lines if x.turn_id == 2]
     assert filler["text"] == LONG_FILLER  # the tenant's own phrase
+
+
+async def test_a_backchannel_over_a_filler_does_not_cost_the_reply(
+    platform: Platform,
+    long_filler_on: None,
+    llm: httpx.Client,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # "mhm" while the filler plays: the onset rule cuts the filler, the verdict undoes it;
+    # the slow reply (not cancelled: only a filler was cut) is spoken when it comes.
+    slow = {"match": "how much", "reply": PRICE, "delay_ms": 3000}
+    llm.post("/sim/policy", json=policy(slow)).raise_for_status()
+    lines = [
+        "Hi, how much is a haircut?",
+        SpeakOver("mhm", after_ms=800, expect_interrupt=False),
+        "Great, thanks, bye.",
+    ]
+    call_sid = await call(platform, lines)
+    events, stored_lines, turns = await stored(sessions, call_sid)
+
+    turn1 = of_turn(events, 1)
+    barge = turn1[index(turn1, "caller.barge_in")][1]
+    assert barge["filler_only"] is True
+    assert index(turn1, "agent.filler") < index(turn1, "caller.barge_in")
+    assert index(turn1, "caller.barge_in") < index(turn1, "caller.false_interrupt")
+    # The reply was heard whole, after the verdict; "mhm" was no turn.
+    played = [p for t, p in turn1 if t == "audio.segment_played" and p["seq"] >= 0]
+    assert played and not any(p["cleared"] for p in played)
+    assert [x.text for x in stored_lines if x.turn_id == 1 and x.role == "agent"] == [PRICE]
+    assert [p["text"] for t, p in events if t == "turn.requested"] == [
+        "Hi, how much is a haircut?",
+        "Great, thanks, bye.",
+    ]
+    assert not turns[1].barged_in and turns[1].false_interrupts == 1

@@ -61,6 +61,7 @@ class AgentOutput:
         self.tools_pending: dict[int, set[str]] = {}  # turn -> tool calls without a result
         self.reply_turns: set[int] = set()  # turns with reply text handed to TTS
         self.caller_turn_hooks: list[Callable[[int], None]] = []  # the filler's timer
+        self._paused: dict[int, list[tuple[int, str]]] = {}  # filler cut: reply text held
 
     @property
     def speaking(self) -> bool:
@@ -149,7 +150,7 @@ class AgentOutput:
         for _, event in history:
             if isinstance(event, ev.SegmentPlayed) and not event.cleared:
                 heard.add((event.turn_id, event.seq))
-            elif isinstance(event, ev.BargeIn) and event.turn_id >= 0:
+            elif isinstance(event, ev.BargeIn) and event.turn_id >= 0 and not event.filler_only:
                 self._interrupted.add(event.turn_id)
             elif isinstance(event, ev.AgentTurnDone):
                 self.turns_done.add(event.turn_id)
@@ -169,10 +170,8 @@ class AgentOutput:
                 await self._speak(event.turn_id, event.seq, event.text)
 
     # ---- log -> TTS ----------------------------------------------------------------------
-    FOLLOWS = frozenset(
-        ev.type_of(t)
-        for t in (ev.AgentText, ev.AgentTurnDone, ev.CallIntent, ev.ToolRequested, ev.ToolResult)
-    )
+    _FOLLOWED = (ev.AgentText, ev.AgentTurnDone, ev.CallIntent, ev.ToolRequested, ev.ToolResult)
+    FOLLOWS = frozenset(ev.type_of(t) for t in _FOLLOWED)
     """The event types `follow` acts on (its subscription asks for these only)."""
 
     async def follow(self, sub: Subscription) -> None:
@@ -183,6 +182,10 @@ class AgentOutput:
                 if key in self._handled or not event.text.strip() or self._stale(event.turn_id):
                     continue
                 self._handled.add(key)
+                held = self._paused.get(event.turn_id)
+                if held is not None:  # the caller talks over a filler: wait for the verdict
+                    held.append((event.seq, event.text))
+                    continue
                 await self._speak(event.turn_id, event.seq, event.text)
             elif isinstance(event, ev.AgentTurnDone):
                 self.turns_done.add(event.turn_id)
@@ -347,8 +350,13 @@ class AgentOutput:
         self._phrase_audio.clear()  # cut short: none of it is a whole phrase to cache
         self.last_cut = cut
         self._dropping_until = time.monotonic() + CLEARED_WAIT_S
-        if cut.turn_id is not None:
+        # Talking over a filler cuts no reply: the reply still comes after a "mhm", and the
+        # caller's new turn, if it is one, supersedes it (issue 17).
+        filler_only = all(seg.filler for seg in (*cut.cleared, *cut.dropped))
+        if cut.turn_id is not None and not filler_only:
             self._interrupted.add(cut.turn_id)
+        elif cut.turn_id is not None:  # its reply waits: a "mhm" lets it out (`respeak`)
+            self._paused.setdefault(cut.turn_id, [])
         await self.tts.clear()
         await self.ctx.append(
             ev.BargeIn(
@@ -359,6 +367,7 @@ class AgentOutput:
                 heard_text=cut.heard_text,
                 cleared_marks=cut.cleared_marks,
                 trigger_audio_ms=trigger_audio_ms,
+                filler_only=filler_only,
             )
         )
         self._update_idle()
@@ -366,18 +375,26 @@ class AgentOutput:
 
     async def respeak(self, turn_id: int) -> int:
         """A barge-in on `turn_id` was false (the caller only said "mhm"): speak again the
-        segments it cut, whole, in order; returns how many. Nothing when the turn is no longer
-        the live one, the agent already says something else, or a cut segment's cleared mark
-        has not come back yet (its mark name would be reused)."""
+        segments it cut, whole, in order (a filler is not said again: the reply text held
+        since is spoken instead); returns how many. Nothing when the turn is no longer the
+        live one, the agent says something else, or a cut mark has not come back yet."""
+        held = self._paused.pop(turn_id, None)
+        if held is not None:  # only a filler was cut: say the reply text that came meanwhile
+            self.last_cut = None
+            if self._stale(turn_id):
+                return 0
+            for seq, text in held:
+                await self._speak(turn_id, seq, text)
+            return len(held)
         cut, self.last_cut = self.last_cut, None
         if cut is None or cut.turn_id != turn_id or self.ledger.busy:
             return 0
         if 0 < turn_id < self.ctx.latest_caller_turn:
             return 0
         segments = sorted((*cut.cleared, *cut.dropped), key=lambda seg: seg.seq)
-        segments = [seg for seg in segments if seg.turn_id == turn_id]
+        segments = [seg for seg in segments if seg.turn_id == turn_id and not seg.filler]
         if not segments or any(self.ledger.awaiting_echo(seg.mark) for seg in segments):
-            return 0
+            return 0  # a cut filler is not said again: the reply it stood in for follows
         self._interrupted.discard(turn_id)
         for segment in segments:
             await self._speak(segment.turn_id, segment.seq, segment.text)
