@@ -31,6 +31,7 @@ from shared.db.models import (
     TranscriptLine,
     Turn,
 )
+from shared.tenancy import api_keys
 from sim.llm_policy import load_policy
 from sim.twilio_caller import CallScript, Misheard, SpeakOver, place_call
 from tests.calendar_servers import GoogleCalendarSim
@@ -207,6 +208,21 @@ async def test_a_slow_llm_reply_gets_one_filler_before_it(
     agent1 = [(x.kind, x.text) for x in lines if x.role == "agent" and x.turn_id == 1]
     assert agent1 == [("filler", filler["text"]), ("speech", PRICE)]
     assert [x.turn_id for x in lines if x.kind == "filler"] == [1]
+
+    # The read API and the console show the line marked as a filler.
+    async with sessions() as session:
+        key = await api_keys.create_for_tenant(session, "daves-barbershop", "filler-test")
+    async with httpx.AsyncClient(base_url=platform.gateway, timeout=10) as http:
+        detail = await http.get(f"/v1/calls/{call_sid}", headers={"Authorization": f"Bearer {key}"})
+        assert detail.status_code == 200, detail.text
+        kinds = [(x["kind"], x["text"]) for x in detail.json()["transcript"] if x["turn_id"] == 1]
+        assert ("filler", filler["text"]) in kinds and ("speech", PRICE) in kinds
+        signed_in = await http.post("/console/sign-in", data={"key": key})
+        assert signed_in.status_code == 303, signed_in.text
+        cookie = signed_in.headers["set-cookie"].split(";", 1)[0]
+        page = await http.get(f"/console/calls/{call_sid}", headers={"Cookie": cookie})
+        assert page.status_code == 200
+        assert 'class="agent filler"' in page.text and 'data-testid="filler"' in page.text
 
     # The LLM never saw the filler as something the assistant said (turn 2's request).
     requests = llm.get("/sim/requests").json()
