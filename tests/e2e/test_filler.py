@@ -115,10 +115,9 @@ def policy(*rules: dict[str, Any], after_tools: dict[str, str] | None = None) ->
 
 
 async def call(platform: Platform, lines: list[Any]) -> str:
-    # The caller waits 3 s of quiet after the agent's audio before its next line, so the
-    # pause between a filler and the slow reply is not taken as the end of the agent's turn.
-    options = caller_options(platform).model_copy(update={"pause_before_speaking_ms": 3000})
-    result = await place_call(options, CallScript(lines=lines))
+    # The simulated caller waits for the answer after a filler's mark (sim/twilio_call_turns:
+    # FILLER_MARK), as a caller told "one moment" would; its usual 400 ms pause otherwise.
+    result = await place_call(caller_options(platform), CallScript(lines=lines))
     assert result.error is None, result.error
     await wait_for_record(platform.infra.database_url, result.call_sid)
     return result.call_sid
