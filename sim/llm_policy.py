@@ -37,6 +37,9 @@ class Rule(BaseModel):
     reply: str | None = Field(default=None, description="Text reply.")
     tool_call: ToolCallSpec | None = Field(default=None, description="Tool call to make.")
     error: ErrorSpec | None = Field(default=None, description="HTTP error to return.")
+    delay_ms: float = Field(
+        default=0, ge=0, description="Extra delay before this rule's first chunk (a slow model)."
+    )
 
     @model_validator(mode="after")
     def _exactly_one_outcome(self) -> Rule:
@@ -68,6 +71,7 @@ class TextDecision(BaseModel):
 
     kind: Literal["text"] = "text"
     text: str
+    delay_ms: float = 0
 
 
 class ToolCallDecision(BaseModel):
@@ -77,6 +81,7 @@ class ToolCallDecision(BaseModel):
     id: str
     name: str
     arguments: dict[str, Any]
+    delay_ms: float = 0
 
     @property
     def arguments_json(self) -> str:
@@ -163,14 +168,17 @@ def decide(
         if not re.search(rule.match, said, re.IGNORECASE):
             continue
         if rule.reply is not None:
-            return TextDecision(text=rule.reply)
+            return TextDecision(text=rule.reply, delay_ms=rule.delay_ms)
         if rule.error is not None:
             return ErrorDecision(error=rule.error)
         if rule.tool_call is not None:
             if rule.tool_call.name not in tool_names(tools):
                 return TextDecision(text=policy.fallback)
             return ToolCallDecision(
-                id=new_call_id(), name=rule.tool_call.name, arguments=rule.tool_call.arguments
+                id=new_call_id(),
+                name=rule.tool_call.name,
+                arguments=rule.tool_call.arguments,
+                delay_ms=rule.delay_ms,
             )
     return TextDecision(text=policy.fallback)
 

@@ -209,7 +209,7 @@ async def _event_stream(
         "system_fingerprint": FINGERPRINT,
     }
     extra: dict[str, Any] = {"usage": None} if include_usage else {}
-    await asyncio.sleep(options.first_token_latency_ms / 1000)
+    await asyncio.sleep((options.first_token_latency_ms + decision.delay_ms) / 1000)
     for i, (delta, finish) in enumerate(stream_deltas(decision, options)):
         if i:
             await asyncio.sleep(options.inter_chunk_latency_ms / 1000)
@@ -265,8 +265,9 @@ async def _chat_completions(request: Request) -> Response:
         raise SimHTTPError(err.status, err.message, err.type, None, err.code)
     n_prompt = prompt_tokens(messages)
     if not body.get("stream"):
-        if sim.options.first_token_latency_ms:
-            await asyncio.sleep(sim.options.first_token_latency_ms / 1000)
+        delay_ms = sim.options.first_token_latency_ms + decision.delay_ms
+        if delay_ms:
+            await asyncio.sleep(delay_ms / 1000)
         return JSONResponse(completion_body(decision, sim.options, n_prompt))
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     return StreamingResponse(

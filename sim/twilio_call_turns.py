@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
     from sim.twilio_call_runner import CallRun
 
 POLL_S = 0.005
+FILLER_MARK = re.compile(r"-s-\d+$")
+"""A filler's mark ("One moment.", issue 17): media gives it a negative seq (`t3-s-1`). The
+simulated caller cannot hear words, so it reads the mark to wait for the answer after a
+filler, as a caller told "one moment" would."""
 STT_LEAD_FRAMES = 5  # register an utterance this many frames before it starts
 
 
@@ -100,12 +105,22 @@ class CallTurns:
             drained = self.run.playout.drained_at_ms
             if self.run.between_streams:
                 pass  # the turn goes on on the next stream
-            elif self.run.playout.is_idle(now) and drained is not None and now - drained >= pause:
+            elif (
+                self.run.playout.is_idle(now)
+                and drained is not None
+                and now - drained >= pause
+                and not self._filler_last()
+            ):
                 return
             audio_s = (len(self.run.received) - since_bytes) / 8000
             if time.monotonic() - start > o.answer_timeout_s + audio_s:
                 raise CallError(f"agent did not finish its turn within {o.answer_timeout_s}s")
             await asyncio.sleep(POLL_S)
+
+    def _filler_last(self) -> bool:
+        """The last audio the agent played (or had cleared) was a filler: more is coming."""
+        echoed = self.run.result.marks_echoed
+        return bool(echoed) and FILLER_MARK.search(echoed[-1]) is not None
 
     async def _speak_over(self, line: SpeakOver, since: int) -> int:
         """Start talking once `after_ms` of the agent's new audio has played; returns where

@@ -238,6 +238,10 @@ def running_platform(infra: Infra, otlp: RunningReceiver, log_dir: Path) -> Iter
             # issue 16: call recordings go to a directory of this session
             "RECORDINGS_DIR": str(log_dir.parent / f"{log_dir.name}-recordings"),
             "REDIS_CLUSTER": "true" if infra.cluster else "false",
+            # issue 17: no filler unless a test asks for one (the tenant's filler_delay_s):
+            # on a loaded box a reply may start >1.2 s late, and a filler would change the
+            # conversation other tests script (tests/e2e/test_filler.py turns it on)
+            "FILLER_DELAY_S": "30",
         },
     )
     try:

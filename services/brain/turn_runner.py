@@ -53,7 +53,7 @@ def superseded(entries: list[tuple[str, ev.Event]], turn_id: int) -> bool:
     return any(
         (isinstance(e, ev.AgentTurnDone) and e.turn_id == turn_id)
         or (isinstance(e, ev.TurnRequested) and e.turn_id > turn_id)
-        or (isinstance(e, ev.BargeIn) and e.turn_id == turn_id)
+        or (isinstance(e, ev.BargeIn) and e.turn_id == turn_id and not e.filler_only)
         or isinstance(e, ev.CallEnded)
         for _, e in entries
     )
@@ -237,7 +237,11 @@ class TurnRunner:
                     self.late_arrived.set()
                 self.result_arrived.set()
             elif (
-                (isinstance(event, ev.BargeIn) and event.turn_id == self.turn_id)
+                (
+                    isinstance(event, ev.BargeIn)
+                    and event.turn_id == self.turn_id
+                    and not event.filler_only  # a filler talked over: the reply goes on
+                )
                 or (isinstance(event, ev.TurnRequested) and event.turn_id > self.turn_id)
                 or isinstance(event, ev.CallEnded)
             ):

@@ -14,6 +14,7 @@ import time
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from services.media.agent_speech.filler import Filler
 from services.media.agent_speech.greeting_cache import GreetingCache
 from services.media.agent_speech.output import AgentOutput
 from services.media.agent_speech.tts_factory import make_tts
@@ -243,11 +244,13 @@ class CallSession:
                 await agent.resume(history)
             if not greeted:
                 await ctx.latency(0, "speech_end", ctx.start_received_at)
+            filler = Filler(ctx, agent, lambda: caller.hearing, greetings)
             tasks = [
                 asyncio.create_task(caller.run(), name="stt"),
                 asyncio.create_task(agent.follow(sub), name="follow"),
                 asyncio.create_task(agent.pump(), name="tts"),
                 asyncio.create_task(control.run(), name="control"),
+                *([asyncio.create_task(filler.run(), name="filler")] if filler.enabled else []),
             ]
             done, _ = await asyncio.wait([inbound, *tasks], return_when=asyncio.FIRST_COMPLETED)
             finished = inbound if inbound in done else done.pop()

@@ -16,6 +16,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import text as sql_text
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,13 +47,14 @@ ULAW_BYTES_PER_MS = 8  # µ-law 8 kHz: what agent segment lengths are measured i
 # A batch's transcript lines / usage records in one statement each (ids in log order); the
 # parameters are one array per column (`_columns`), so the statement text never changes.
 INSERT_LINES = """
-    INSERT INTO transcript_lines (call_sid, entry_id, turn_id, role, text, at, start_ms, end_ms)
-    SELECT :l_call_sid, r.entry_id, r.turn_id, r.role, r.text, r.at, r.start_ms, r.end_ms
+    INSERT INTO transcript_lines
+        (call_sid, entry_id, turn_id, role, text, at, start_ms, end_ms, kind)
+    SELECT :l_call_sid, r.entry_id, r.turn_id, r.role, r.text, r.at, r.start_ms, r.end_ms, r.kind
     FROM unnest(
         CAST(:l_0 AS text[]), CAST(:l_1 AS integer[]), CAST(:l_2 AS text[]),
         CAST(:l_3 AS text[]), CAST(:l_4 AS timestamptz[]), CAST(:l_5 AS integer[]),
-        CAST(:l_6 AS integer[])
-    ) WITH ORDINALITY AS r(entry_id, turn_id, role, text, at, start_ms, end_ms, n)
+        CAST(:l_6 AS integer[]), CAST(:l_7 AS text[])
+    ) WITH ORDINALITY AS r(entry_id, turn_id, role, text, at, start_ms, end_ms, kind, n)
     ORDER BY r.n
     ON CONFLICT (call_sid, entry_id, at) DO NOTHING"""
 INSERT_USAGE = """
@@ -121,8 +124,10 @@ class Derivation:
             await self._turn_requested(entry_id, event)
         elif isinstance(event, ev.SegmentPlayed) and not event.cleared:
             await self._segment_played(entry_id, event)
-        elif isinstance(event, ev.BargeIn):
+        elif isinstance(event, ev.BargeIn) and not event.filler_only:  # a filler cut: no reply
             await self._barge_in(entry_id, event)
+        elif isinstance(event, ev.FalseInterrupt) and event.turn_id >= 0:
+            await self._false_interrupt(event)
         elif isinstance(event, ev.Dtmf):
             await self._dtmf(entry_id, event)
         elif isinstance(event, ev.ToolResult):
@@ -175,8 +180,9 @@ class Derivation:
         at: float,
         start_ms: int | None,
         end_ms: int | None,
+        kind: str = "speech",
     ) -> None:
-        self._lines.append((entry_id, turn_id, role, text, ts(at), start_ms, end_ms))
+        self._lines.append((entry_id, turn_id, role, text, ts(at), start_ms, end_ms, kind))
 
     async def _turn_requested(self, entry_id: str, event: ev.TurnRequested) -> None:
         """The turn's caller text and audio span, and its caller transcript line. A system cue
@@ -204,8 +210,10 @@ class Derivation:
         end_ms = await self.offset_ms(event.at)
         audio_ms = sent.audio_bytes // ULAW_BYTES_PER_MS
         start_ms = None if end_ms is None else max(end_ms - audio_ms, 0)
-        self._line(entry_id, event.turn_id, "agent", sent.text, event.at, start_ms, end_ms)
-        await self.turns.append(event.turn_id, "heard_text", sent.text)
+        kind = "filler" if sent.filler else "speech"
+        self._line(entry_id, event.turn_id, "agent", sent.text, event.at, start_ms, end_ms, kind)
+        if not sent.filler:  # the turn's heard text is the reply's
+            await self.turns.append(event.turn_id, "heard_text", sent.text)
 
     async def _barge_in(self, entry_id: str, event: ev.BargeIn) -> None:
         await self.session.execute(
@@ -217,9 +225,38 @@ class Derivation:
                 at=ts(event.trigger_at),
                 offset_ms=await self.offset_ms(event.trigger_at),
             )
-            .on_conflict_do_nothing(index_elements=["call_sid", "turn_id"])
+            .on_conflict_do_update(  # a real barge-in after an undone one on the same turn
+                index_elements=["call_sid", "turn_id"],
+                set_={
+                    "entry_id": entry_id,
+                    "at": ts(event.trigger_at),
+                    "offset_ms": await self.offset_ms(event.trigger_at),
+                    "undone": False,
+                },
+                where=BargeInRecord.undone.is_(True),
+            )
         )
         self.turns.set(event.turn_id, {"barged_in": True, "heard_text": event.heard_text})
+
+    async def _false_interrupt(self, event: ev.FalseInterrupt) -> None:
+        """Media undid the barge-in on the turn (only "mhm", or a cough): the reply was not
+        interrupted after all (its cut sentences were spoken again). The turn is not
+        `barged_in`; it counts one more `false_interrupts`; its barge-in row is `undone`."""
+        self.turns.set(event.turn_id, {"barged_in": False})
+        await self.session.execute(
+            sql_text(
+                "INSERT INTO turns (call_sid, turn_id, caller_text, false_interrupts) "
+                "VALUES (:sid, :turn, '', 1) ON CONFLICT (call_sid, turn_id) DO UPDATE "
+                "SET false_interrupts = turns.false_interrupts + 1"
+            ),
+            {"sid": self.call_sid, "turn": event.turn_id},
+        )
+        await self.session.execute(
+            update(BargeInRecord)
+            .where(BargeInRecord.call_sid == self.call_sid)
+            .where(BargeInRecord.turn_id == event.turn_id)
+            .values(undone=True)
+        )
 
     async def _dtmf(self, entry_id: str, event: ev.Dtmf) -> None:
         await self.session.execute(

@@ -52,6 +52,7 @@ class Sent:
 
     text: str
     audio_bytes: int
+    filler: bool = False  # a filler ("One moment."), not the reply (issue 17)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class LogMemory:
         elif isinstance(event, ev.StreamStarted):
             self._stream_starts.append(ts(event.at))
         elif isinstance(event, ev.SegmentSent):
-            self._sent.setdefault(event.mark, Sent(event.text, event.audio_bytes))
+            self._sent.setdefault(event.mark, Sent(event.text, event.audio_bytes, event.filler))
         elif isinstance(event, ev.ToolRequested):
             self._requested.setdefault(event.tool_call_id, Requested(event.at, event.arguments))
 
@@ -175,7 +176,11 @@ class LogMemory:
             if not self._prefix_empty:
                 payload = await self._first_payload(session, "audio.segment_sent", "mark", mark)
                 if payload is not None:
-                    found = Sent(str(payload["text"]), int(payload.get("audio_bytes", 0)))
+                    found = Sent(
+                        str(payload["text"]),
+                        int(payload.get("audio_bytes", 0)),
+                        bool(payload.get("filler", False)),
+                    )
             self._prefix_sent[mark] = found
         return self._prefix_sent[mark] or self._sent.get(mark)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +30,14 @@ class ConversationKnobs(BaseModel):
     silence_hangup_s: float | None = Field(
         None, gt=0, le=300, description="Further silence before goodbye."
     )
+    filler_delay_s: float | None = Field(
+        None, gt=0, le=30, description="Agent silence after a caller turn before a filler."
+    )
+    filler_phrases: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
+        None,
+        max_length=10,
+        description="Fillers in the tenant's language ([] = none; unset: the language's default).",
+    )
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class EffectiveKnobs:
     dtmf_transfer_digit: str
     silence_reprompt_s: float
     silence_hangup_s: float
+    filler_delay_s: float
 
 
 def effective(knobs: ConversationKnobs, settings: Settings) -> EffectiveKnobs:
@@ -50,4 +60,5 @@ def effective(knobs: ConversationKnobs, settings: Settings) -> EffectiveKnobs:
         dtmf_transfer_digit=knobs.dtmf_transfer_digit or settings.dtmf_transfer_digit,
         silence_reprompt_s=knobs.silence_reprompt_s or settings.silence_reprompt_s,
         silence_hangup_s=knobs.silence_hangup_s or settings.silence_hangup_s,
+        filler_delay_s=knobs.filler_delay_s or settings.filler_delay_s,
     )

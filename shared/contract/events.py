@@ -112,6 +112,11 @@ class BargeIn(_Event):
     trigger_audio_ms: int | None = Field(
         None, description="Caller audio time (ms since the stream began) the decision was made at."
     )
+    filler_only: bool = Field(
+        False,
+        description="Only a filler was cut (issue 17): the turn's reply is not cancelled (a "
+        "newer caller turn supersedes it, or it follows a false interrupt).",
+    )
 
 
 class FalseInterrupt(_Event):
@@ -183,6 +188,21 @@ class AgentText(_Event):
     text: str
 
 
+class AgentFiller(_Event):
+    """Media spoke a short filler ("One moment.") from the phrase cache because the reply to
+    a confirmed caller turn was slow: nothing of it said `delay` after the turn, or a tool
+    call pending with nothing to say (issue 17). Not said by the LLM: the brain's history
+    leaves it out; its audio segment (`seq` < 0, `audio.segment_sent.filler`) is accounted
+    by marks like any other, and only a played one is a transcript line (kind `filler`)."""
+
+    type: Literal["agent.filler"] = "agent.filler"
+    turn_id: int
+    seq: int = Field(description="Negative: -1 for a turn's first filler, -2 for its second.")
+    text: str
+    reason: Literal["slow_reply", "tool_pending"] = "slow_reply"
+    waited_ms: int = Field(0, description="Quiet time on the agent's side when it fired.")
+
+
 class AgentTurnDone(_Event):
     """The brain has written every chunk of this turn's reply."""
 
@@ -245,6 +265,9 @@ class SegmentSent(_Event):
     text: str
     audio_bytes: int
     cached: bool = Field(False, description="Audio came from the greeting cache, not TTS.")
+    filler: bool = Field(
+        False, description="A filler ('One moment.'), not part of the reply (issue 17)."
+    )
 
 
 class SegmentPlayed(_Event):
@@ -322,6 +345,7 @@ Event = Annotated[
     | FalseInterrupt
     | CallIntent
     | AgentText
+    | AgentFiller
     | AgentTurnDone
     | ToolRequested
     | ToolResult

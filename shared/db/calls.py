@@ -104,6 +104,9 @@ class TranscriptLine(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     start_ms: Mapped[int | None] = mapped_column(Integer, nullable=True, doc="Since call start.")
     end_ms: Mapped[int | None] = mapped_column(Integer, nullable=True, doc="Since call start.")
+    kind: Mapped[str] = mapped_column(
+        String(16), default="speech", server_default="speech", doc="speech | filler (issue 17)"
+    )
     tsv: Mapped[Any] = mapped_column(
         TSVECTOR, Computed("to_tsvector('english', text)", persisted=True)
     )
@@ -128,6 +131,9 @@ class Turn(Base):
     agent_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     heard_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     barged_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    false_interrupts: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", doc="Interruptions undone (a 'mhm', a cough)."
+    )
     speech_end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     stt_final_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     llm_request_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -177,3 +183,6 @@ class BargeInRecord(Base):
     entry_id: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     offset_ms: Mapped[int | None] = mapped_column(Integer, nullable=True, doc="Since call start.")
+    undone: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default="false", doc="Found false and undone (issue 17)."
+    )

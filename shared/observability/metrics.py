@@ -158,6 +158,14 @@ class Metrics:
             registry=r,
         )
 
+        self.fillers = Counter(
+            "frontdesk_fillers_total",
+            "Fillers for a slow reply, by outcome (slow_reply, tool_pending: spoken; uncached:"
+            " due but its audio was not cached).",
+            ["outcome"],
+            registry=r,
+        )
+
         # --- work streams (brain, tools, recorder) ------------------------------------------
         self.work_items = Counter(
             "frontdesk_work_items_total",

@@ -508,6 +508,17 @@ class Settings(BaseSettings):
         ge=0,
         description="At hang-up, longest wait for STT's finals of an utterance still being heard.",
     )
+    # --- filler while a reply is slow (issue 17, filler17) ----------------------------------
+    filler_enabled: bool = Field(
+        True, description="Speak a cached filler when a confirmed turn's reply is slow."
+    )
+    filler_delay_s: float = Field(
+        1.2, gt=0, le=30, description="Agent silence after a confirmed turn before a filler."
+    )
+    filler_repeat_s: float = Field(
+        4.0, gt=0, le=60, description="Further agent silence before a turn's second filler."
+    )
+    filler_max_per_turn: int = Field(2, ge=0, le=5, description="Fillers one turn may get.")
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,7 @@ class Line(BaseModel):
     text: str
     at: datetime
     turn_id: int
+    kind: str = "speech"  # or "filler" (issue 17)
 
 
 class ToolLine(BaseModel):
@@ -96,7 +97,10 @@ async def load_call_record(session: AsyncSession, call_sid: str) -> CallRecord |
         status=call.status,
         end_reason=call.end_reason,
         duration_s=call.duration_s,
-        lines=[Line(role=x.role, text=x.text, at=x.at, turn_id=x.turn_id) for x in lines],
+        lines=[
+            Line(role=x.role, text=x.text, at=x.at, turn_id=x.turn_id, kind=x.kind)
+            for x in lines
+        ],
         tools=tools,
         turns=[
             TurnLatency(turn_id=t.turn_id, caller_text=t.caller_text, stages_ms=_stages(t))

@@ -85,6 +85,9 @@ def start_bench_stack(
         to_number = asyncio.run(_seed(embedded.database_url))
         env = child_env(embedded, service_env(stack.ports, with_sims=True))
         env |= {"LOG_LEVEL": "WARNING"}  # INFO lines per call would cost CPU we measure
+        # voice-to-voice measures the reply: a filler (issue 17) on a loaded box's slow turn
+        # would be taken for it (extra_env may turn fillers back on)
+        env |= {"FILLER_ENABLED": "false"}
         env |= dict(extra_env or {})
         p = stack.ports
         argv = [sys.executable, "-m", "sim", "--stt-port", str(p.stt), "--tts-port", str(p.tts),

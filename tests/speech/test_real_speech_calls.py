@@ -75,6 +75,7 @@ def speech_platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> I
             "STREAM_TOKEN_SECRET": "test-stream-secret",
             "SILENCE_REPROMPT_S": "6",
             "SILENCE_HANGUP_S": "5",
+            "FILLER_DELAY_S": "30",  # no filler: these calls script fast replies (issue 17)
         },
     )
     try:

@@ -100,3 +100,21 @@ def test_chart_draws_one_bar_per_value_and_escapes() -> None:
     assert svg.count("<rect") == 5 and "Calls &lt;per&gt; day" in svg and "<per>" not in svg
     line = charts.chart("p50", ["a", "b"], [charts.Series("ms", [120.0, None])], bars=False)
     assert len(re.findall(r"<circle", line)) == 1
+
+
+def test_live_view_shows_a_filler_as_its_own_marked_line() -> None:
+    from shared.contract.events import AgentFiller
+
+    sid = "CAfill"
+    state = fold(
+        [
+            TurnRequested(call_sid=sid, turn_id=1, text="How much?"),
+            AgentFiller(call_sid=sid, turn_id=1, seq=-1, text="One moment."),
+            AgentText(call_sid=sid, turn_id=1, seq=0, text="It is £25."),
+        ]
+    )
+    assert [(x.role, x.kind, x.text) for x in state.lines] == [
+        ("caller", "speech", "How much?"),
+        ("agent", "filler", "One moment."),
+        ("agent", "speech", "It is £25."),
+    ]

@@ -56,6 +56,7 @@ SAMPLES: list[ev._Event] = [
     ev.FalseInterrupt(**BASE, turn_id=2, trigger_audio_ms=5120, words="mhm"),
     ev.CallIntent(**BASE, kind="transfer", target="+441632960999", reason="asked", turn_id=4),
     ev.AgentText(**BASE, turn_id=3, seq=1, text="Sure — when?"),
+    ev.AgentFiller(**BASE, turn_id=3, seq=-1, text="One moment.", reason="tool_pending"),
     ev.AgentTurnDone(**BASE, turn_id=3, chunks=2, end_call=True),
     ev.ToolRequested(
         **BASE, turn_id=3, tool_call_id="call_1", name="get_business_info", arguments="{}"

@@ -320,3 +320,18 @@ def test_caller_words_after_an_unanswered_system_cue_stay_apart() -> None:
     log = cue(Log().user(1, "Hello?"), 2, "The beep has sounded.").user(3, "Anyone there?")
     msgs = build_messages(log.entries, before_turn=3)
     assert [m["content"] for m in msgs[1:]] == ["Hello?", "The beep has sounded.", "Anyone there?"]
+
+
+def test_a_filler_is_not_something_the_assistant_said() -> None:
+    # Media played "One moment." (heard: its mark came back) while the reply was slow; the
+    # next turn's history holds the caller's words and the reply only.
+    log = Log().user(1, "How much is a haircut?")
+    log.add(ev.AgentFiller(call_sid=SID, turn_id=1, seq=-1, text="One moment."))
+    log.add(ev.SegmentPlayed(call_sid=SID, turn_id=1, seq=-1, mark="t1-s-1"))
+    log.say(1, 0, "It is £25.").user(2, "Thanks.")
+    messages = build_messages(log.entries, before_turn=2)
+    assert [(m["role"], m["content"]) for m in messages[1:]] == [
+        ("user", "How much is a haircut?"),
+        ("assistant", "It is £25."),
+        ("user", "Thanks."),
+    ]

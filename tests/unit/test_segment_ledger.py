@@ -98,3 +98,17 @@ def test_played_out_of_order() -> None:
     assert ledger.pending_marks == 2
     seg = ledger.played("t9-s0")
     assert seg is not None and seg.text == "s0"
+
+
+def test_a_filler_is_not_the_replys_first_audio_nor_its_heard_text() -> None:
+    ledger = SegmentLedger()
+    filler = ledger.queue(4, -1, "One moment.")
+    assert filler.filler and filler.mark == "t4-s-1"
+    assert ledger.audio(800) == (filler, False)  # no stage of the reply
+    ledger.flushed()
+    reply = ledger.queue(4, 0, "It is £25.")
+    assert ledger.played(filler.mark) is filler and filler.played
+    assert ledger.audio(160) == (reply, True)  # the reply's first audio is its own
+    ledger.flushed()
+    ledger.played(reply.mark)
+    assert ledger.heard_text(4) == "It is £25."

@@ -47,6 +47,11 @@ class TranscriptLineOut(_Out):
     at: datetime
     start_ms: int | None
     end_ms: int | None
+    kind: str = Field(
+        "speech",
+        description="speech, or filler: a short phrase ('One moment.') the platform played "
+        "while the reply was slow; not said by the LLM",
+    )
 
 
 class ToolCallOut(_Out):

@@ -1,6 +1,7 @@
 """A live call as the console shows it, folded from its call-log events (pure): the
 transcript so far (caller lines from `turn.requested`, as the recorder stores them; agent
-lines from `agent.text`), the current turn's stage, whether it has ended."""
+lines from `agent.text`; fillers from `agent.filler`, marked as such), the current turn's
+stage, whether it has ended."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shared.contract.events import (
+    AgentFiller,
     AgentText,
     BargeIn,
     CallEnded,
@@ -41,6 +43,7 @@ class LiveLine:
     turn_id: int
     text: str
     at_s: float
+    kind: str = "speech"  # or "filler": played while the reply was slow (issue 17)
 
 
 @dataclass
@@ -69,6 +72,8 @@ def _stage(state: LiveState, event: Event) -> str | None:
             return f"tool {name} done"
         case BargeIn():
             return "barge-in"
+        case AgentFiller():
+            return "filler while the reply is slow"
         case SegmentPlayed(turn_id=turn) if turn == state.turn_id:
             return "agent speaking"
     return None
@@ -86,10 +91,15 @@ def fold(events: Iterable[Event], state: LiveState | None = None) -> LiveState:
             state.lines.append(LiveLine("caller", event.turn_id, event.text, at_s))
         elif isinstance(event, AgentText) and event.text.strip():
             last = state.lines[-1] if state.lines else None
-            if last is not None and last.role == "agent" and last.turn_id == event.turn_id:
+            if (
+                last is not None
+                and (last.role, last.turn_id, last.kind) == ("agent", event.turn_id, "speech")
+            ):
                 last.text = f"{last.text} {event.text}"
             else:
                 state.lines.append(LiveLine("agent", event.turn_id, event.text, at_s))
+        elif isinstance(event, AgentFiller):
+            state.lines.append(LiveLine("agent", event.turn_id, event.text, at_s, "filler"))
         elif isinstance(event, CallEnded):
             state.ended = True
             state.stage = "ended"

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from services.media.agent_speech.greeting_cache import GreetingCache
 from services.media.agent_speech.segment_ledger import ClearResult, Segment, SegmentLedger
+from services.media.agent_speech.sent_audio import SentAudio, skipped_ms
 from services.media.agent_speech.tts_protocol import TtsCleared, TtsFlushed, TtsStream
 from services.media.call_context import CallContext
 from services.media.twilio.link import TwilioLink
@@ -23,9 +25,6 @@ log = logging.getLogger(__name__)
 
 CLEARED_WAIT_S = 2.0
 """Longest we drop TTS audio waiting for the provider to confirm a clear."""
-RESUME_REWIND_MS = 240
-"""A falsely interrupted segment goes on this much before where it was cut (mid-word)."""
-BYTES_PER_MS = 8  # µ-law 8 kHz
 PHRASE_MAX_CHARS = 40
 """Segments this short ("You're welcome.", "Let me check that for you.") are cached like the
 greeting (issue 17): when one opens a reply again it plays at once, with no TTS round trip."""
@@ -60,10 +59,13 @@ class AgentOutput:
         self._phrase_audio: dict[tuple[int, int], bytearray] = {}  # short segments, for the cache
         self.characters_synthesized = 0  # text sent to TTS (a cached greeting costs nothing)
         self.last_cut: ClearResult | None = None  # what the latest barge-in cut
-        self._sent_audio: dict[str, bytearray] = {}  # mark -> its audio sent, until echoed
-        self._buffer_end = 0.0  # monotonic time the audio we sent to Twilio has all played
+        self.sent_audio = SentAudio()  # what a false interrupt's resumption plays again
         self._resume_audio: dict[str, bytes] = {}  # cut segments' unheard audio, for respeak
         self.resumed_from_ms = 0  # the latest respeak: heard ms skipped in its first segment
+        self.tools_pending: dict[int, set[str]] = {}  # turn -> tool calls without a result
+        self.reply_turns: set[int] = set()  # turns with reply text handed to TTS
+        self.caller_turn_hooks: list[Callable[[int], None]] = []  # the filler's timer
+        self._paused: dict[int, list[tuple[int, str]]] = {}  # filler cut: reply text held
 
     @property
     def speaking(self) -> bool:
@@ -102,6 +104,8 @@ class AgentOutput:
         self.ledger.audio(len(audio))
         sent_at = time.time()
         await self._send_audio(segment.mark, audio)
+        if segment.filler:  # no stage of the reply: its latency is the reply's own
+            return segment
         if turn_id:  # a reply's turn row has every stage: the cache is its "TTS"
             await self.ctx.latency(turn_id, "tts_first_byte", sent_at)
         await self._first_audio_sent(turn_id, sent_at)
@@ -121,6 +125,11 @@ class AgentOutput:
     @property
     def _voice(self) -> str:
         return self.ctx.started.voice or self.ctx.settings.tts_model
+
+    @property
+    def cache_voice(self) -> str:
+        """The voice the phrase cache keys this call's audio by."""
+        return self._voice
 
     async def greet_with_tts(self) -> None:
         """Synthesize the greeting (the TTS socket must be open); its audio is cached."""
@@ -145,7 +154,7 @@ class AgentOutput:
         for _, event in history:
             if isinstance(event, ev.SegmentPlayed) and not event.cleared:
                 heard.add((event.turn_id, event.seq))
-            elif isinstance(event, ev.BargeIn) and event.turn_id >= 0:
+            elif isinstance(event, ev.BargeIn) and event.turn_id >= 0 and not event.filler_only:
                 self._interrupted.add(event.turn_id)
             elif isinstance(event, ev.AgentTurnDone):
                 self.turns_done.add(event.turn_id)
@@ -165,7 +174,8 @@ class AgentOutput:
                 await self._speak(event.turn_id, event.seq, event.text)
 
     # ---- log -> TTS ----------------------------------------------------------------------
-    FOLLOWS = frozenset(ev.type_of(t) for t in (ev.AgentText, ev.AgentTurnDone, ev.CallIntent))
+    _FOLLOWED = (ev.AgentText, ev.AgentTurnDone, ev.CallIntent, ev.ToolRequested, ev.ToolResult)
+    FOLLOWS = frozenset(ev.type_of(t) for t in _FOLLOWED)
     """The event types `follow` acts on (its subscription asks for these only)."""
 
     async def follow(self, sub: Subscription) -> None:
@@ -176,6 +186,10 @@ class AgentOutput:
                 if key in self._handled or not event.text.strip() or self._stale(event.turn_id):
                     continue
                 self._handled.add(key)
+                held = self._paused.get(event.turn_id)
+                if held is not None:  # the caller talks over a filler: wait for the verdict
+                    held.append((event.seq, event.text))
+                    continue
                 await self._speak(event.turn_id, event.seq, event.text)
             elif isinstance(event, ev.AgentTurnDone):
                 self.turns_done.add(event.turn_id)
@@ -183,18 +197,52 @@ class AgentOutput:
             elif isinstance(event, ev.CallIntent) and self.intent is None:
                 self.intent = event
                 self.changed.set()
+            elif isinstance(event, ev.ToolRequested):
+                self.tools_pending.setdefault(event.turn_id, set()).add(event.tool_call_id)
+            elif isinstance(event, ev.ToolResult):
+                self.tools_pending.get(event.turn_id, set()).discard(event.tool_call_id)
+
+    # ---- what the filler timer asks (services/media/agent_speech/filler.py) ---------------
+    def caller_turn_confirmed(self, turn_id: int) -> None:
+        """The caller's turn was confirmed (`turn.requested` written): a reply is owed."""
+        for hook in self.caller_turn_hooks:
+            hook(turn_id)
+
+    def stale(self, turn_id: int) -> bool:
+        """Nothing of `turn_id` will be spoken (interrupted, or a newer caller turn)."""
+        return self._stale(turn_id)
+
+    def tool_pending(self, turn_id: int) -> bool:
+        """A tool call of `turn_id` has no result yet."""
+        return bool(self.tools_pending.get(turn_id))
+
+    async def speak_filler(self, filler: ev.AgentFiller, audio: bytes) -> bool:
+        """Play a cached filler as segment (turn_id, seq < 0) now, then log `filler`; False
+        when something is playing (the reply came first)."""
+        if self.ledger.busy or filler.seq >= 0:
+            return False
+        self._handled.add((filler.turn_id, filler.seq))
+        segment = await self._send_cached(filler.turn_id, filler.seq, filler.text, audio)
+        await self.ctx.append(filler)
+        await self._segment_done(self.ledger.flushed() or segment)
+        return True
 
     def _stale(self, turn_id: int) -> bool:
         return turn_id in self._interrupted or (0 < turn_id < self.ctx.latest_caller_turn)
 
     async def _speak(self, turn_id: int, seq: int, text: str) -> None:
+        if seq >= 0:
+            self.reply_turns.add(turn_id)
         if turn_id and await self._speak_cached(turn_id, seq, text):
             return
         if turn_id and self.greetings is not None and len(text) <= PHRASE_MAX_CHARS:
             self._phrase_audio[(turn_id, seq)] = bytearray()
         self.ledger.queue(turn_id, seq, text)
-        self.ctx.stage_mark(turn_id, "tts_request", time.time())
-        self.ctx.tts_requests.sent((turn_id, seq), {"turn.id": turn_id, "characters": len(text)})
+        if seq >= 0:  # a filler spoken again after a false interrupt is no reply stage
+            self.ctx.stage_mark(turn_id, "tts_request", time.time())
+            self.ctx.tts_requests.sent(
+                (turn_id, seq), {"turn.id": turn_id, "characters": len(text)}
+            )
         self.idle.clear()
         self.characters_synthesized += len(text)
         await self.tts.speak(text)
@@ -248,9 +296,7 @@ class AgentOutput:
         """Audio to Twilio; it plays in real time after what is queued there, so the time its
         buffer runs dry is known (a barge-in then knows how much of each segment was heard)."""
         await self.link.send_media(audio)
-        now = time.monotonic()
-        self._buffer_end = max(self._buffer_end, now) + len(audio) / (BYTES_PER_MS * 1000)
-        self._sent_audio.setdefault(mark, bytearray()).extend(audio)
+        self.sent_audio.sent(mark, audio, time.monotonic())
 
     async def _segment_done(self, segment: Segment) -> None:
         await self.ctx.append(
@@ -262,6 +308,7 @@ class AgentOutput:
                 text=segment.text,
                 audio_bytes=segment.audio_bytes,
                 cached=segment.mark in self._cached_marks,
+                filler=segment.filler,
             )
         )
         await self.link.send_mark(segment.mark)
@@ -287,7 +334,7 @@ class AgentOutput:
         """Twilio echoed a mark: that segment was heard (or dropped by a clear)."""
         segment = self.ledger.played(name)
         if segment is not None and not segment.cleared:
-            self._sent_audio.pop(name, None)
+            self.sent_audio.played(name)
         # Before any await: the silence timer starts at this echo. Updating after the log write
         # let the call controller see "not speaking" with the idle time of the previous turn and
         # reprompt right after the agent finished.
@@ -314,10 +361,15 @@ class AgentOutput:
         cut = self.ledger.clear()
         self._phrase_audio.clear()  # cut short: none of it is a whole phrase to cache
         self.last_cut = cut
-        self._resume_audio = self._unheard_audio(cut)
+        self._resume_audio = self.sent_audio.cut(cut, time.monotonic())
         self._dropping_until = time.monotonic() + CLEARED_WAIT_S
-        if cut.turn_id is not None:
+        # Talking over a filler cuts no reply: the reply still comes after a "mhm", and the
+        # caller's new turn, if it is one, supersedes it (issue 17).
+        filler_only = all(seg.filler for seg in (*cut.cleared, *cut.dropped))
+        if cut.turn_id is not None and not filler_only:
             self._interrupted.add(cut.turn_id)
+        elif cut.turn_id is not None:  # its reply waits: a "mhm" lets it out (`respeak`)
+            self._paused.setdefault(cut.turn_id, [])
         await self.tts.clear()
         await self.ctx.append(
             ev.BargeIn(
@@ -328,28 +380,11 @@ class AgentOutput:
                 heard_text=cut.heard_text,
                 cleared_marks=cut.cleared_marks,
                 trigger_audio_ms=trigger_audio_ms,
+                filler_only=filler_only,
             )
         )
         self._update_idle()
         return True
-
-    def _unheard_audio(self, cut: ClearResult) -> dict[str, bytes]:
-        """For each segment the clear cut after it was sent: its audio from a little before
-        the point Twilio had played up to (the tail of what was sent had not played yet)."""
-        unplayed = round(max(0.0, self._buffer_end - time.monotonic()) * 1000) * BYTES_PER_MS
-        self._buffer_end = 0.0
-        for segment in cut.dropped:  # partly sent, still synthesizing: the very tail
-            unplayed -= len(self._sent_audio.pop(segment.mark, b""))
-        rewind = RESUME_REWIND_MS * BYTES_PER_MS
-        unheard: dict[str, bytes] = {}
-        for segment in reversed(cut.cleared):
-            audio = self._sent_audio.pop(segment.mark, None)
-            if not audio:
-                continue
-            heard = max(0, len(audio) - max(0, unplayed))
-            unplayed -= len(audio)
-            unheard[segment.mark] = bytes(audio[max(0, min(heard, len(audio)) - rewind) :])
-        return unheard
 
     async def _resend(self, segment: Segment, audio: bytes) -> None:
         """Play audio kept from a cut segment again as that segment (nothing may be queued)."""
@@ -362,24 +397,30 @@ class AgentOutput:
 
     async def respeak(self, turn_id: int) -> int:
         """A barge-in on `turn_id` was false (the caller only said "mhm"): speak again the
-        segments it cut, whole, in order; returns how many. Nothing when the turn is no longer
-        the live one, the agent already says something else, or a cut segment's cleared mark
-        has not come back yet (its mark name would be reused)."""
+        segments it cut, whole, in order (a filler is not said again: the reply text held
+        since is spoken instead); returns how many. Nothing when the turn is no longer the
+        live one, the agent says something else, or a cut mark has not come back yet."""
+        self.resumed_from_ms = 0
+        held = self._paused.pop(turn_id, None)
+        if held is not None:  # only a filler was cut: say the reply text that came meanwhile
+            self.last_cut = None
+            if self._stale(turn_id):
+                return 0
+            for seq, text in held:
+                await self._speak(turn_id, seq, text)
+            return len(held)
         cut, self.last_cut = self.last_cut, None
         if cut is None or cut.turn_id != turn_id or self.ledger.busy:
             return 0
         if 0 < turn_id < self.ctx.latest_caller_turn:
             return 0
         segments = sorted((*cut.cleared, *cut.dropped), key=lambda seg: seg.seq)
-        segments = [seg for seg in segments if seg.turn_id == turn_id]
+        segments = [seg for seg in segments if seg.turn_id == turn_id and not seg.filler]
         if not segments or any(self.ledger.awaiting_echo(seg.mark) for seg in segments):
-            return 0
+            return 0  # a cut filler is not said again: the reply it stood in for follows
         self._interrupted.discard(turn_id)
         resume, self._resume_audio = self._resume_audio, {}
-        first = resume.get(segments[0].mark)
-        self.resumed_from_ms = (
-            (segments[0].audio_bytes - len(first)) // BYTES_PER_MS if first is not None else 0
-        )
+        self.resumed_from_ms = skipped_ms(segments, resume)
         for segment in segments:  # what was sent goes on from where it was cut; the rest anew
             audio = resume.get(segment.mark)
             if audio:

@@ -23,6 +23,11 @@ class Segment:
     cleared: bool = False
 
     @property
+    def filler(self) -> bool:
+        """A filler ("One moment.", issue 17): negative seq, not part of the turn's reply."""
+        return self.seq < 0
+
+    @property
     def mark(self) -> str:
         """The Twilio mark name for this segment."""
         return f"t{self.turn_id}-s{self.seq}"
@@ -55,11 +60,14 @@ class SegmentLedger:
         return segment
 
     def audio(self, n_bytes: int) -> tuple[Segment | None, bool]:
-        """Audio arrived for the head segment; returns (segment, first audio of its turn?)."""
+        """Audio arrived for the head segment; returns (segment, first audio of its turn's
+        reply?). A filler's audio is no reply audio: the turn's latency stages skip it."""
         if not self._synthesizing:
             return None, False
         head = self._synthesizing[0]
         head.audio_bytes += n_bytes
+        if head.filler:
+            return head, False
         first = head.turn_id not in self._turns_with_audio
         self._turns_with_audio.add(head.turn_id)
         return head, first
@@ -78,7 +86,8 @@ class SegmentLedger:
         segment = self._sent.pop(mark, None)
         if segment is not None and not segment.cleared:
             segment.played = True
-            self._played_text.setdefault(segment.turn_id, []).append(segment.text)
+            if not segment.filler:  # heard text is the reply's (a barge-in logs it)
+                self._played_text.setdefault(segment.turn_id, []).append(segment.text)
         return segment
 
     def clear(self) -> ClearResult:

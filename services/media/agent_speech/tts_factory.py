@@ -35,3 +35,17 @@ def make_tts(
             f"unknown TTS provider {provider!r} (expected one of {', '.join(TTS_PROVIDERS)})"
         )
     return FallbackTts(primary, RestTts(synth), provider=provider)
+
+
+def make_rest_synth(
+    settings: Settings, provider: str, voice: str, clients: ProviderClients | None = None
+) -> RestSynth:
+    """The provider's REST synthesis (one request per text), for audio made off the call's
+    own socket: the fillers' phrase cache (issue 17)."""
+    if provider == "elevenlabs":
+        return ElevenLabsRestSynth(settings, voice, clients)
+    if provider == "deepgram":
+        return DeepgramRestSynth(settings, voice, clients)
+    raise UnknownTtsProvider(
+        f"unknown TTS provider {provider!r} (expected one of {', '.join(TTS_PROVIDERS)})"
+    )

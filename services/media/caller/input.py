@@ -319,5 +319,6 @@ class CallerInput:
             await self.ctx.append_then_publish(
                 request, keys.TURNS, {"call_sid": self.ctx.call_sid, "turn_id": str(turn_id)}
             )
+        self.agent.caller_turn_confirmed(turn_id)  # the filler's timer starts (issue 17)
         await self.ctx.latency(turn_id, "speech_end", self.ctx.wall_at(speech_end_ms))
         await self.ctx.latency(turn_id, "stt_final", stt_final_at)

@@ -88,6 +88,7 @@ async def call_completed_payload(
                 "at": _iso(line.at),
                 "start_ms": line.start_ms,
                 "end_ms": line.end_ms,
+                "kind": line.kind,
             }
             for line in lines
         ],
