@@ -197,3 +197,36 @@ async def test_call_log_appends_made_while_redis_is_away_land_in_order(
         assert appender.dropped == 0
     finally:
         await redis.aclose()
+
+
+async def test_a_turn_and_its_work_item_written_while_redis_is_away_are_queued_in_order(
+    own_redis: OwnRedis,
+) -> None:
+    """A caller turn (`append_then_publish`: the event and its `fd:turns` item) made during a
+    blip is queued with the call's other appends, not raised (a raise ended the call as a
+    provider error, 10 of 20 calls in the fault suite's Redis restart); once Redis is back the
+    event lands in its place, and its work item is published."""
+    redis = connect(own_redis.url)
+    log = CallLog(redis, 16)
+    sid = new_sid("CA")
+    work = f"test:turns:{sid}"
+    appender = OrderedAppender(log, limit=100)
+    try:
+        assert await appender.append(ev.SpeechStarted(call_sid=sid, audio_ms=0)) != QUEUED
+        await asyncio.to_thread(own_redis.stop)
+        turn = ev.TurnRequested(call_sid=sid, turn_id=1, text="one")
+        item = {"call_sid": sid, "turn_id": "1"}
+        assert await appender.append(turn, (work, item)) == QUEUED  # nothing raised
+        assert await appender.append(ev.LatencyMark(
+            call_sid=sid, turn_id=1, stage="speech_end", stage_at=time.time()
+        )) == QUEUED
+        await asyncio.to_thread(own_redis.start)
+        assert await appender.drain(LIMIT_S)
+        entries = await log.entries(sid)
+        assert [e.type for _, e in entries] == [
+            "caller.speech_started", "turn.requested", "latency.mark"
+        ]
+        published = await redis.xrange(work) or []
+        assert [fields for _, fields in published] == [item]
+    finally:
+        await redis.aclose()
