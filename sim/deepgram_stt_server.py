@@ -87,14 +87,21 @@ class SttSimState:
     sessions: list[SttSession] = field(default_factory=list)
 
     def register(self, utt: ScriptUtterance) -> int:
-        """Store the utterance and push it to open sessions with that tag."""
-        self.scripts.setdefault(utt.tag, []).append(utt)
-        attached = 0
-        for session in self.sessions:
-            if not session.closed and utt.tag in session.tags and not session.engine.closed:
-                session.add_script(utt)
-                attached += 1
-        return attached
+        """Store the utterance and push it to open sessions with that tag. The same utterance
+        again (a caller's retry of a request whose answer it lost) changes nothing: heard
+        twice, it became two caller turns under load."""
+        scripts = self.scripts.setdefault(utt.tag, [])
+        live = [
+            s
+            for s in self.sessions
+            if not s.closed and utt.tag in s.tags and not s.engine.closed
+        ]
+        if utt in scripts:
+            return len(live)
+        scripts.append(utt)
+        for session in live:
+            session.add_script(utt)
+        return len(live)
 
     def new_stream(self, tag: str) -> int:
         """The call of `tag` starts a new media stream: forget its earlier streams' scripts.

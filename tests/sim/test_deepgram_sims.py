@@ -154,6 +154,21 @@ async def test_stt_full_utterance_flow(stt_port: int) -> None:
 
 
 @live
+async def test_stt_the_same_script_registered_twice_is_heard_once(stt_port: int) -> None:
+    """A caller retrying a script request whose answer it lost must not be heard twice."""
+    text = "How much is a haircut?"
+    await _script(stt_port, "CA-twice", text, 400, 1600)
+    async with _listen(stt_port, "CA-twice") as conn:
+        await _script(stt_port, "CA-twice", text, 400, 1600)  # the retry, once the socket is open
+        await _stream(conn, 3000, speech=(400, 1600))
+        await conn.send_close_stream()
+        msgs = await _drain(conn)
+    finals = [m for m in msgs if m.type == "Results" and m.is_final]
+    assert [m.channel.alternatives[0].transcript for m in finals] == [text]
+    assert [m.type for m in msgs].count("SpeechStarted") == 1
+
+
+@live
 async def test_stt_script_registered_after_open_and_finalize(stt_port: int) -> None:
     async with _listen(stt_port, "CA-late", vad_events=False) as conn:
         await _stream(conn, 200)
