@@ -23,6 +23,7 @@ from services.media.call_control import CallControl
 from services.media.caller.backlog import FRAME_MS
 from services.media.caller.barge_in import BargeInOptions
 from services.media.caller.input import CallerInput
+from services.media.handover import caller_pause
 from services.media.live_calls import LiveCalls
 from services.media.pipelines import CASCADE, agent_runners
 from services.media.recording.attach import start_recording
@@ -66,6 +67,7 @@ class CallSession:
         self.handing_over = False
         self.superseded = False  # a newer stream took this call over: leave the log alone
         self._ctx: CallContext | None = None
+        self._caller: CallerInput | None = None  # the cascade's, once serving
         self._recording: StreamRecording | None = None
 
     async def run(self) -> None:
@@ -222,6 +224,7 @@ class CallSession:
                 onset_windows=s.barge_in_onset_windows,
             ),
         )
+        self._caller = caller
         sub = await self.deps.mux.subscribe(
             self.deps.log.key(ctx.call_sid), after=history[-1][0], types=AgentOutput.FOLLOWS
         )
@@ -319,9 +322,13 @@ class CallSession:
             await self.live.release(ctx.call_sid)
 
     async def hand_over(self) -> None:
-        """Drain: end this stream so that Twilio resumes the call on another replica."""
+        """Drain: end this stream at a pause of the caller's (`handover`), so that Twilio
+        resumes the call on another replica."""
+        await caller_pause(self.link, lambda: self._caller is not None and self._caller.hearing)
+        if self.link.closed or (self._ctx is not None and self._ctx.end_reason is not None):
+            return  # the call ended (or is ending) by itself meanwhile
         self.handing_over = True
-        if self._ctx is not None and self._ctx.end_reason is None:
+        if self._ctx is not None:
             self._ctx.end_reason = "handover"
         await self.link.close(1000, "moving to another media replica")
 

@@ -42,6 +42,7 @@ REPROMPT = "Are you still there?"
 CALL_BOUND_S = 150.0
 
 Entries = list[tuple[str, ev.Event]]
+Call = tuple[str, "asyncio.Task[CallResult]"]
 CALLER_SAW = {
     "say", "close", "after-stream-twiml", "resume", "connect-action", "stop", "error",
     "closed-before-stop", "server-hung-up-during-script", "no-stream",
@@ -52,23 +53,27 @@ QUIET = (ev.SegmentSent, ev.SegmentPlayed, ev.TranscriptInterim, ev.LatencyMark)
 
 
 async def until_every_call(
-    fault: FaultStack, sids: list[str], ready: Callable[[Entries], bool], what: str
+    fault: FaultStack, calls: list[Call], ready: Callable[[Entries], bool], what: str
 ) -> dict[str, Entries]:
-    """Poll every call's log with one client (bounded) until `ready` holds for each of them."""
+    """Poll every call's log with one client (bounded) until `ready` holds for each of them;
+    a call that ends first fails at once, with what it saw."""
     client = connect(fault.redis.url)
     log = CallLog(client, 16)
     seen: dict[str, Entries] = {}
     deadline = time.monotonic() + 90
     try:
         while True:
-            for sid in sids:
+            for sid, call in calls:
                 if sid not in seen:
                     entries = await log.entries(sid)
                     if ready(entries):
                         seen[sid] = entries
-            if len(seen) == len(sids):
+                    elif call.done():
+                        details = await describe(fault, call.result())
+                        raise AssertionError(f"{sid} ended before {what}:\n{details}")
+            if len(seen) == len(calls):
                 return seen
-            missing = sorted(set(sids) - set(seen))
+            missing = sorted({sid for sid, _ in calls} - set(seen))
             assert time.monotonic() < deadline, f"{what}: not for {missing}"
             await asyncio.sleep(0.05)
     finally:
@@ -187,9 +192,8 @@ async def test_redis_restart_during_20_calls_every_call_goes_on(fault: FaultStac
     fault.set_policy(booking_policy(slot(9), BOOKED))
     pids = {label: proc.pid for label, proc in fault.stack.procs.items()}
     calls = [await start_call(fault, LINES) for _ in range(CALLS)]
-    sids = [sid for sid, _ in calls]
     # mid-call: every call's first line has become a turn, and none has ended
-    before = await until_every_call(fault, sids, has(ev.TurnRequested), "a first turn")
+    before = await until_every_call(fault, calls, has(ev.TurnRequested), "a first turn")
     assert not [s for s, entries in before.items() if has(ev.CallEnded)(entries)]
 
     stopping = time.monotonic()
@@ -229,8 +233,7 @@ async def test_media_sigterm_during_20_calls_drains_and_none_is_hung_up(
     resume on the other replica through after-stream, one `call.ended` each."""
     fault.set_policy(booking_policy(slot(10), BOOKED))
     calls = [await start_call(fault, LINES) for _ in range(CALLS)]
-    sids = [sid for sid, _ in calls]
-    greeted = await until_every_call(fault, sids, has(ev.SegmentPlayed), "the greeting heard")
+    greeted = await until_every_call(fault, calls, has(ev.SegmentPlayed), "the greeting heard")
     served = {
         sid: [e.replica for _, e in entries if isinstance(e, ev.StreamStarted)][-1]
         for sid, entries in greeted.items()
