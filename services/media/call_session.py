@@ -324,7 +324,8 @@ class CallSession:
     async def hand_over(self) -> None:
         """Drain: end this stream at a pause of the caller's (`handover`), so that Twilio
         resumes the call on another replica."""
-        await caller_pause(self.link, lambda: self._caller is not None and self._caller.hearing)
+        link = self.link
+        await caller_pause(lambda: link.closed, lambda: bool(self._caller and self._caller.hearing))
         if self.link.closed or (self._ctx is not None and self._ctx.end_reason is not None):
             return  # the call ended (or is ending) by itself meanwhile
         self.handing_over = True

@@ -12,8 +12,6 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from services.media.twilio.link import TwilioLink
-
 SETTLE_S = 5.0
 """Longest a handover waits for the caller to finish their line (someone talking on and on is
 moved anyway)."""
@@ -24,13 +22,13 @@ POLL_S = 0.02
 
 
 async def caller_pause(
-    link: TwilioLink, hearing: Callable[[], bool], limit_s: float = SETTLE_S
+    closed: Callable[[], bool], hearing: Callable[[], bool], limit_s: float = SETTLE_S
 ) -> None:
-    """Return once `hearing()` (an utterance in progress) has been false for QUIET_S, the
-    socket closed, or `limit_s` passed."""
+    """Return once `hearing()` (an utterance in progress) has been false for QUIET_S, once
+    `closed()` (the socket), or after `limit_s`."""
     deadline = time.monotonic() + limit_s
     quiet_since: float | None = None
-    while not link.closed and (now := time.monotonic()) < deadline:
+    while not closed() and (now := time.monotonic()) < deadline:
         if hearing():
             quiet_since = None
         elif quiet_since is None:
