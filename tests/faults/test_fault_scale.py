@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Callable
 
+import httpx
 from sqlalchemy import select
 
 from shared.bus.streams import CallLog, connect
@@ -168,10 +169,19 @@ async def describe(fault: FaultStack, result: CallResult) -> str:
         for entry_id, e in entries
         if not isinstance(e, QUIET)
     ]
+    async with httpx.AsyncClient() as http:
+        url = f"http://127.0.0.1:{fault.stack.ports.stt}/sim/listen/sessions"
+        sessions = (await http.get(url, timeout=30)).json()
+    stt = [
+        f"STT socket {s['request_id']}: audio {s['audio_ms']} ms, offset {s['audio_offset_ms']},"
+        f" {s['messages_sent']} messages, closed={s['closed']} {s['close_code']}"
+        for s in sessions
+        if result.call_sid in s["tags"]
+    ]
     return "\n".join(
         [f"--- {result.call_sid}: resumes={result.resumes} close={result.close_code} "
          f"{result.close_reason!r} hangup_by={result.hangup_by} error={result.error}",
-         "caller saw:", *seen, "after-stream answered:", *result.after_stream_twimls,
+         *stt, "caller saw:", *seen, "after-stream answered:", *result.after_stream_twimls,
          "call log:", *logged]
     )
 
