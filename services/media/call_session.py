@@ -256,6 +256,8 @@ class CallSession:
             finished = inbound if inbound in done else done.pop()
             if finished is not inbound:
                 failure = finished.exception()
+                if failure is not None:  # which task, and where: the log entry has only the text
+                    log.error("call task %s failed", finished.get_name(), exc_info=failure)
                 if ctx.end_reason is None:
                     ctx.end_reason = f"provider-error: {failure}" if failure else "closed"
                     await ctx.append(
