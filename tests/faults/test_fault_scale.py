@@ -181,7 +181,8 @@ async def describe(fault: FaultStack, result: CallResult) -> str:
     return "\n".join(
         [f"--- {result.call_sid}: resumes={result.resumes} close={result.close_code} "
          f"{result.close_reason!r} hangup_by={result.hangup_by} error={result.error}",
-         *stt, "caller saw:", *seen, "after-stream answered:", *result.after_stream_twimls,
+         *stt, *(f"caller warning: {w}" for w in result.warnings),
+         "caller saw:", *seen, "after-stream answered:", *result.after_stream_twimls,
          "call log:", *logged]
     )
 
