@@ -13,9 +13,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, WebSocket
 from twilio.request_validator import RequestValidator
 
-from services.media.agent_speech.greeting_cache import GreetingCache
 from services.media.call_session import CallSession, MediaDeps
 from services.media.live_calls import LiveCalls
+from services.media.phrase_cache import BestEffortPhrases
 from services.media.provider_clients import ProviderClients
 from shared.bus.mux import StreamMux
 from shared.bus.streams import CallLog, connect
@@ -71,7 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
             replica=replica,
             inbound_forward_s=metrics.inbound_forward,
             outbound_forward_s=metrics.outbound_forward,
-            greetings=GreetingCache(binary),
+            greetings=BestEffortPhrases(binary),
             vad_model=load_vad_model() if settings.vad_enabled else None,
             clients=clients,
             metrics=metrics,
