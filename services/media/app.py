@@ -14,8 +14,8 @@ from fastapi import FastAPI, WebSocket
 from twilio.request_validator import RequestValidator
 
 from services.media.call_session import CallSession, MediaDeps
+from services.media.continuity.phrase_cache import BestEffortPhrases
 from services.media.live_calls import LiveCalls
-from services.media.phrase_cache import BestEffortPhrases
 from services.media.provider_clients import ProviderClients
 from shared.bus.mux import StreamMux
 from shared.bus.streams import CallLog, connect

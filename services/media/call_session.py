@@ -23,7 +23,7 @@ from services.media.call_control import CallControl
 from services.media.caller.backlog import FRAME_MS
 from services.media.caller.barge_in import BargeInOptions
 from services.media.caller.input import CallerInput
-from services.media.handover import caller_pause
+from services.media.continuity.handover import caller_pause
 from services.media.live_calls import LiveCalls
 from services.media.pipelines import CASCADE, agent_runners
 from services.media.recording.attach import start_recording

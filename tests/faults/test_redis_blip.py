@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from services.media.phrase_cache import BestEffortPhrases
+from services.media.continuity.phrase_cache import BestEffortPhrases
 from shared.bus.append_buffer import QUEUED, OrderedAppender
 from shared.bus.streams import CallLog, connect
 from shared.bus.work_queue import WorkQueue, run_workers

@@ -1,13 +1,13 @@
-"""A draining media replica moves a call at a pause of the caller's (services/media/handover.py):
-never while an utterance is in progress (the words in flight were lost with the socket), and
-never later than its bound."""
+"""A draining media replica moves a call at a pause of the caller's
+(services/media/continuity/handover.py): never while an utterance is in progress (the words in
+flight were lost with the socket), and never later than its bound."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from services.media.handover import QUIET_S, caller_pause
+from services.media.continuity.handover import QUIET_S, caller_pause
 
 
 async def test_the_move_waits_for_the_callers_line_to_end() -> None:
