@@ -1,7 +1,8 @@
 """Deepgram live speech-to-text simulator: `WS /v1/listen` on a real server.
 
 Wire contract: /work/shared/protocols/deepgram-live-stt.md. Transcripts are scripted
-per call via `POST /sim/listen/script` (see `SttScriptEngine` for the timing rules);
+per call via `POST /sim/listen/script` (see `SttScriptEngine` for the timing rules), and
+withdrawn with the same body at `POST /sim/listen/unscript`;
 `POST /sim/listen/new-stream` forgets a call's scripts when the call resumes on a new media
 stream (whose audio clock restarts at 0); `POST /sim/listen/drop` fails a call's socket and
 `extra=audio_offset_ms:X` resumes the script on a new one (see `sim/stt_reconnect.py`).
@@ -87,14 +88,35 @@ class SttSimState:
     sessions: list[SttSession] = field(default_factory=list)
 
     def register(self, utt: ScriptUtterance) -> int:
-        """Store the utterance and push it to open sessions with that tag."""
-        self.scripts.setdefault(utt.tag, []).append(utt)
-        attached = 0
-        for session in self.sessions:
-            if not session.closed and utt.tag in session.tags and not session.engine.closed:
-                session.add_script(utt)
-                attached += 1
-        return attached
+        """Store the utterance and push it to open sessions with that tag. The same utterance
+        again (a caller's retry of a request whose answer it lost) changes nothing: heard
+        twice, it became two caller turns under load."""
+        scripts = self.scripts.setdefault(utt.tag, [])
+        live = [
+            s
+            for s in self.sessions
+            if not s.closed and utt.tag in s.tags and not s.engine.closed
+        ]
+        if utt in scripts:
+            return len(live)
+        scripts.append(utt)
+        for session in live:
+            session.add_script(utt)
+        return len(live)
+
+    def unregister(self, utt: ScriptUtterance) -> int:
+        """Withdraw a registered utterance (from the tag's scripts and its open sockets)."""
+        scripts = self.scripts.get(utt.tag, [])
+        if utt in scripts:
+            scripts.remove(utt)
+        live = [
+            s
+            for s in self.sessions
+            if not s.closed and utt.tag in s.tags and not s.engine.closed
+        ]
+        for session in live:
+            session.remove_script(utt)
+        return len(live)
 
     def new_stream(self, tag: str) -> int:
         """The call of `tag` starts a new media stream: forget its earlier streams' scripts.
@@ -194,6 +216,15 @@ async def post_script(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "tag": utt.tag, "attached_sessions": attached})
 
 
+async def post_unscript(request: Request) -> JSONResponse:
+    try:
+        utt = ScriptUtterance.model_validate(await request.json())
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=422)
+    detached = _state(request.app).unregister(utt)
+    return JSONResponse({"ok": True, "tag": utt.tag, "detached_sessions": detached})
+
+
 async def post_new_stream(request: Request) -> JSONResponse:
     try:
         req = reconnect.NewStreamRequest.model_validate(await request.json())
@@ -233,6 +264,7 @@ def create_app(options: DeepgramSttSimOptions | None = None) -> Starlette:
         routes=[
             WebSocketRoute("/v1/listen", listen_ws),
             Route("/sim/listen/script", post_script, methods=["POST"]),
+            Route("/sim/listen/unscript", post_unscript, methods=["POST"]),
             Route("/sim/listen/sessions", get_sessions, methods=["GET"]),
             Route("/sim/listen/drop", post_drop, methods=["POST"]),
             Route("/sim/listen/new-stream", post_new_stream, methods=["POST"]),

@@ -69,6 +69,13 @@ class SttSession:
             interim = utt.interim_text if text == utt.text else None
             self.engine.add_utterance(text, *window, interim_text=interim)
 
+    def remove_script(self, utt: ScriptUtterance) -> None:
+        """Withdraw `utt` from this socket (the inverse of `add_script`)."""
+        window = reconnect.socket_window(utt.start_ms, utt.end_ms, self.audio_offset_ms)
+        text = reconnect.heard_words(utt.text, utt.start_ms, utt.end_ms, self.audio_offset_ms)
+        if window is not None and text:
+            self.engine.remove_utterance(text, *window)
+
     def summary(self) -> dict[str, Any]:
         return {
             "tag": self.tags[0] if self.tags else None,

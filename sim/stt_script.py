@@ -182,6 +182,18 @@ class SttScriptEngine:
         )
         self._next_due = -math.inf
 
+    def remove_utterance(self, text: str, start_ms: float, end_ms: float) -> bool:
+        """Forget a scripted utterance whose final has not gone out (a registration its caller
+        withdrew because it came too late to be spoken in its window); True if removed."""
+        tokens = text.split()
+        for i, utt in enumerate(self._utterances):
+            same = (utt.tokens, utt.start_ms, utt.end_ms) == (tokens, start_ms, end_ms)
+            if same and not utt.final_sent:
+                del self._utterances[i]
+                self._next_due = -math.inf
+                return True
+        return False
+
     # ------------------------------------------------------------------ audio
     def feed(self, data: bytes) -> list[DgMessage]:
         """Account `data` as received audio; return messages now due, in audio-time order."""

@@ -194,6 +194,7 @@ class CallTurns:
                 self.run.voice, self.run.speech = b"", window
                 break
             self.run.result.warnings.append(f"STT registration too slow for {text!r}; retrying")
+            await self._unregister(text, window, interim_text)  # else it is heard there too
         else:
             raise CallError(f"could not register {text!r} with STT control in time")
         self.run.result.lines.append(await self._speak_window(text, window, resumes))
@@ -236,6 +237,29 @@ class CallTurns:
         urls = [url, *self.run.opts.extra_control_urls]
         await asyncio.gather(*(self._register_at(u, text, window, interim_text) for u in urls))
 
+    async def _unregister(
+        self, text: str, window: tuple[int, int], interim_text: str | None = None
+    ) -> None:
+        """Withdraw a registration that came too late to be spoken in its window: the
+        recogniser would hear it anyway (scripted words need no audio), as a second line."""
+        url = self.run.opts.stt_control_url
+        if url is None:
+            return
+        body: dict[str, object] = {
+            "tag": self.run.result.call_sid,
+            "text": text,
+            "start_ms": window[0] * FRAME_MS,
+            "end_ms": window[1] * FRAME_MS,
+        }
+        if interim_text:
+            body["interim_text"] = interim_text
+        try:
+            resp = await self.run.http.post(url.rstrip("/") + "/sim/listen/unscript", json=body)
+        except httpx.HTTPError as exc:
+            raise CallError(f"STT control request failed: {exc!r}") from exc
+        if resp.status_code >= 300:
+            raise CallError(f"STT unscript returned HTTP {resp.status_code}: {resp.text[:200]}")
+
     async def _register_at(
         self, url: str, text: str, window: tuple[int, int], interim_text: str | None
     ) -> None:
@@ -247,8 +271,8 @@ class CallTurns:
         }
         if interim_text:
             body["interim_text"] = interim_text
-        for attempt in range(3):  # a loaded simulator may drop a connection: retry (idempotent
-            try:  # enough: a stale window is simply never reached by the audio clock)
+        for attempt in range(3):  # a loaded simulator may drop a connection: retry (the
+            try:  # simulator takes the same utterance twice as once)
                 resp = await self.run.http.post(url.rstrip("/") + "/sim/listen/script", json=body)
                 break
             except httpx.HTTPError as exc:

@@ -11,15 +11,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, WebSocket
-from redis.asyncio import Redis
 from twilio.request_validator import RequestValidator
 
-from services.media.agent_speech.greeting_cache import GreetingCache
 from services.media.call_session import CallSession, MediaDeps
+from services.media.continuity.phrase_cache import BestEffortPhrases
 from services.media.live_calls import LiveCalls
 from services.media.provider_clients import ProviderClients
 from shared.bus.mux import StreamMux
-from shared.bus.streams import CallLog, cluster_client, connect
+from shared.bus.streams import CallLog, connect
 from shared.observability.asgi import MetricsMiddleware
 from shared.observability.health import Readiness
 from shared.observability.metrics import Metrics
@@ -46,10 +45,10 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect(redis_url, cluster=settings.redis_cluster)
         readiness.redis = redis
-        binary = (  # greeting audio (bytes)
-            cluster_client(redis_url, max_connections=16, socket_timeout=5.0, decode=False)
-            if settings.redis_cluster
-            else Redis.from_url(redis_url, max_connections=16)
+        # greeting and phrase audio (bytes); like every client, it replaces a connection that
+        # a Redis restart closed instead of failing the reply that meets it
+        binary = connect(
+            redis_url, max_connections=16, cluster=settings.redis_cluster, decode=False
         )
         clients = ProviderClients(settings)
         mux = StreamMux.from_url(
@@ -72,7 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
             replica=replica,
             inbound_forward_s=metrics.inbound_forward,
             outbound_forward_s=metrics.outbound_forward,
-            greetings=GreetingCache(binary),
+            greetings=BestEffortPhrases(binary),
             vad_model=load_vad_model() if settings.vad_enabled else None,
             clients=clients,
             metrics=metrics,

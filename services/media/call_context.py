@@ -109,10 +109,14 @@ class CallContext:
     async def append_then_publish(
         self, event: ev.Event, stream: str, fields: dict[str, str]
     ) -> str:
-        """`append`, then publish a work item about the event (one round trip, in order)."""
+        """`append`, then publish a work item about the event (one round trip, in order);
+        queued with the call's other appends while Redis is away (a caller's turn written in
+        a blip must not end the call)."""
         if not event.tenant_id and self.started.tenant_id:
             event = event.model_copy(update={"tenant_id": self.started.tenant_id})
-        return await self.deps.log.append_then_publish(event, stream, fields)
+        if self.appends is None:
+            self.appends = OrderedAppender(self.deps.log, self.settings.media_append_buffer)
+        return await self.appends.append(event, (stream, fields))
 
     async def latency(self, turn_id: int, stage: ev.LatencyStage, at: float) -> None:
         """Record when a stage of a turn happened."""

@@ -24,6 +24,7 @@ from services.media.call_control import CallControl
 from services.media.caller.backlog import FRAME_MS
 from services.media.caller.barge_in import BargeInOptions
 from services.media.caller.input import CallerInput
+from services.media.continuity.handover import caller_pause
 from services.media.live_calls import LiveCalls
 from services.media.pipelines import CASCADE, agent_runners
 from services.media.recording.attach import start_recording
@@ -67,6 +68,7 @@ class CallSession:
         self.handing_over = False
         self.superseded = False  # a newer stream took this call over: leave the log alone
         self._ctx: CallContext | None = None
+        self._caller: CallerInput | None = None  # the cascade's, once serving
         self._recording: StreamRecording | None = None
 
     async def run(self) -> None:
@@ -223,6 +225,7 @@ class CallSession:
                 onset_windows=s.barge_in_onset_windows,
             ),
         )
+        self._caller = caller
         sub = await self.deps.mux.subscribe(
             self.deps.log.key(ctx.call_sid), after=history[-1][0], types=AgentOutput.FOLLOWS
         )
@@ -256,6 +259,8 @@ class CallSession:
             finished = inbound if inbound in done else done.pop()
             if finished is not inbound:
                 failure = finished.exception()
+                if failure is not None:  # which task, and where: the log entry has only the text
+                    log.error("call task %s failed", finished.get_name(), exc_info=failure)
                 if ctx.end_reason is None:
                     ctx.end_reason = f"provider-error: {failure}" if failure else "closed"
                     await ctx.append(
@@ -322,9 +327,14 @@ class CallSession:
             await self.live.release(ctx.call_sid)
 
     async def hand_over(self) -> None:
-        """Drain: end this stream so that Twilio resumes the call on another replica."""
+        """Drain: end this stream at a pause of the caller's (`handover`), so that Twilio
+        resumes the call on another replica."""
+        link = self.link
+        await caller_pause(lambda: link.closed, lambda: bool(self._caller and self._caller.hearing))
+        if self.link.closed or (self._ctx is not None and self._ctx.end_reason is not None):
+            return  # the call ended (or is ending) by itself meanwhile
         self.handing_over = True
-        if self._ctx is not None and self._ctx.end_reason is None:
+        if self._ctx is not None:
             self._ctx.end_reason = "handover"
         await self.link.close(1000, "moving to another media replica")
 

@@ -104,11 +104,15 @@ class LiveCalls:
         moving = list(self._calls.items())
         if moving:
             log.info("draining: handing %d live call(s) over", len(moving))
-        for call_sid, live in moving:
-            try:
-                await live.hand_over()
-            except (OSError, RuntimeError) as exc:
-                log.warning("hand-over of %s failed: %s", call_sid, exc)
+        # at once: each waits for its caller's pause (up to a few seconds), not for the others
+        outcomes = await asyncio.gather(
+            *(live.hand_over() for _, live in moving), return_exceptions=True
+        )
+        for (call_sid, _), outcome in zip(moving, outcomes, strict=True):
+            if isinstance(outcome, OSError | RuntimeError):
+                log.warning("hand-over of %s failed: %s", call_sid, outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
         deadline = time.monotonic() + HANDOVER_WAIT_S
         while self._calls and time.monotonic() < deadline:
             self._changed.clear()

@@ -4,7 +4,9 @@ While an append fails with a connection error, that event and every later one ar
 to `limit`; beyond it the newest are dropped and counted, so memory stays bounded), and one
 background task writes the queue in order, with backoff, once Redis answers. Callers never
 wait for the outage: a queued append returns "" instead of an entry id. Errors that are not
-about the connection still raise.
+about the connection still raise. An append may carry a work item to publish with its event
+(`CallLog.append_then_publish`: a caller turn and its `fd:turns` item): queued, the two are
+written together, in the event's place in the order.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 QUEUED = ""
 """What `append` returns for an event it queued (its entry id is not known yet)."""
 
+Publish = tuple[str, dict[str, str]]
+"""A work item published right after its event: (stream, fields)."""
+
 
 class OrderedAppender:
     """Writes one call's events to its log in order, queueing them while Redis is away."""
@@ -30,39 +35,46 @@ class OrderedAppender:
     def __init__(self, call_log: CallLog, limit: int, name: str = "call log") -> None:
         self.log = call_log
         self.limit = limit
-        self.pending: deque[ev.Event] = deque()
+        self.pending: deque[tuple[ev.Event, Publish | None]] = deque()
         self.dropped = 0
         self.outage = Outage(f"redis ({name} appends)", log)
         self._flusher: asyncio.Task[None] | None = None
 
-    async def append(self, event: ev.Event) -> str:
-        """XADD `event` now, or queue it behind earlier queued ones; its entry id or QUEUED."""
+    async def append(self, event: ev.Event, publish: Publish | None = None) -> str:
+        """XADD `event` now (then `publish`'s work item, if any), or queue both behind earlier
+        queued ones; the event's entry id or QUEUED."""
         if not self.pending:
             try:
-                return await self.log.append(event)
+                return await self._write(event, publish)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 if not is_transient(exc):
                     raise
                 self.outage.failed(exc)
-        self._queue(event)
+        self._queue(event, publish)
         return QUEUED
 
-    def _queue(self, event: ev.Event) -> None:
+    async def _write(self, event: ev.Event, publish: Publish | None) -> str:
+        if publish is None:
+            return await self.log.append(event)
+        stream, fields = publish
+        return await self.log.append_then_publish(event, stream, fields)
+
+    def _queue(self, event: ev.Event, publish: Publish | None) -> None:
         if len(self.pending) >= self.limit:
             if self.dropped == 0:
                 log.error("call-log buffer full (%d); dropping new events", self.limit)
             self.dropped += 1
             return
-        self.pending.append(event)
+        self.pending.append((event, publish))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="call-log-flush")
 
     async def _flush(self) -> None:
         while self.pending:
             try:
-                await self.log.append(self.pending[0])
+                await self._write(*self.pending[0])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -28,9 +28,15 @@ def _reconnecting() -> Retry:
 
 
 def connect(
-    url: str, *, max_connections: int = 64, socket_timeout: float = 5.0, cluster: bool = False
+    url: str,
+    *,
+    max_connections: int = 64,
+    socket_timeout: float = 5.0,
+    cluster: bool = False,
+    decode: bool = True,
 ) -> Redis:
-    """A Redis client with string responses; `unix://` URLs work for embedded Redis.
+    """A Redis client with string responses (bytes without `decode`); `unix://` URLs work for
+    embedded Redis.
 
     Its pool waits (up to the socket timeout) for a free connection when all are busy, instead
     of failing, so a burst of work queues briefly rather than erroring. A command that meets a
@@ -39,10 +45,12 @@ def connect(
     (`cluster_client`).
     """
     if cluster:
-        return cluster_client(url, max_connections=max_connections, socket_timeout=socket_timeout)
+        return cluster_client(
+            url, max_connections=max_connections, socket_timeout=socket_timeout, decode=decode
+        )
     pool = BlockingConnectionPool.from_url(
         url,
-        decode_responses=True,
+        decode_responses=decode,
         max_connections=max_connections,
         socket_timeout=socket_timeout,
         timeout=socket_timeout,

@@ -38,13 +38,15 @@ WORKERS = ("brain", "tools", "recorder")
 REPLICAS = ("a", "b")
 TOOL_TIMEOUT_S = 4.0
 LLM_FIRST_TOKEN_MS = 250  # a turn lasts long enough to be killed in the middle of it
+HEAVY = ("test_fault_scenarios.py", "test_fault_scale.py")
+"""The modules that run on the two-replica platform (`make faults`)."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The two-replica scenarios (minutes: ten services start) are `make faults`; the Redis
     blip tests against a private server stay in `make test`."""
     for item in items:
-        if "tests/faults/test_fault_scenarios.py" in str(item.fspath):
+        if any(f"tests/faults/{name}" in str(item.fspath) for name in HEAVY):
             item.add_marker(pytest.mark.faults)
 
 
@@ -180,6 +182,9 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack
                     "LOG_JSON": "true",
                     "SILENCE_REPROMPT_S": "8",
                     "SILENCE_HANGUP_S": "8",
+                    # a SIGTERM'd media gives its live calls 2 s, then moves the rest through
+                    # after-stream (the default 20 s would let a scenario's short calls finish)
+                    "MEDIA_DRAIN_S": "2",
                     "METRICS_PORT": "0",  # two replicas of each worker: no shared ops port
                 },
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from services.media.continuity.phrase_cache import BestEffortPhrases
 from shared.bus.append_buffer import QUEUED, OrderedAppender
 from shared.bus.streams import CallLog, connect
 from shared.bus.work_queue import WorkQueue, run_workers
@@ -197,3 +198,55 @@ async def test_call_log_appends_made_while_redis_is_away_land_in_order(
         assert appender.dropped == 0
     finally:
         await redis.aclose()
+
+
+async def test_a_turn_and_its_work_item_written_while_redis_is_away_are_queued_in_order(
+    own_redis: OwnRedis,
+) -> None:
+    """A caller turn (`append_then_publish`: the event and its `fd:turns` item) made during a
+    blip is queued with the call's other appends, not raised (a raise ended the call as a
+    provider error, 10 of 20 calls in the fault suite's Redis restart); once Redis is back the
+    event lands in its place, and its work item is published."""
+    redis = connect(own_redis.url)
+    log = CallLog(redis, 16)
+    sid = new_sid("CA")
+    work = f"test:turns:{sid}"
+    appender = OrderedAppender(log, limit=100)
+    try:
+        assert await appender.append(ev.SpeechStarted(call_sid=sid, audio_ms=0)) != QUEUED
+        await asyncio.to_thread(own_redis.stop)
+        turn = ev.TurnRequested(call_sid=sid, turn_id=1, text="one")
+        item = {"call_sid": sid, "turn_id": "1"}
+        assert await appender.append(turn, (work, item)) == QUEUED  # nothing raised
+        assert await appender.append(ev.LatencyMark(
+            call_sid=sid, turn_id=1, stage="speech_end", stage_at=time.time()
+        )) == QUEUED
+        await asyncio.to_thread(own_redis.start)
+        assert await appender.drain(LIMIT_S)
+        entries = await log.entries(sid)
+        assert [e.type for _, e in entries] == [
+            "caller.speech_started", "turn.requested", "latency.mark"
+        ]
+        published = await redis.xrange(work) or []
+        assert [fields for _, fields in published] == [item]
+    finally:
+        await redis.aclose()
+
+
+async def test_the_phrase_cache_is_a_miss_while_redis_is_away(own_redis: OwnRedis) -> None:
+    """Media's greeting/phrase cache never fails a reply: while Redis is away a lookup is a
+    miss and a store is skipped (they raised, and ended 6 of 20 calls as provider errors in
+    the fault suite's Redis restart); once Redis is back it caches again."""
+    binary = connect(own_redis.url, decode=False)
+    cache = BestEffortPhrases(binary)
+    try:
+        await cache.put("voice", "Goodbye!", b"\x7f" * 160)
+        assert await cache.get("voice", "Goodbye!") == b"\x7f" * 160
+        await asyncio.to_thread(own_redis.stop)
+        assert await cache.get("voice", "Goodbye!") is None  # a miss: TTS speaks it
+        await cache.put("voice", "You're welcome.", b"\x7e" * 160)  # skipped, not raised
+        await asyncio.to_thread(own_redis.start)
+        await cache.put("voice", "You're welcome.", b"\x7e" * 160)
+        assert await cache.get("voice", "You're welcome.") == b"\x7e" * 160
+    finally:
+        await binary.aclose()

@@ -154,6 +154,43 @@ async def test_stt_full_utterance_flow(stt_port: int) -> None:
 
 
 @live
+async def test_stt_the_same_script_registered_twice_is_heard_once(stt_port: int) -> None:
+    """A caller retrying a script request whose answer it lost must not be heard twice."""
+    text = "How much is a haircut?"
+    await _script(stt_port, "CA-twice", text, 400, 1600)
+    async with _listen(stt_port, "CA-twice") as conn:
+        await _script(stt_port, "CA-twice", text, 400, 1600)  # the retry, once the socket is open
+        await _stream(conn, 3000, speech=(400, 1600))
+        await conn.send_close_stream()
+        msgs = await _drain(conn)
+    finals = [m for m in msgs if m.type == "Results" and m.is_final]
+    assert [m.channel.alternatives[0].transcript for m in finals] == [text]
+    assert [m.type for m in msgs].count("SpeechStarted") == 1
+
+
+@live
+async def test_stt_a_withdrawn_script_is_not_heard(stt_port: int) -> None:
+    """A caller whose registration came too late withdraws it and registers a later window:
+    only the later one is heard (scripted words need no audio: a stale window was heard too)."""
+    text = "And how much is a beard trim?"
+    async with _listen(stt_port, "CA-withdrawn") as conn:
+        await _script(stt_port, "CA-withdrawn", text, 100, 1300)
+        async with httpx.AsyncClient() as http:
+            r = await http.post(
+                f"http://127.0.0.1:{stt_port}/sim/listen/unscript",
+                json={"tag": "CA-withdrawn", "text": text, "start_ms": 100, "end_ms": 1300},
+            )
+            r.raise_for_status()
+        await _script(stt_port, "CA-withdrawn", text, 1500, 2700)
+        await _stream(conn, 4000, speech=(1500, 2700))
+        await conn.send_close_stream()
+        msgs = await _drain(conn)
+    finals = [m for m in msgs if m.type == "Results" and m.is_final]
+    assert [m.channel.alternatives[0].transcript for m in finals] == [text]
+    assert [m.timestamp for m in msgs if m.type == "SpeechStarted"] == [1.5]
+
+
+@live
 async def test_stt_script_registered_after_open_and_finalize(stt_port: int) -> None:
     async with _listen(stt_port, "CA-late", vad_events=False) as conn:
         await _stream(conn, 200)
