@@ -502,6 +502,18 @@ class Settings(BaseSettings):
         1000, ge=100, description="How often the local HAProxy checks each replica's /readyz."
     )
 
+    # --- per-tenant self-hosted speech and its cost (issue 15, speech15) --------------------
+    speech_url: str = Field(
+        "",
+        description="Speech service (ws://host:port) media uses for tenants with `speech: local`; "
+        "empty: ws://127.0.0.1:SPEECH_PORT.",
+    )
+    tts_provider: str = Field(
+        "deepgram",
+        description="Name Deepgram-voice TTS usage is metered under: 'local' when "
+        "DEEPGRAM_TTS_URL is the speech service.",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
