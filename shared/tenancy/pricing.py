@@ -78,7 +78,8 @@ CPU_SECOND_MINOR = Decimal("0.00111")
 """Placeholder price of one CPU-second in US cents (a cloud vCPU at about $0.04 an hour)."""
 LOCAL_STT_CPU_PER_AUDIO_SECOND = Decimal("0.25")
 """Speech-service CPU-seconds per second of caller audio, measured with `frontdesk bench
---speech local` (docs/self-hosted-speech.md; rounded up)."""
+--speech local`: 0.20-0.56 for its dense caller with interims on, so ~0.24 for a typical
+caller who talks 0.43 as much (docs/self-hosted-speech.md, "Cost per call"; rounded up)."""
 LOCAL_STT_SECOND = (CPU_SECOND_MINOR * LOCAL_STT_CPU_PER_AUDIO_SECOND).normalize()
 """A second of caller audio on the self-hosted STT: its compute, no vendor fee."""
 LOCAL_TTS_CPU_PER_CHARACTER = Decimal("0.005")
