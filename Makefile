@@ -2,7 +2,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup console-assets browser observability-tools redis-cluster-tools balancer-tools demo test faults quality lint up up-cluster bench bench-smoke clean
+.PHONY: setup console-assets browser observability-tools redis-cluster-tools balancer-tools demo test faults quality lint up down up-cluster bench bench-smoke clean
 
 setup: console-assets
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv
@@ -70,8 +70,15 @@ lint: setup
 	$(RUN) ruff check shared services sim tests frontdesk
 	$(RUN) mypy shared services frontdesk
 
+# The platform until Ctrl-C (or `make down` from another terminal). SPEECH=local (default):
+# the speech service hears and speaks every call, so `frontdesk call` works against it;
+# SPEECH=sim: the scripted simulators (fast, no models; callers must tell the STT simulator).
+SPEECH ?= local
 up: setup
-	$(RUN) frontdesk up
+	$(RUN) frontdesk up --speech $(SPEECH)
+
+down:
+	$(RUN) frontdesk down
 
 up-cluster: setup redis-cluster-tools
 	$(RUN) frontdesk up --redis-cluster

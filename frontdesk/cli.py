@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from frontdesk.supervisor import (
     start_sims,
     start_speech,
 )
+from frontdesk.up_state import UpState, clear_state, down, write_state
 from shared.db.engine import make_engine, make_sessions
 from shared.db.migrate import upgrade
 from shared.runtime.embedded import child_env, ensure
@@ -176,7 +178,9 @@ def up(
         help="Tenant YAML files to apply.",
     ),
     speech: str = typer.Option(
-        "sim", help="Speech recognition: sim (scripted simulator) or local (services/speech)."
+        "sim",
+        help="Speech: sim (scripted simulators) or local (services/speech hears and speaks every"
+        " call; what `make up` and `frontdesk call` use).",
     ),
     redis_cluster: bool = typer.Option(
         False,
@@ -219,10 +223,12 @@ def up(
             env["REDIS_CLUSTER"] = "true"
         if sims:
             start_sims(stack, env, policy="sim/policies/daves_barbershop.yaml")
-        if speech == "local":  # media's STT goes to our own speech service
+        if speech == "local":  # media's STT and TTS go to our own speech service
             env |= speech_env(stack.ports)
             start_speech(stack, env)
-            typer.echo(f"speech:  ws://127.0.0.1:{stack.ports.speech}/v1/listen (local STT)")
+            typer.echo(
+                f"speech:  ws://127.0.0.1:{stack.ports.speech} (Whisper, Piper)"
+            )
         if replicas:
             run_dir = Path(settings.embedded_dir)
             layout = start_replicated(
@@ -247,10 +253,20 @@ def up(
             typer.echo(f"REDIS_CLUSTER=true  (nodes on ports {cluster.ports})")
         typer.echo(f"DATABASE_URL={embedded.database_url}")
         typer.echo("  (export both for `frontdesk status`, `apikey`, `deadletters` elsewhere)")
-        typer.echo(f"logs: {stack.log_dir}  (Ctrl-C to stop)")
+        state = UpState(
+            pid=os.getpid(),
+            redis_url=embedded.redis_url,
+            database_url=embedded.database_url,
+            gateway_port=stack.ports.gateway,
+            speech=speech,
+            speech_port=stack.ports.speech,
+        )
+        write_state(state, settings.embedded_dir)  # `frontdesk call` and `frontdesk down` read it
+        typer.echo(f"logs: {stack.log_dir}  (Ctrl-C or `make down` to stop)")
         while signal.sigtimedwait(STOP_SIGNALS, 0.5) is None:
             stack.restart_crashed()  # a crashed service comes back, as under compose or k8s
     finally:
+        clear_state(settings.embedded_dir)
         stack.stop()
         embedded.stop()
         if cluster:
@@ -331,6 +347,7 @@ def bench(
 
 app.command()(status)
 app.command()(call)  # issue 15: frontdesk/call_command.py
+app.command()(down)  # stops a running `frontdesk up` (frontdesk/up_state.py)
 
 
 @app.command("bench-turns")

@@ -270,13 +270,17 @@ def replica_label(service: str, index: int) -> str:
 
 
 def speech_env(ports: Ports) -> dict[str, str]:
-    """Environment pointing media's Deepgram STT at the local speech service (metered `local`)."""
+    """Environment pointing media's Deepgram STT and TTS at the local speech service for every
+    tenant (both metered `local`). `SPEECH_URL` also serves tenants with `speech: local` in a
+    deployment that otherwise uses the vendors."""
     return {
         "SPEECH_PORT": str(ports.speech),
         "DEEPGRAM_STT_URL": f"ws://127.0.0.1:{ports.speech}",
         "DEEPGRAM_TTS_URL": f"ws://127.0.0.1:{ports.speech}",  # Piper (/v1/speak)
         "DEEPGRAM_TTS_REST_URL": f"http://127.0.0.1:{ports.speech}",
         "STT_PROVIDER": "local",
+        "TTS_PROVIDER": "local",
+        "SPEECH_URL": f"ws://127.0.0.1:{ports.speech}",
     }
 
 

@@ -78,6 +78,7 @@ async def _answer(request: Request, settings: Settings, form: dict[str, str]) ->
             max_call_s=profile.max_call_minutes * 60,
             conversation=profile.conversation,
             recording=settings.recordings_enabled and profile.recording,
+        speech="local" if profile.speech == "local" else "vendor",
         )
         log: CallLog = request.app.state.log
         await log.append(event)

@@ -60,6 +60,8 @@ class CallContext:
     """Holds this call's appends in order while Redis is away (made on first use)."""
     stages: StageClock = field(default_factory=StageClock)  # turn stage timings (metrics)
     tts_requests: PendingSpans = field(default_factory=lambda: PendingSpans("tts.request"))
+    call_settings: Settings | None = None
+    """This call's settings when they differ from the replica's (a tenant on local speech)."""
 
     @property
     def knobs(self) -> EffectiveKnobs:
@@ -68,8 +70,9 @@ class CallContext:
 
     @property
     def settings(self) -> Settings:
-        """The replica's settings."""
-        return self.deps.settings
+        """This call's settings: the replica's, with the speech service's URLs for a tenant on
+        `speech: local` (`provider_clients.speech_for_call`)."""
+        return self.call_settings or self.deps.settings
 
     def next_turn(self) -> int:
         """A new turn id (caller turns and agent-initiated turns share one sequence)."""

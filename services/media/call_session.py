@@ -27,6 +27,7 @@ from services.media.caller.input import CallerInput
 from services.media.continuity.handover import caller_pause
 from services.media.live_calls import LiveCalls
 from services.media.pipelines import CASCADE, agent_runners
+from services.media.provider_clients import speech_for_call
 from services.media.recording.attach import start_recording
 from services.media.recording.writer import StreamRecording
 from services.media.task_teardown import await_chain, stop_tasks
@@ -153,11 +154,13 @@ class CallSession:
             await self.link.close(1008, "call already ended")
             return
         tenant_var.set(started.tenant_id or None)
+        started, call_settings = speech_for_call(started, self.deps.settings)  # tenant's speech
         ctx = CallContext(
             deps=self.deps,
             call_sid=start.call_sid,
             stream_sid=start.stream_sid,
             started=started,
+            call_settings=call_settings,
             start_received_at=start_at,
         )
         self._ctx = ctx
@@ -211,7 +214,7 @@ class CallSession:
         assert vad_model is None or isinstance(vad_model, VadModel)
         provider, voice = split_voice(ctx.started.voice)
         agent = AgentOutput(
-            ctx, self.link, make_tts(s, provider, voice, self.deps.clients), greetings
+            ctx, self.link, make_tts(ctx.settings, provider, voice, self.deps.clients), greetings
         )
         control = CallControl(ctx, agent, lambda reason: self._close_stream(ctx, reason))
         caller = CallerInput(
@@ -341,7 +344,8 @@ class CallSession:
     async def _meter_usage(self, ctx: CallContext, caller: CallerInput, agent: AgentOutput) -> None:
         """Usage of this stream: caller audio written to STT (20 ms frames, resends included)
         and text sent to the TTS provider of this number's voice."""
-        tts_provider, _ = split_voice(ctx.started.voice)
+        voice_provider, _ = split_voice(ctx.started.voice)  # 'local' for a tenant on local speech
+        tts_provider = ctx.settings.tts_provider if voice_provider == "deepgram" else voice_provider
         stt_seconds = round(caller.frames_sent * FRAME_MS / 1000, 3)
         for provider, metric, quantity in (
             (ctx.settings.stt_provider, "stt_seconds", stt_seconds),

@@ -16,6 +16,7 @@ import httpx
 from deepgram import AsyncDeepgramClient
 from deepgram.environment import DeepgramClientEnvironment
 
+from shared.contract import events as ev
 from shared.runtime.settings import Settings
 
 REST_TIMEOUT_S = 30.0
@@ -90,3 +91,44 @@ class ProviderClients:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+# --- the self-hosted speech service, per tenant (issue 15, speech15) ---------------------------
+LOCAL_SPEECH = "local"
+"""Provider name of the self-hosted speech service: its STT and TTS usage is metered under it
+and priced at compute (shared/tenancy/pricing.py)."""
+
+
+def local_speech_settings(settings: Settings) -> Settings:
+    """`settings` with Deepgram's STT and TTS URLs pointed at the speech service (`SPEECH_URL`,
+    else this host's `SPEECH_PORT`), its key (`SPEECH_API_KEY`, else `DEEPGRAM_API_KEY`, the
+    same rule as the service's), and its usage metered as 'local'. Media's Deepgram clients
+    then talk to it unchanged: it speaks the same protocols."""
+    url = settings.speech_url or f"ws://127.0.0.1:{settings.speech_port}"
+    return settings.model_copy(
+        update={
+            "deepgram_stt_url": url,
+            "deepgram_tts_url": url,
+            "deepgram_tts_rest_url": "",  # derived from the URL above
+            "deepgram_api_key": settings.speech_api_key or settings.deepgram_api_key,
+            "stt_provider": LOCAL_SPEECH,
+            "tts_provider": LOCAL_SPEECH,
+        }
+    )
+
+
+def speech_for_call(started: ev.CallStarted, settings: Settings) -> tuple[ev.CallStarted, Settings]:
+    """The call as media serves it, and its settings. A cascade call of a tenant with
+    `speech: local` is heard and spoken by the speech service: STT through
+    `local_speech_settings`, and the voice becomes `local:<name>` (the TTS factory's 'local'
+    provider; its greetings are cached apart from the vendor voice's). Other calls, and the
+    provider voice agents (which hear and speak themselves), are unchanged."""
+    if started.speech != LOCAL_SPEECH or started.pipeline != "cascade":
+        return started, settings
+    provider, sep, name = started.voice.partition(":")
+    if not sep:  # a bare Aura model name
+        name = started.voice
+    elif provider not in ("deepgram", LOCAL_SPEECH):  # another vendor's voice id: the default
+        name = ""
+    local_voice = f"{LOCAL_SPEECH}:{name}"
+    return started.model_copy(update={"voice": local_voice}), local_speech_settings(settings)

@@ -47,6 +47,9 @@ class CallStarted(_Event):
     max_call_s: int = 900
     conversation: ConversationKnobs = Field(default_factory=ConversationKnobs)
     recording: bool = Field(False, description="Media records this call (tenant setting).")
+    speech: Literal["vendor", "local"] = Field(
+        "vendor", description="'local': the self-hosted speech service hears and speaks (tenant)."
+    )
 
 
 class StreamStarted(_Event):

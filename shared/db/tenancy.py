@@ -46,6 +46,9 @@ class Tenant(Base):
     recording_retention_days: Mapped[int] = mapped_column(
         Integer, default=30, server_default="30"
     )
+    speech: Mapped[str] = mapped_column(
+        String(16), default="vendor", server_default="vendor"
+    )  # who hears and speaks its calls: 'vendor' or 'local' (issue 15, speech15)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -519,6 +519,17 @@ class Settings(BaseSettings):
         4.0, gt=0, le=60, description="Further agent silence before a turn's second filler."
     )
     filler_max_per_turn: int = Field(2, ge=0, le=5, description="Fillers one turn may get.")
+    # --- per-tenant self-hosted speech and its cost (issue 15, speech15) --------------------
+    speech_url: str = Field(
+        "",
+        description="Speech service (ws://host:port) media uses for tenants with `speech: local`; "
+        "empty: ws://127.0.0.1:SPEECH_PORT.",
+    )
+    tts_provider: str = Field(
+        "deepgram",
+        description="Name Deepgram-voice TTS usage is metered under: 'local' when "
+        "DEEPGRAM_TTS_URL is the speech service.",
+    )
 
 
 @lru_cache(maxsize=1)

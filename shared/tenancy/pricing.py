@@ -72,14 +72,21 @@ class PriceTable(BaseModel):
 
 # --- issue 15: self-hosted speech is priced at its compute only --------------------------------
 LOCAL_SPEECH = "local"
-"""Provider name of the self-hosted speech service (services/speech; `STT_PROVIDER=local`)."""
+"""Provider name of the self-hosted speech service (services/speech): usage of a tenant with
+`speech: local`, or of a deployment pointed at it (`STT_PROVIDER=local`, `TTS_PROVIDER=local`)."""
 CPU_SECOND_MINOR = Decimal("0.00111")
 """Placeholder price of one CPU-second in US cents (a cloud vCPU at about $0.04 an hour)."""
 LOCAL_STT_CPU_PER_AUDIO_SECOND = Decimal("0.25")
 """Speech-service CPU-seconds per second of caller audio, measured with `frontdesk bench
---speech local` (docs/self-hosted-speech.md; rounded up)."""
+--speech local`: 0.20-0.56 for its dense caller with interims on, so ~0.24 for a typical
+caller who talks 0.43 as much (docs/self-hosted-speech.md, "Cost per call"; rounded up)."""
 LOCAL_STT_SECOND = (CPU_SECOND_MINOR * LOCAL_STT_CPU_PER_AUDIO_SECOND).normalize()
 """A second of caller audio on the self-hosted STT: its compute, no vendor fee."""
+LOCAL_TTS_CPU_PER_CHARACTER = Decimal("0.005")
+"""Speech-service CPU-seconds per character of text synthesised by Piper, measured with
+`python -m services.speech.tts.speed` (4.2 ms; docs/self-hosted-speech.md; rounded up)."""
+LOCAL_TTS_CHARACTER = (CPU_SECOND_MINOR * LOCAL_TTS_CPU_PER_CHARACTER).normalize()
+"""A character sent to the self-hosted TTS: its compute, no vendor fee."""
 COMPUTE_ONLY_PROVIDERS = frozenset({LOCAL_SPEECH})
 
 
@@ -95,6 +102,9 @@ EXAMPLE_PRICES = PriceTable(
         Price(provider="deepgram", metric="stt_seconds", unit_price_minor=Decimal("0.0129")),
         Price(provider="deepgram", metric="tts_characters", unit_price_minor=Decimal("0.003")),
         Price(provider=LOCAL_SPEECH, metric="stt_seconds", unit_price_minor=LOCAL_STT_SECOND),
+        Price(
+            provider=LOCAL_SPEECH, metric="tts_characters", unit_price_minor=LOCAL_TTS_CHARACTER
+        ),
         Price(provider="elevenlabs", metric="tts_characters", unit_price_minor=Decimal("0.018")),
         Price(provider=WILDCARD, metric="prompt_tokens", unit_price_minor=Decimal("0.000015")),
         Price(

@@ -118,6 +118,7 @@ async def _upsert_tenant(session: AsyncSession, spec: TenantSpec) -> Tenant:
     tenant.recording_enabled = spec.recording.enabled
     tenant.recording_disclosure = spec.recording.disclosure
     tenant.recording_retention_days = spec.recording.retention_days
+    tenant.speech = spec.speech
     await session.flush()
     return tenant
 

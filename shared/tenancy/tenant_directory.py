@@ -94,6 +94,7 @@ class TenantProfile(BaseModel):
     horizon_days: int = 60
     recording: bool = True
     recording_disclosure: str = ""
+    speech: str = "vendor"  # 'local': the self-hosted speech service hears and speaks its calls
 
 
 async def load_tenant(
@@ -248,4 +249,5 @@ async def _profile(
         horizon_days=tenant.horizon_days,
         recording=tenant.recording_enabled,
         recording_disclosure=tenant.recording_disclosure,
+        speech=tenant.speech,
     )

@@ -27,6 +27,9 @@ from shared.contract.conversation_knobs import ConversationKnobs
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 PIPELINES = Literal["cascade", "deepgram-agent", "elevenlabs-agent"]
+SPEECH = Literal["vendor", "local"]
+"""Who hears and speaks a tenant's cascade calls: the deployment's providers (Deepgram STT, the
+number's voice) or the self-hosted speech service (services/speech, metered at compute)."""
 _RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 Interval = tuple[time, time]
@@ -216,6 +219,7 @@ class TenantSpec(_Spec):
     knowledge: list[KnowledgeSpec] = []
     calendars: list[CalendarSpec] = []
     recording: RecordingSpec = Field(default_factory=RecordingSpec)
+    speech: SPEECH = "vendor"
 
     @field_validator("timezone")
     @classmethod

@@ -60,6 +60,7 @@ async def outbound_voice(request: Request, form: dict[str, str]) -> str:
         keyterms=[t for t in (details.restaurant_name, details.customer_name) if t],
         max_call_s=settings.outbound_max_call_s,
         recording=settings.recordings_enabled and profile.recording,
+        speech="local" if profile.speech == "local" else "vendor",
     )
     log: CallLog = request.app.state.log
     if not await log.entries(call_sid):  # Twilio may retry the webhook: start the call once

@@ -12,7 +12,7 @@ from services.media.agent_speech.tts_rest_fallback import (
     RestSynth,
     RestTts,
 )
-from services.media.provider_clients import ProviderClients
+from services.media.provider_clients import ProviderClients, local_speech_settings
 from shared.runtime.settings import Settings
 
 
@@ -27,6 +27,10 @@ def make_tts(
     if provider == "deepgram":
         primary = DeepgramTts(settings, voice, provider_clients)
         synth = DeepgramRestSynth(settings, voice, provider_clients)
+    elif provider == "local":  # the speech service speaks Aura: Deepgram's adapters, its URL
+        local = local_speech_settings(settings)
+        primary = DeepgramTts(local, voice, provider_clients)
+        synth = DeepgramRestSynth(local, voice, provider_clients)
     elif provider == "elevenlabs":
         primary = ElevenLabsTts(settings, voice, provider_clients)
         synth = ElevenLabsRestSynth(settings, voice, provider_clients)

@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-TtsProvider = Literal["deepgram", "elevenlabs"]
-TTS_PROVIDERS: tuple[TtsProvider, ...] = ("deepgram", "elevenlabs")
+TtsProvider = Literal["deepgram", "elevenlabs", "local"]
+TTS_PROVIDERS: tuple[TtsProvider, ...] = ("deepgram", "elevenlabs", "local")
+"""'local' is the self-hosted speech service (services/speech) through the Aura protocol."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,9 @@ class UnknownTtsProvider(ValueError):
 
 
 def split_voice(voice: str) -> tuple[str, str]:
-    """A number's voice setting as (provider, voice id): 'elevenlabs:<voice id>' or
-    'deepgram:<model>'; a bare name is a Deepgram Aura model ('' = provider default)."""
+    """A number's voice setting as (provider, voice id): 'elevenlabs:<voice id>',
+    'deepgram:<model>' or 'local:<name>' (the self-hosted speech service); a bare name is a
+    Deepgram Aura model ('' = provider default)."""
     provider, sep, rest = voice.partition(":")
     if sep and provider in TTS_PROVIDERS:
         return provider, rest

@@ -1,7 +1,9 @@
 """`python -m services.speech.tts.speed`: what the Piper voice costs on this machine.
 
 For each sentence: CPU (and wall) time until its first 20 ms µ-law frame exists (phonemes +
-the first phrase rendered + encoded), and CPU per second of speech for the whole sentence.
+the first phrase rendered + encoded), and CPU per second of speech and per character of text
+for the whole sentence (media meters TTS in characters: `LOCAL_TTS_CPU_PER_CHARACTER` in
+shared/tenancy/pricing.py is derived from the last figure).
 CPU time is per thread of this process, so a loaded machine inflates wall time, not CPU.
 """
 
@@ -36,6 +38,8 @@ def main() -> int:
     first_cpu: list[float] = []
     first_wall: list[float] = []
     per_second: list[float] = []
+    total_cpu = 0.0
+    total_chars = 0
     print(f"{'sentence':<52} {'first frame CPU':>15} {'wall':>6} {'audio':>6} {'CPU/s':>6}")
     for text in SENTENCES:
         c0, w0 = time.process_time(), time.perf_counter()
@@ -47,6 +51,8 @@ def main() -> int:
             audio_bytes += len(encode(engine.render(phrase), engine.sample_rate, ULAW))
         seconds = audio_bytes / 8000
         per_second.append((time.process_time() - c0) / seconds)
+        total_cpu += time.process_time() - c0
+        total_chars += len(text)
         print(
             f"{text[:52]:<52} {first_cpu[-1]:>13.3f} s {first_wall[-1]:>5.2f}s "
             f"{seconds:>5.2f}s {per_second[-1]:>6.3f}"
@@ -55,6 +61,10 @@ def main() -> int:
         f"first frame: median {statistics.median(first_cpu):.3f} s CPU, max "
         f"{max(first_cpu):.3f} s; wall median {statistics.median(first_wall):.3f} s. "
         f"CPU per second of speech: median {statistics.median(per_second):.3f}"
+    )
+    print(
+        f"CPU per character of text: {total_cpu / total_chars * 1000:.2f} ms "
+        f"({total_cpu:.2f} s CPU for {total_chars} characters)"
     )
     return 0
 
