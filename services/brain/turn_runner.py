@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openai import AsyncOpenAI, OpenAIError
+from redis.exceptions import RedisError
 
 from services.brain.history import Message, build_messages
 from services.brain.llm import TextDelta, TokenUsage, ToolCall, stream_reply
@@ -22,6 +23,7 @@ from shared.contract import keys
 from shared.observability.metrics import Metrics
 from shared.observability.turn_stages import StageClock
 from shared.runtime.logs import tenant_var
+from shared.runtime.outage import Outage, is_transient
 from shared.runtime.settings import Settings
 from shared.runtime.telemetry import context_from, tracer
 from shared.tenancy.tool_specs import openai_tools
@@ -59,6 +61,9 @@ def superseded(entries: list[tuple[str, ev.Event]], turn_id: int) -> bool:
     )
 
 
+APPEND_PATIENCE_S = 10.0
+"""Longest a turn waits out a Redis outage for one call-log write before giving the turn up."""
+APPEND_RETRY_MAX_S = 0.1
 SORRY = "Sorry, I'm having trouble right now. Could you say that again?"
 
 
@@ -395,6 +400,22 @@ class TurnRunner:
                 )
 
     async def _append(self, event: ev.Event) -> str:
+        """Write to the call log; a Redis blip is waited out (up to APPEND_PATIENCE_S), so a
+        reply half written when Redis went away is finished, not answered again by whoever
+        reclaims the turn."""
         if self.tenant_id and not event.tenant_id:
             event = event.model_copy(update={"tenant_id": self.tenant_id})
-        return await self.deps.log.append(event)
+        outage = Outage(f"call log of {self.call_sid}", log)
+        deadline = time.monotonic() + APPEND_PATIENCE_S
+        while True:
+            try:
+                entry_id = await self.deps.log.append(event)
+            except (RedisError, OSError) as exc:
+                if not is_transient(exc) or time.monotonic() > deadline:
+                    raise
+                # Short waits: once Redis is back the turn must be finished before another
+                # replica's reclaim pass (every third of WORK_CLAIM_IDLE_MS) takes it over.
+                await asyncio.sleep(min(outage.failed(exc), APPEND_RETRY_MAX_S))
+                continue
+            outage.recovered()
+            return entry_id
