@@ -181,6 +181,8 @@ POLICIES = {
     "gate only: + voice over echo, no onset rule": (BargeInOptions(onset_windows=0), True),
     "after: + own-voice onset (3 windows)": (BargeInOptions(), True),
 }
+DEFAULT_POLICY = "after: + own-voice onset (3 windows)"
+"""The policy media runs by default (its figures go into `frontdesk bench` reports)."""
 
 
 def run(stt_latency_ms: int = 200) -> dict[str, dict[str, object]]:

@@ -328,10 +328,18 @@ def bench(
         path = run_speech_bench(levels_up_to(calls), turns, out, max_p95_s)
         typer.echo(f"speech bench report: {path}")
         return
+    from frontdesk.barge_in_bench import DEFAULT_POLICY
+    from frontdesk.barge_in_bench import run as run_turns
     from sim.bench.replica_sweep import parse_counts, redis_modes, run_replica_sweep
     from sim.bench.runner import BenchOptions, run_bench
 
-    opts = BenchOptions(calls=calls, profile=profile, turns=turns, out_dir=out)
+    opts = BenchOptions(
+        calls=calls,
+        profile=profile,
+        turns=turns,
+        out_dir=out,
+        labelled_turns=run_turns()[DEFAULT_POLICY],  # ~8 s: the labelled clips, frame by frame
+    )
     try:
         opts.validate()
         counts = parse_counts(replicas) if replicas else []

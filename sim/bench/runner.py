@@ -48,6 +48,7 @@ class BenchOptions:
     replicas: dict[str, int] | None = None  # behind HAProxy (sim/bench/replica_sweep.py)
     extra_env: dict[str, str] = field(default_factory=dict)  # for every service (REDIS_CLUSTER)
     label: str = ""  # added to the report's file name
+    labelled_turns: dict[str, Any] | None = None  # barge-in on the labelled clips (bench-turns)
 
     def validate(self) -> LatencyProfile:
         if not 1 <= self.calls <= MAX_CALLS:
@@ -155,6 +156,17 @@ async def _measure(
     metrics, samples, extra = await collect_metrics(
         bench, calls, lines, profile, sampled, commands_before, commands_after, database_url
     )
+    if opts.labelled_turns is not None:  # the default policy on the labelled clip set
+        turns = opts.labelled_turns
+        metrics["false_interrupt_rate"] = {
+            "value": turns["false_interrupt_rate"],
+            "stood": turns["false_stood"],
+            "undone": turns["false_undone"],
+            "missed": turns["missed_interrupts"],
+            "reaction_ms_p50": turns["reaction_ms_p50"],
+            "within_250_ms": turns["within_250_ms"],
+            "source": "frontdesk bench-turns: the labelled clips, media's listening code",
+        }
     return {
         "meta": {
             "calls": opts.calls,
