@@ -89,3 +89,13 @@ def test_local_tts_is_priced_at_its_compute() -> None:
     vendor = EXAMPLE_PRICES.unit_price("deepgram", "tts_characters")
     assert vendor is not None and price * 100 < vendor
     assert price_basis("local") == "compute"
+
+
+def test_a_local_voice_has_a_rest_synthesis_for_the_filler_cache() -> None:
+    from services.media.agent_speech.tts_factory import make_rest_synth
+    from services.media.agent_speech.tts_rest_fallback import DeepgramRestSynth
+    from shared.runtime.settings import Settings
+
+    # Before the merge of fillers and speech per tenant, a local tenant's call ended at its
+    # start: the filler's phrase cache knew no REST synthesis for the 'local' voice.
+    assert isinstance(make_rest_synth(Settings(), "local", ""), DeepgramRestSynth)

@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from services.media.agent_speech.greeting_cache import GreetingCache
 from services.media.agent_speech.output import AgentOutput
 from services.media.agent_speech.tts_factory import make_rest_synth
-from services.media.agent_speech.tts_protocol import split_voice
+from services.media.agent_speech.tts_protocol import UnknownTtsProvider, split_voice
 from services.media.agent_speech.tts_rest_fallback import PROVIDER_ERRORS, RestSynth
 from services.media.call_context import CallContext
 from shared.bus.waiting import wait_event
@@ -138,11 +138,15 @@ class Filler:
         """Cache the phrases, then watch each confirmed turn until it is answered; speak a
         filler when one is due. Runs for the whole call (started only when `enabled`)."""
         provider, voice = split_voice(self.ctx.started.voice)
-        synth = make_rest_synth(self.ctx.settings, provider, voice, self.ctx.deps.clients)
         try:
-            await self.prewarm(synth)
-        finally:
-            await synth.aclose()
+            synth = make_rest_synth(self.ctx.settings, provider, voice, self.ctx.deps.clients)
+        except UnknownTtsProvider as exc:  # a filler is optional: never the end of a call
+            log.warning("fillers from the cache only: %s", exc)
+        else:
+            try:
+                await self.prewarm(synth)
+            finally:
+                await synth.aclose()
         while True:
             await wait_event(self._wake, self._timeout(time.monotonic()))
             self._wake.clear()

@@ -50,6 +50,8 @@ def make_rest_synth(
         return ElevenLabsRestSynth(settings, voice, clients)
     if provider == "deepgram":
         return DeepgramRestSynth(settings, voice, clients)
+    if provider == "local":  # the speech service's Aura-compatible REST endpoint
+        return DeepgramRestSynth(local_speech_settings(settings), voice, clients)
     raise UnknownTtsProvider(
         f"unknown TTS provider {provider!r} (expected one of {', '.join(TTS_PROVIDERS)})"
     )
