@@ -92,7 +92,7 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
         ("  provider latencies, summed (ms)", "provider_latency_sum_ms"),
         ("preemptive replies used (fraction)", "preempt_used"),
         ("wasted LLM tokens (discarded replies)", "wasted_tokens"),
-        ("false-interrupt rate (labelled clips)", "false_interrupt_rate"),
+        ("false interrupts that stood (labelled clips)", "false_interrupt_rate"),
         ("greeting first frame (caller)", "greeting_ms"),
         ("greeting first frame (media)", "greeting_server_ms"),
         ("barge-in reaction (trigger -> clear)", "barge_in_reaction_ms"),

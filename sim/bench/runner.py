@@ -158,9 +158,11 @@ async def _measure(
     )
     if opts.labelled_turns is not None:  # the default policy on the labelled clip set
         turns = opts.labelled_turns
-        metrics["false_interrupt_rate"] = {
-            "value": turns["false_interrupt_rate"],
+        stood, clips = (int(x) for x in str(turns["false_stood"]).split("/"))
+        metrics["false_interrupt_rate"] = {  # interruptions that stood; undone ones paused
+            "value": round(stood / max(clips, 1), 3),
             "stood": turns["false_stood"],
+            "onset_pauses": turns["false_interrupts"],
             "undone": turns["false_undone"],
             "missed": turns["missed_interrupts"],
             "reaction_ms_p50": turns["reaction_ms_p50"],
