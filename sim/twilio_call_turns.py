@@ -245,14 +245,7 @@ class CallTurns:
         url = self.run.opts.stt_control_url
         if url is None:
             return
-        body: dict[str, object] = {
-            "tag": self.run.result.call_sid,
-            "text": text,
-            "start_ms": window[0] * FRAME_MS,
-            "end_ms": window[1] * FRAME_MS,
-        }
-        if interim_text:
-            body["interim_text"] = interim_text
+        body = self._script_body(text, window, interim_text)
         try:
             resp = await self.run.http.post(url.rstrip("/") + "/sim/listen/unscript", json=body)
         except httpx.HTTPError as exc:
@@ -260,9 +253,10 @@ class CallTurns:
         if resp.status_code >= 300:
             raise CallError(f"STT unscript returned HTTP {resp.status_code}: {resp.text[:200]}")
 
-    async def _register_at(
-        self, url: str, text: str, window: tuple[int, int], interim_text: str | None
-    ) -> None:
+    def _script_body(
+        self, text: str, window: tuple[int, int], interim_text: str | None
+    ) -> dict[str, object]:
+        """The STT simulator's script entry for a line said in `window` (frames)."""
         body: dict[str, object] = {
             "tag": self.run.result.call_sid,
             "text": text,
@@ -271,6 +265,12 @@ class CallTurns:
         }
         if interim_text:
             body["interim_text"] = interim_text
+        return body
+
+    async def _register_at(
+        self, url: str, text: str, window: tuple[int, int], interim_text: str | None
+    ) -> None:
+        body = self._script_body(text, window, interim_text)
         for attempt in range(3):  # a loaded simulator may drop a connection: retry (the
             try:  # simulator takes the same utterance twice as once)
                 resp = await self.run.http.post(url.rstrip("/") + "/sim/listen/script", json=body)
