@@ -127,11 +127,13 @@ async def create_outbound_call(
         outcome_details={},
     )
     session.add(row)
+    await session.flush()
+    await session.refresh(row)  # server defaults, read before the commit: once committed, a
+    view = OutboundCallView.of(row)  # dialer (any replica) may take it and say "dialing"
     await session.commit()
-    await session.refresh(row)
     request.app.state.outbound_dialer.wake()
-    response.headers["Location"] = f"/v1/outbound-calls/{row.id}"
-    return OutboundCallView.of(row)
+    response.headers["Location"] = f"/v1/outbound-calls/{view.id}"
+    return view
 
 
 @router.get(
