@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openai import AsyncOpenAI, OpenAIError
-from redis.exceptions import RedisError
 
 from services.brain.history import Message, build_messages
 from services.brain.llm import TextDelta, TokenUsage, ToolCall, stream_reply
@@ -23,7 +22,7 @@ from shared.contract import keys
 from shared.observability.metrics import Metrics
 from shared.observability.turn_stages import StageClock
 from shared.runtime.logs import tenant_var
-from shared.runtime.outage import Outage, is_transient
+from shared.runtime.outage import Outage, until_available
 from shared.runtime.settings import Settings
 from shared.runtime.telemetry import context_from, tracer
 from shared.tenancy.tool_specs import openai_tools
@@ -402,20 +401,13 @@ class TurnRunner:
     async def _append(self, event: ev.Event) -> str:
         """Write to the call log; a Redis blip is waited out (up to APPEND_PATIENCE_S), so a
         reply half written when Redis went away is finished, not answered again by whoever
-        reclaims the turn."""
+        reclaims the turn. Short waits: once Redis is back the turn must be done before another
+        replica's reclaim pass (every third of WORK_CLAIM_IDLE_MS) takes it over."""
         if self.tenant_id and not event.tenant_id:
             event = event.model_copy(update={"tenant_id": self.tenant_id})
-        outage = Outage(f"call log of {self.call_sid}", log)
-        deadline = time.monotonic() + APPEND_PATIENCE_S
-        while True:
-            try:
-                entry_id = await self.deps.log.append(event)
-            except (RedisError, OSError) as exc:
-                if not is_transient(exc) or time.monotonic() > deadline:
-                    raise
-                # Short waits: once Redis is back the turn must be finished before another
-                # replica's reclaim pass (every third of WORK_CLAIM_IDLE_MS) takes it over.
-                await asyncio.sleep(min(outage.failed(exc), APPEND_RETRY_MAX_S))
-                continue
-            outage.recovered()
-            return entry_id
+        return await until_available(
+            lambda: self.deps.log.append(event),
+            Outage(f"call log of {self.call_sid}", log),
+            max_delay_s=APPEND_RETRY_MAX_S,
+            patience_s=APPEND_PATIENCE_S,
+        )

@@ -128,20 +128,28 @@ async def until_available(
     attempt: Callable[[], Awaitable[T]],
     outage: Outage,
     stop: asyncio.Event | None = None,
+    *,
+    max_delay_s: float | None = None,
+    patience_s: float | None = None,
 ) -> T:
     """Run `attempt` until it succeeds, waiting out transient errors (others propagate).
 
-    Raises `Stopped` if `stop` is set while waiting.
+    Raises `Stopped` if `stop` is set while waiting. `max_delay_s` caps each wait (retry soon
+    after the server is back); after `patience_s` the transient error itself propagates.
     """
+    deadline = None if patience_s is None else time.monotonic() + patience_s
     while True:
         try:
             result = await attempt()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if not is_transient(exc):
+            if not is_transient(exc) or (deadline is not None and time.monotonic() > deadline):
                 raise
-            if await sleep_unless(stop, outage.failed(exc)):
+            delay = outage.failed(exc)
+            if max_delay_s is not None:
+                delay = min(delay, max_delay_s)
+            if await sleep_unless(stop, delay):
                 raise Stopped(outage.what) from exc
             continue
         outage.recovered()
