@@ -34,3 +34,18 @@ def test_a_tenant_yaml_names_bad_filler_settings() -> None:
     for bad in ({"filler_delay_s": 0}, {"filler_phrases": ["x" * 41]}, {"filler_phrase": []}):
         with pytest.raises(ValidationError):
             AssistantSpec.model_validate({"conversation": bad})
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {"filler_delay_s": 1000},  # a "filler" after a quarter of an hour
+        {"filler_delay_s": 0},
+        {"filler_phrases": ["One moment."] * 11},  # more phrases than a call could use
+        {"filler_phrases": ["x" * 41]},  # longer than a cached phrase
+        {"filler_phrases": [""]},
+    ],
+)
+def test_hostile_filler_knobs_are_refused(knobs: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        ConversationKnobs.model_validate(knobs)
