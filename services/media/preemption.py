@@ -39,6 +39,9 @@ class PreemptTrigger:
         self._offset_ms = 0  # call audio time of the VAD's first frame since its last reset
         self._fed_until = -1  # index of the last frame fed (a gap means the VAD restarts)
         self._stopped_ms: int | None = None  # voice stop in call audio time; None: voice on
+        self.voice_on = False  # the caller's voice is on now (as of the latest frame fed)
+        self.voice_started_ms = -1  # call audio time the latest voice began
+        self.voice_stopped_ms = -1  # call audio time the latest voice ended
         self._interim = ""
         self._interim_end_ms = -1
         self.turn_id: int | None = None  # the preemptive turn of the utterance in progress
@@ -48,14 +51,25 @@ class PreemptTrigger:
         if index != self._fed_until + 1:
             self.vad.reset()
             self._offset_ms = index * FRAME_MS
+            self.voice_on = False
         self._fed_until = index
         for event in self.vad.feed(frame):
             at = self._offset_ms + int(event.audio_ms)
             if isinstance(event, VoiceStarted):
                 self._stopped_ms = None
+                self.voice_on, self.voice_started_ms = True, at
             elif isinstance(event, VoiceStopped):
                 self._stopped_ms = at
+                self.voice_on, self.voice_stopped_ms = False, at
                 await self._check()
+
+    def voice_after(self, after_ms: int, index: int) -> tuple[bool, int | None]:
+        """Did the caller's voice start after call audio time `after_ms`? (voice on now, the
+        time it stopped or None while on); (False, None) when not, or when the VAD was not
+        fed up to frame `index` (the agent talked: this VAD did not listen)."""
+        if self._fed_until != index or self.voice_started_ms <= after_ms:
+            return False, None
+        return True, None if self.voice_on else self.voice_stopped_ms
 
     async def interim(self, text: str, end_ms: int, agent_speaking: bool) -> None:
         """An interim transcript of the utterance in progress."""

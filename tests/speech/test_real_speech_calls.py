@@ -126,7 +126,8 @@ async def trail(platform: Platform, call_sid: str) -> list[tuple[Any, ...]]:
     """The call log, briefly (for failure messages)."""
     return [
         (e.type, getattr(e, "turn_id", ""), getattr(e, "seq", ""), getattr(e, "text", ""),
-         getattr(e, "heard_text", ""), getattr(e, "cleared", ""))
+         getattr(e, "heard_text", ""), getattr(e, "cleared", ""),
+         getattr(e, "audio_start_ms", getattr(e, "audio_ms", "")), getattr(e, "trigger", ""))
         for e in await call_log_of(platform, call_sid)
         if e.type not in ("transcript.interim", "latency.mark", "usage")
     ]
@@ -142,7 +143,9 @@ async def test_a_short_call_is_heard_and_answered(speech_platform: Platform) -> 
     errors, words = word_errors(f"{PRICES} {BYE}", " ".join(heard))
     assert errors <= 1 and words == 9, heard
     agent = [line.text for line in record.lines if line.role == "agent"]
-    assert PRICE_ANSWER[0] in agent and agent[-2:] == ["You're welcome.", "Goodbye!"], agent
+    log_text = "\n".join(map(str, await trail(speech_platform, result.call_sid)))
+    assert PRICE_ANSWER[0] in agent, log_text
+    assert agent[-2:] == ["You're welcome.", "Goodbye!"], f"{agent}\n{log_text}"
     latencies = voice_to_voice_ms(result)
     assert [said for said, _ in latencies] == [PRICES, BYE]
     assert all(ms is not None and ms > 0 for _, ms in latencies), latencies

@@ -92,3 +92,21 @@ def test_held_utterance_goes_on_when_words_arrive() -> None:
 def test_no_hold_when_disabled() -> None:
     turn = TurnEnd(EndOfTurnOptions(short_ms=300, hold_ms=0))
     assert turn.speech_final("I need a haircut and", 1000) is True
+
+
+def test_a_hold_waits_while_the_caller_speaks_again_before_stt_has_the_words() -> None:
+    # "Great," (held as an opener), then "thanks, bye" whose words a busy recogniser sends
+    # a second late: the local VAD heard the voice, so the hold does not run out under it.
+    turn = TurnEnd(EndOfTurnOptions(short_ms=200, hold_ms=800, after_voice_ms=1500))
+    assert turn.speech_final("Great.", 1000) is False and turn.held_reason == "opener"
+    assert turn.expired(2000)  # nothing heard since: the plain rule (200 + 800 ms)
+    assert not turn.expired(2000, spoke_again=True)  # the voice is still on
+    assert not turn.expired(5000, spoke_again=True, voice_stopped_ms=4000)
+    assert turn.expired(5500, spoke_again=True, voice_stopped_ms=4000)  # no words came
+
+
+def test_voice_that_never_becomes_words_ends_the_hold_at_the_cap() -> None:
+    turn = TurnEnd(EndOfTurnOptions(short_ms=200, hold_ms=800, voice_cap_ms=6000))
+    assert turn.speech_final("My number is", 1000) is False
+    assert not turn.expired(6980, spoke_again=True)
+    assert turn.expired(7000, spoke_again=True)  # a TV in the room: 6 s after the words

@@ -12,14 +12,28 @@ def feed_all(chunker: SpeakableChunker, deltas: list[str]) -> list[str]:
     return out
 
 
-def test_sentence_completed_by_later_delta() -> None:
+def test_sentence_is_cut_when_its_end_arrives() -> None:
     c = SpeakableChunker()
     assert c.feed("Hello") == []
-    assert c.feed(" there.") == []  # no whitespace after the period yet
-    assert c.feed(" How") == ["Hello there."]
-    assert c.feed(" are you?") == []
-    assert c.flush() == "How are you?"
+    assert c.feed(" there.") == ["Hello there."]  # no need to wait for the next space
+    assert c.feed(" How") == []
+    assert c.feed(" are you?") == ["How are you?"]
     assert c.flush() is None
+
+
+def test_a_period_that_may_go_on_waits_for_the_next_delta() -> None:
+    c = SpeakableChunker()
+    assert c.feed("A trim is £7.") == []  # "£7." may be "£7.50"
+    assert c.feed("50, open till 6 p.m.") == []  # an initialism
+    assert c.feed(" Ask for Dr.") == ["A trim is £7.50, open till 6 p.m."]
+    assert c.feed(" Smith") == ["Ask for Dr."]  # the space decides, as before
+    assert c.feed(" or I.") == []  # a one-letter word
+    assert c.flush() == "Smith or I."
+
+
+def test_a_decimal_split_across_deltas_stays_whole() -> None:
+    c = SpeakableChunker()
+    assert feed_all(c, ["It is 3.", "5 miles away."]) == ["It is 3.5 miles away."]
 
 
 def test_multiple_sentences_in_one_delta() -> None:

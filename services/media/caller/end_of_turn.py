@@ -67,6 +67,12 @@ class EndOfTurnOptions(BaseModel):
     hold_ms: int = Field(
         800, ge=0, description="More silence waited after an utterance that stops mid-sentence."
     )
+    after_voice_ms: int = Field(
+        1500, ge=0, description="Held, then the caller spoke again: quiet waited for its words."
+    )
+    voice_cap_ms: int = Field(
+        6000, ge=0, description="Longest a hold runs while voice without words goes on."
+    )
 
 
 def _digits_in(words: list[str]) -> int:
@@ -128,12 +134,27 @@ class TurnEnd:
         """The caller went on: the next speech_final decides again."""
         self.held_end_ms = self.held_reason = None
 
-    def expired(self, audio_ms: int) -> bool:
-        """The hold ran out at caller audio time `audio_ms` (then the turn ends)."""
+    def expired(
+        self, audio_ms: int, spoke_again: bool = False, voice_stopped_ms: int | None = None
+    ) -> bool:
+        """The hold ran out at caller audio time `audio_ms` (then the turn ends).
+
+        `spoke_again`: the local VAD heard the caller's voice start after the held words
+        (`voice_stopped_ms`: when it stopped; None while it goes on). STT's words for it may
+        lag the voice by a second or more on a busy recogniser ("Great," then "thanks, bye"):
+        the hold waits while the voice goes on and `after_voice_ms` after it, up to
+        `voice_cap_ms` in all (a cough or a TV that never becomes words)."""
         held = self.held_end_ms
-        if held is None or audio_ms - held < self.options.short_ms + self.options.hold_ms:
+        if held is None:
             return False
-        return True
+        o = self.options
+        if spoke_again and o.hold_ms > 0:
+            if audio_ms - held >= o.voice_cap_ms:
+                return True
+            if voice_stopped_ms is None:
+                return False
+            return audio_ms - voice_stopped_ms >= max(o.after_voice_ms, o.short_ms + o.hold_ms)
+        return audio_ms - held >= o.short_ms + o.hold_ms
 
     def ended(self) -> None:
         """The turn ended (by the hold, UtteranceEnd or speech_final)."""

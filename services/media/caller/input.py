@@ -45,6 +45,8 @@ _tracer = tracer(__name__)
 MAX_STT_RETRIES = 5
 LEAD_IN_MS = 1000
 """Unfinalized audio older than this is forgotten while nobody is talking."""
+HELD_VOICE_SLACK_MS = 64
+"""Voice that starts this soon after a held utterance's end is that utterance's own tail."""
 
 
 class CallerInput:
@@ -121,8 +123,14 @@ class CallerInput:
         if not speaking and self.preempt is not None:
             await self.preempt.frame(frame, index)
         held = self.turn_end.held_end_ms
-        if held is not None and self.turn_end.expired(audio_ms):  # said "my number is", no more
-            await self._end_utterance(held, time.time())
+        if held is not None:  # said "my number is": more words, or quiet, end it
+            spoke, stopped = (
+                self.preempt.voice_after(held + HELD_VOICE_SLACK_MS, index)
+                if self.preempt is not None
+                else (False, None)
+            )
+            if self.turn_end.expired(audio_ms, spoke, stopped):
+                await self._end_utterance(held, time.time())
 
     async def _decide(self, interrupt: Decision | None, source: str) -> None:
         if isinstance(interrupt, FalseInterrupt):
