@@ -40,6 +40,9 @@ class Rule(BaseModel):
     delay_ms: float = Field(
         default=0, ge=0, description="Extra delay before this rule's first chunk (a slow model)."
     )
+    chunk_delay_ms: float = Field(
+        default=0, ge=0, description="Extra delay between this rule's chunks (a slow stream)."
+    )
 
     @model_validator(mode="after")
     def _exactly_one_outcome(self) -> Rule:
@@ -72,6 +75,7 @@ class TextDecision(BaseModel):
     kind: Literal["text"] = "text"
     text: str
     delay_ms: float = 0
+    chunk_delay_ms: float = 0
 
 
 class ToolCallDecision(BaseModel):
@@ -82,6 +86,7 @@ class ToolCallDecision(BaseModel):
     name: str
     arguments: dict[str, Any]
     delay_ms: float = 0
+    chunk_delay_ms: float = 0
 
     @property
     def arguments_json(self) -> str:
@@ -168,7 +173,9 @@ def decide(
         if not re.search(rule.match, said, re.IGNORECASE):
             continue
         if rule.reply is not None:
-            return TextDecision(text=rule.reply, delay_ms=rule.delay_ms)
+            return TextDecision(
+                text=rule.reply, delay_ms=rule.delay_ms, chunk_delay_ms=rule.chunk_delay_ms
+            )
         if rule.error is not None:
             return ErrorDecision(error=rule.error)
         if rule.tool_call is not None:

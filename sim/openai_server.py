@@ -212,7 +212,7 @@ async def _event_stream(
     await asyncio.sleep((options.first_token_latency_ms + decision.delay_ms) / 1000)
     for i, (delta, finish) in enumerate(stream_deltas(decision, options)):
         if i:
-            await asyncio.sleep(options.inter_chunk_latency_ms / 1000)
+            await asyncio.sleep((options.inter_chunk_latency_ms + decision.chunk_delay_ms) / 1000)
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         yield _sse({**base, "choices": [choice], **extra})
     if include_usage:

@@ -11,6 +11,7 @@ from typing import Any
 
 from openai import AsyncOpenAI, OpenAIError
 
+from services.brain.barge_pause import BargePause
 from services.brain.history import Message, build_messages
 from services.brain.llm import TextDelta, TokenUsage, ToolCall, stream_reply
 from services.brain.speakable import SpeakableChunker
@@ -30,7 +31,8 @@ from shared.tenancy.tool_specs import openai_tools
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
 WATCHES = frozenset(
-    ev.type_of(t) for t in (ev.ToolResult, ev.BargeIn, ev.TurnRequested, ev.CallEnded)
+    ev.type_of(t)
+    for t in (ev.ToolResult, ev.BargeIn, ev.FalseInterrupt, ev.TurnRequested, ev.CallEnded)
 )
 """The event types a running turn watches its call's log for."""
 
@@ -50,11 +52,15 @@ NOT_FOR_HISTORY = frozenset(
 """Event types a turn never needs: skipped without parsing when the log is read."""
 
 def superseded(entries: list[tuple[str, ev.Event]], turn_id: int) -> bool:
-    """The turn is answered already, or the caller moved on, or the call is over."""
+    """The turn is answered already, or the caller moved on (a barge-in that was not undone
+    as a false interrupt, or a newer turn), or the call is over."""
+    undone = any(isinstance(e, ev.FalseInterrupt) and e.turn_id == turn_id for _, e in entries)
     return any(
         (isinstance(e, ev.AgentTurnDone) and e.turn_id == turn_id)
         or (isinstance(e, ev.TurnRequested) and e.turn_id > turn_id)
-        or (isinstance(e, ev.BargeIn) and e.turn_id == turn_id and not e.filler_only)
+        or (
+            isinstance(e, ev.BargeIn) and e.turn_id == turn_id and not e.filler_only and not undone
+        )
         or isinstance(e, ev.CallEnded)
         for _, e in entries
     )
@@ -106,6 +112,7 @@ class TurnRunner:
         self.results: dict[str, ev.ToolResult] = {}
         self.result_arrived = asyncio.Event()
         self.interrupted = asyncio.Event()
+        self.pause = BargePause(deps.settings.barge_in_verdict_wait_s, self.interrupted.set)
         self.late: dict[str, ev.ToolResult] = {}  # real results that came after our timeout
         self.late_arrived = asyncio.Event()
         self.corrected: set[str] = set()
@@ -160,6 +167,7 @@ class TurnRunner:
                     raise converse.exception()  # type: ignore[misc]
                 listen_on = bool(self.timed_out) and not self.interrupted.is_set()
             finally:
+                self.pause.close()
                 for task in (watcher, stop):
                     task.cancel()
                 await asyncio.gather(watcher, stop, return_exceptions=True)
@@ -241,17 +249,31 @@ class TurnRunner:
                     self.late_arrived.set()
                 self.result_arrived.set()
             elif (
-                (
-                    isinstance(event, ev.BargeIn)
-                    and event.turn_id == self.turn_id
-                    and not event.filler_only  # a filler talked over: the reply goes on
-                )
-                or (isinstance(event, ev.TurnRequested) and event.turn_id > self.turn_id)
-                or isinstance(event, ev.CallEnded)
+                isinstance(event, ev.BargeIn)
+                and event.turn_id == self.turn_id
+                and not event.filler_only  # a filler talked over: the reply goes on
             ):
+                self.pause.barged()  # held until the verdict (services/brain/barge_pause.py)
+            elif (
+                isinstance(event, ev.FalseInterrupt)
+                and event.turn_id == self.turn_id
+                and self.pause.paused  # not a filler's (that cut no reply)
+            ):
+                if event.respoken:  # media said the cut part again: the reply goes on
+                    self.pause.undone()
+                else:  # media did not take the turn up again: it stays cut
+                    self.interrupted.set()
+            elif (
+                isinstance(event, ev.TurnRequested) and event.turn_id > self.turn_id
+            ) or isinstance(event, ev.CallEnded):
                 self.interrupted.set()
 
     async def _converse(self, messages: list[Message]) -> None:
+        await self._rounds(messages)
+        await self.pause.open.wait()  # a barge-in's verdict (or the runner cancels us)
+        await self._say_held()
+
+    async def _rounds(self, messages: list[Message]) -> None:
         tools = openai_tools()
         for _ in range(self.deps.settings.llm_max_tool_rounds + 1):
             calls = await self._one_round(messages, tools)
@@ -311,6 +333,7 @@ class TurnRunner:
         return calls
 
     async def _run_tools(self, calls: list[ToolCall]) -> list[ev.ToolResult]:
+        await self.pause.open.wait()  # a reply the caller may have cut acts only once undone
         waiting: dict[str, ToolCall] = {}
         timeout_s = self.deps.settings.tool_timeout_s
         deadline = time.monotonic() + timeout_s
@@ -358,6 +381,16 @@ class TurnRunner:
 
     async def _say(self, text: str) -> None:
         self._mark("first_speakable")
+        if self.pause.hold(text):
+            return
+        await self._say_held()
+        await self._write_text(text)
+
+    async def _say_held(self) -> None:
+        for held in self.pause.take():
+            await self._write_text(held)
+
+    async def _write_text(self, text: str) -> None:
         await self._append(
             ev.AgentText(call_sid=self.call_sid, turn_id=self.turn_id, seq=self.seq, text=text)
         )

@@ -530,6 +530,10 @@ class Settings(BaseSettings):
         description="Name Deepgram-voice TTS usage is metered under: 'local' when "
         "DEEPGRAM_TTS_URL is the speech service.",
     )
+    # --- a reply talked over waits for the verdict (issue 17, second session) --------------
+    barge_in_verdict_wait_s: float = Field(
+        8.0, gt=0, le=60, description="Brain: longest a cut reply is held for a false interrupt."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -5,6 +5,7 @@ clear it may cause is undone and the cut sentences are spoken again, whole."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from shared.contract import events as ev
@@ -12,6 +13,9 @@ from sim.twilio_caller import CallResult, CallScript, SpeakOver, place_call
 from tests.conftest import Platform
 from tests.e2e.test_call_end_to_end import caller_options
 from tests.e2e.test_conversation_timeline import PRICE_ANSWER, PRICES, call_log_of
+from tests.e2e.test_filler import llm, policy
+
+__all__ = ["llm"]  # a fixture: the LLM simulator's client, its policy restored afterwards
 
 pytestmark = pytest.mark.e2e
 
@@ -83,3 +87,27 @@ async def test_backchannel_never_stands_as_an_interruption(platform: Platform) -
         e.seq for e in log if isinstance(e, ev.SegmentPlayed) and e.turn_id == 1 and not e.cleared
     }
     assert heard == set(range(len(PRICE_ANSWER)))
+
+
+async def test_a_false_interrupt_loses_nothing_the_llm_was_still_writing(
+    platform: Platform, llm: httpx.Client
+) -> None:
+    # The answer streams slowly (300 ms between chunks): when "mhm" cuts its first sentence,
+    # the rest is not written yet. The brain holds it until media's verdict instead of
+    # cancelling the stream, so the whole answer is heard, each sentence once.
+    slow = {"match": "how much", "reply": " ".join(PRICE_ANSWER), "chunk_delay_ms": 300}
+    llm.post("/sim/policy", json=policy(slow)).raise_for_status()
+    mhm = SpeakOver("mhm", after_ms=800, expect_interrupt=False)
+    result = await run(platform, CallScript(lines=[PRICES, mhm, "Great, bye."]), pause_ms=1500)
+    log = await call_log_of(platform, result.call_sid)
+    [barge] = [e for e in log if isinstance(e, ev.BargeIn)]
+    [undone] = [e for e in log if isinstance(e, ev.FalseInterrupt)]
+    assert barge.turn_id == undone.turn_id == 1 and undone.respoken >= 1
+    texts = [e for e in log if isinstance(e, ev.AgentText) and e.turn_id == 1]
+    assert [e.text for e in texts] == PRICE_ANSWER
+    assert log.index(texts[-1]) > log.index(barge)  # still being written when "mhm" came
+    heard = [
+        e.seq for e in log if isinstance(e, ev.SegmentPlayed) and e.turn_id == 1 and not e.cleared
+    ]
+    assert sorted(heard) == list(range(len(PRICE_ANSWER))), heard
+    assert [e.text for e in log if isinstance(e, ev.TurnRequested)] == [PRICES, "Great, bye."]

@@ -66,6 +66,7 @@ class AgentOutput:
         self.reply_turns: set[int] = set()  # turns with reply text handed to TTS
         self.caller_turn_hooks: list[Callable[[int], None]] = []  # the filler's timer
         self._paused: dict[int, list[tuple[int, str]]] = {}  # filler cut: reply text held
+        self._after_cut: dict[int, list[tuple[int, str]]] = {}  # text of a cut turn, for respeak
 
     @property
     def speaking(self) -> bool:
@@ -183,7 +184,14 @@ class AgentOutput:
         async for _, event in sub:
             if isinstance(event, ev.AgentText):
                 key = (event.turn_id, event.seq)
-                if key in self._handled or not event.text.strip() or self._stale(event.turn_id):
+                if key in self._handled or not event.text.strip():
+                    continue
+                if event.turn_id in self._interrupted and not self._superseded(event.turn_id):
+                    # written as the barge-in happened: said if the verdict undoes it
+                    self._handled.add(key)
+                    self._after_cut.setdefault(event.turn_id, []).append((event.seq, event.text))
+                    continue
+                if self._stale(event.turn_id):
                     continue
                 self._handled.add(key)
                 held = self._paused.get(event.turn_id)
@@ -228,7 +236,10 @@ class AgentOutput:
         return True
 
     def _stale(self, turn_id: int) -> bool:
-        return turn_id in self._interrupted or (0 < turn_id < self.ctx.latest_caller_turn)
+        return turn_id in self._interrupted or self._superseded(turn_id)
+
+    def _superseded(self, turn_id: int) -> bool:
+        return 0 < turn_id < self.ctx.latest_caller_turn
 
     async def _speak(self, turn_id: int, seq: int, text: str) -> None:
         if seq >= 0:
@@ -427,4 +438,6 @@ class AgentOutput:
                 await self._resend(segment, audio)
             else:
                 await self._speak(segment.turn_id, segment.seq, segment.text)
+        for seq, text in self._after_cut.pop(turn_id, []):  # came after the cut
+            await self._speak(turn_id, seq, text)
         return len(segments)
