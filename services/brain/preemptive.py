@@ -26,7 +26,8 @@ from typing import Any
 
 from services.brain.history import Message, build_messages
 from services.brain.llm import TokenUsage
-from services.brain.turn_runner import NOT_FOR_HISTORY, TurnRunner
+from services.brain.turn_log import NOT_FOR_HISTORY
+from services.brain.turn_runner import TurnRunner
 from shared.contract import events as ev
 from shared.contract.utterance_text import same_words
 from shared.observability.turn_stages import StageClock

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from services.brain.barge_pause import BargePause
 from services.brain.history import Message, build_messages
 from services.brain.llm import TextDelta, TokenUsage, ToolCall, stream_reply
 from services.brain.speakable import SpeakableChunker
+from services.brain.turn_log import NOT_FOR_HISTORY, late_correction, superseded
 from shared.bus.mux import StreamMux, Subscription
 from shared.bus.streams import CallLog
 from shared.bus.waiting import wait_event
@@ -36,54 +36,10 @@ WATCHES = frozenset(
 )
 """The event types a running turn watches its call's log for."""
 
-NOT_FOR_HISTORY = frozenset(
-    {
-        "transcript.interim",
-        "transcript.final",
-        "latency.mark",
-        "usage",
-        "audio.segment_sent",
-        "caller.speech_started",
-        "stream.started",
-        "provider.error",
-        "caller.dtmf",
-    }
-)
-"""Event types a turn never needs: skipped without parsing when the log is read."""
-
-def superseded(entries: list[tuple[str, ev.Event]], turn_id: int) -> bool:
-    """The turn is answered already, or the caller moved on (a barge-in that was not undone
-    as a false interrupt, or a newer turn), or the call is over."""
-    undone = any(isinstance(e, ev.FalseInterrupt) and e.turn_id == turn_id for _, e in entries)
-    return any(
-        (isinstance(e, ev.AgentTurnDone) and e.turn_id == turn_id)
-        or (isinstance(e, ev.TurnRequested) and e.turn_id > turn_id)
-        or (
-            isinstance(e, ev.BargeIn) and e.turn_id == turn_id and not e.filler_only and not undone
-        )
-        or isinstance(e, ev.CallEnded)
-        for _, e in entries
-    )
-
-
 APPEND_PATIENCE_S = 10.0
 """Longest a turn waits out a Redis outage for one call-log write before giving the turn up."""
 APPEND_RETRY_MAX_S = 0.1
 SORRY = "Sorry, I'm having trouble right now. Could you say that again?"
-
-
-def late_correction(result: ev.ToolResult) -> str:
-    """What the agent says when a tool call it reported as failed succeeded after all."""
-    try:
-        facts = json.loads(result.content)
-    except json.JSONDecodeError:
-        facts = None
-    if isinstance(facts, dict) and facts.get("status") == "confirmed":
-        what = " ".join(str(facts[k]) for k in ("service", "spoken") if facts.get(k))
-        who = f" with {facts['staff']}" if facts.get("staff") else ""
-        ref = f" Your reference is {facts['booking_id']}." if facts.get("booking_id") else ""
-        return f"Sorry, a correction: your booking did go through: {what}{who}.{ref}"
-    return "Sorry, a correction: that did go through after all."
 
 
 @dataclass
