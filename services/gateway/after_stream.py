@@ -61,7 +61,8 @@ def decide(entries: list[tuple[str, ev.Event]]) -> Decision:
     - an agent/keypress intent: transfer -> <Dial>, end -> <Hangup/>
     - no stream ever started (refused token, caller gone): <Hangup/>
     - the stream ended normally (caller, protocol error): <Hangup/>
-    - a provider failure ended it: transfer if the business has a number, else apologize
+    - a provider failure (or media's own) ended it: transfer if the business has a number,
+      else apologize
     - no call.ended after the last stream.started (handed over, or the replica died): reconnect
     """
     started = next((e for _, e in entries if isinstance(e, ev.CallStarted)), None)
@@ -75,7 +76,7 @@ def decide(entries: list[tuple[str, ev.Event]]) -> Decision:
     ended = next((e for _, e in entries[last_stream + 1 :] if isinstance(e, ev.CallEnded)), None)
     if ended is None:
         return Decision("reconnect") if last_stream >= 0 else Decision("hangup")
-    if ended.reason.startswith("provider-error") or ended.reason == "closed":
+    if ended.reason.startswith(("provider-error", ev.MEDIA_ERROR)) or ended.reason == "closed":
         target = started.transfer_number if started else ""
         return Decision("transfer", target, caller_id) if target else Decision("apologize")
     return Decision("hangup")

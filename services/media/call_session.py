@@ -279,6 +279,10 @@ class CallSession:
                     ctx.end_reason = outcome.reason
                 elif outcome is not None and not isinstance(outcome, CallClosed):
                     raise outcome
+        except Exception as exc:  # a failure of ours: the caller did not hang up
+            if ctx.end_reason is None:
+                ctx.end_reason = f"{ev.MEDIA_ERROR}: {type(exc).__name__}"[:64]
+            raise
         finally:
             if inbound is not None and ctx.end_reason is None and inbound.done():
                 outcome = None if inbound.cancelled() else inbound.exception()

@@ -68,6 +68,11 @@ class CallEnded(_Event):
     duration_s: float
 
 
+MEDIA_ERROR = "media-error"
+"""`call.ended` reason prefix of a media session that failed on its own ("media-error:
+<exception>"): after-stream treats it like a provider failure (transfer or apologise)."""
+
+
 # ---- caller side -----------------------------------------------------------------------------
 class SpeechStarted(_Event):
     """Voice activity began (STT VAD)."""

@@ -82,3 +82,13 @@ def test_reaper_verdicts() -> None:
     assert verdict(log_of(STARTED, stream(), ended()), 100.0, BOUNDS) is None
     moved_nowhere = log_of(STARTED, stream(), stream_end(handover=True))
     assert verdict(moved_nowhere, 10.0, BOUNDS) == "media-lost"
+
+
+def test_a_failed_media_session_is_not_a_caller_hangup() -> None:
+    # media's own failure ends the call "media-error: <exception>": the caller is transferred
+    # (or hears an apology), not hung up on as if they had hung up themselves
+    transfer = STARTED.model_copy(update={"transfer_number": "+443"})
+    failed = log_of(transfer, stream(), ended(f"{ev.MEDIA_ERROR}: RuntimeError"), stream_end())
+    assert decide(failed).action == "transfer" and decide(failed).target == "+443"
+    alone = log_of(STARTED, stream(), ended(f"{ev.MEDIA_ERROR}: RuntimeError"), stream_end())
+    assert decide(alone).action == "apologize"
