@@ -34,7 +34,7 @@ from services.media.task_teardown import await_chain, stop_tasks
 from services.media.twilio import protocol as tw
 from services.media.twilio.link import TwilioLink
 from services.media.twilio.stream_guard import StreamGuard
-from shared.bus.call_end import end_call
+from shared.bus.call_end import end_call_when_available
 from shared.contract import events as ev
 from shared.contract import stream_token
 from shared.runtime.logs import call_sid_var, tenant_var
@@ -48,6 +48,9 @@ _tracer = tracer(__name__)
 
 TEARDOWN_S = 5.0
 """Longest the end of a call waits for its tasks to stop (a stuck provider never holds it)."""
+END_PATIENCE_S = 10.0
+"""Longest a stream's end waits out a Redis outage for its queued events and `call.ended`
+(then the reaper ends the call `media-lost`)."""
 
 
 class CallClosed(Exception):
@@ -320,7 +323,9 @@ class CallSession:
                     reason=reason,
                     duration_s=round(time.monotonic() - self.started_mono, 3),
                 )
-                await end_call(self.deps.log, ended)
+                if ctx.appends is not None:  # what a blip queued goes before the end
+                    await ctx.appends.drain(END_PATIENCE_S)
+                await end_call_when_available(self.deps.log, ended, END_PATIENCE_S)
             await ctx.append(
                 ev.StreamEnded(
                     call_sid=ctx.call_sid,

@@ -11,11 +11,17 @@ served and a served call is never reaped. Every key of one call shares its hash 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from shared.bus.streams import CallLog
 from shared.contract import events as ev
 from shared.contract import keys
+from shared.runtime.outage import Outage, until_available
+
+_log = logging.getLogger(__name__)
+END_RETRY_MAX_S = 0.2
+"""Longest wait between two tries of a `call.ended` write while Redis is away."""
 
 # KEYS: ended, live, stream. ARGV: ttl_s, "1" = refuse while live, then the entry's fields.
 _END_ONCE = """
@@ -62,6 +68,20 @@ async def end_call(log: CallLog, event: ev.CallEnded, *, unless_live: bool = Fal
         return None
     await log.publish(keys.CALLS, {"call_sid": sid, "type": event.type})
     return str(entry_id)
+
+
+async def end_call_when_available(
+    log: CallLog, event: ev.CallEnded, patience_s: float
+) -> str | None:
+    """`end_call`, waiting out a Redis outage for up to `patience_s` (retries are safe: the
+    `ended` marker makes a second write a no-op). A call ended in a blip is then ended by
+    its own stream, with its own reason, rather than by the reaper's `media-lost` later."""
+    return await until_available(
+        lambda: end_call(log, event),
+        Outage(f"call.ended of {event.call_sid}", _log),
+        max_delay_s=END_RETRY_MAX_S,
+        patience_s=patience_s,
+    )
 
 
 async def has_ended(log: CallLog, call_sid: str) -> bool:

@@ -13,10 +13,13 @@ import time
 from collections.abc import Awaitable
 from pathlib import Path
 
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 
 from services.media.continuity.phrase_cache import BestEffortPhrases
 from shared.bus.append_buffer import QUEUED, OrderedAppender
+from shared.bus.call_end import end_call, end_call_when_available
 from shared.bus.streams import CallLog, connect
 from shared.bus.work_queue import WorkQueue, run_workers
 from shared.contract import events as ev
@@ -250,3 +253,42 @@ async def test_the_phrase_cache_is_a_miss_while_redis_is_away(own_redis: OwnRedi
         assert await cache.get("voice", "You're welcome.") == b"\x7e" * 160
     finally:
         await binary.aclose()
+
+
+async def test_a_call_ended_while_redis_is_away_is_ended_by_its_stream_once_it_is_back(
+    own_redis: OwnRedis,
+) -> None:
+    """Media's end of a stream in a blip: the events queued meanwhile land first, then
+    `call.ended` with the stream's own reason, once (a plain `end_call` raised, and the call
+    was left to the reaper's `media-lost`)."""
+    redis = connect(own_redis.url)
+    log = CallLog(redis, 16)
+    sid = new_sid("CA")
+    appender = OrderedAppender(log, limit=100)
+    ended = ev.CallEnded(call_sid=sid, reason="agent-ended", duration_s=3.0)
+    try:
+        assert await appender.append(ev.SpeechStarted(call_sid=sid, audio_ms=0)) != QUEUED
+        await asyncio.to_thread(own_redis.stop)
+        assert await appender.append(ev.TurnRequested(call_sid=sid, turn_id=1, text="bye")) == (
+            QUEUED
+        )
+        with pytest.raises(RedisConnectionError):
+            await end_call(log, ended)
+
+        async def finish() -> str | None:  # what `_finish` does
+            await appender.drain(LIMIT_S)
+            return await end_call_when_available(log, ended, LIMIT_S)
+
+        finishing = asyncio.create_task(finish())
+        await asyncio.sleep(DOWN_S)  # the outage under test
+        assert not finishing.done()
+        await asyncio.to_thread(own_redis.start)
+        assert await finishing is not None
+        entries = await log.entries(sid)
+        assert [e.type for _, e in entries] == [
+            "caller.speech_started", "turn.requested", "call.ended"
+        ]
+        assert entries[-1][1] == ended.model_copy(update={"at": entries[-1][1].at})
+        assert await end_call(log, ended) is None  # ended once
+    finally:
+        await redis.aclose()
