@@ -49,8 +49,8 @@ _tracer = tracer(__name__)
 TEARDOWN_S = 5.0
 """Longest the end of a call waits for its tasks to stop (a stuck provider never holds it)."""
 END_PATIENCE_S = 10.0
-"""Longest a stream's end waits out a Redis outage for its queued events and `call.ended`
-(then the reaper ends the call `media-lost`)."""
+"""Longest a stream's start (its claim) or its end (queued events, then `call.ended`) waits
+out a Redis outage (then the stream closes 1011, or the reaper ends the call `media-lost`)."""
 
 
 class CallClosed(Exception):
@@ -114,7 +114,7 @@ class CallSession:
         guard = StreamGuard(
             self.deps.log.redis, s.stream_slot_groups, start.call_sid, token, s.live_stream_ttl_s
         )
-        claim = await guard.claim_or_wait()
+        claim = await guard.claim_or_wait(END_PATIENCE_S)
         if claim.refusal is not None:
             log.warning("rejected media stream: %s", claim.refusal)
             await self.link.close(tw.CLOSE_POLICY, claim.refusal)

@@ -18,12 +18,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 
 from services.media.continuity.phrase_cache import BestEffortPhrases
+from services.media.twilio.stream_guard import Claim, StreamGuard
 from shared.bus.append_buffer import QUEUED, OrderedAppender
 from shared.bus.call_end import end_call, end_call_when_available
 from shared.bus.streams import CallLog, connect
 from shared.bus.work_queue import WorkQueue, run_workers
 from shared.contract import events as ev
 from shared.contract import keys
+from shared.contract import stream_token as st
 from shared.db.engine import make_engine, make_sessions
 from shared.db.models import Call
 from sim.twilio_webhook import new_sid
@@ -290,5 +292,29 @@ async def test_a_call_ended_while_redis_is_away_is_ended_by_its_stream_once_it_i
         ]
         assert entries[-1][1] == ended.model_copy(update={"at": entries[-1][1].at})
         assert await end_call(log, ended) is None  # ended once
+    finally:
+        await redis.aclose()
+
+
+async def test_a_stream_that_starts_while_redis_is_away_is_served_once_it_is_back(
+    own_redis: OwnRedis,
+) -> None:
+    """The stream's claim (token once, one live stream) waits out a blip instead of failing
+    the stream at once (close 1011, and after-stream's reconnect loop while Redis is away);
+    without patience it still raises, as before."""
+    redis = connect(own_redis.url)
+    sid = new_sid("CA")
+    token = st.verify("blip-secret", sid, st.issue("blip-secret", sid, 120))
+    guard = StreamGuard(redis, 16, sid, token, 5.0)
+    try:
+        await asyncio.to_thread(own_redis.stop)
+        with pytest.raises(RedisConnectionError):
+            await guard.claim_or_wait()
+        claiming = asyncio.create_task(guard.claim_or_wait(outage_patience_s=LIMIT_S))
+        await asyncio.sleep(DOWN_S)  # the outage under test
+        assert not claiming.done()
+        await asyncio.to_thread(own_redis.start)
+        assert await claiming is Claim.OK
+        assert (await guard.claim())[0] is Claim.USED  # the token still works once
     finally:
         await redis.aclose()

@@ -20,6 +20,7 @@ Lua script, so a claim is atomic:
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from enum import Enum
@@ -28,6 +29,11 @@ from redis.asyncio import Redis
 
 from shared.contract import keys
 from shared.contract.stream_token import StreamToken
+from shared.runtime.outage import Outage, until_available
+
+log = logging.getLogger(__name__)
+CLAIM_RETRY_MAX_S = 0.2
+"""Longest wait between two claims while Redis is away."""
 
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'used', 0} end
@@ -102,12 +108,17 @@ class StreamGuard:
         claim = Claim(outcome.decode() if isinstance(outcome, bytes) else str(outcome))
         return claim, max(int(lapse_ms), 0) / 1000
 
-    async def claim_or_wait(self) -> Claim:
+    async def claim_or_wait(self, outage_patience_s: float = 0.0) -> Claim:
         """Claim; a newer token waits (at most one marker TTL and a refresh interval) for an
-        older stream's marker to lapse, then claims again. Never WAIT."""
+        older stream's marker to lapse, then claims again. Never WAIT. A Redis outage is
+        waited out for `outage_patience_s` (a stream that starts in a blip is served once
+        Redis is back, not closed at once; Twilio buffers the caller's audio meanwhile)."""
         deadline = time.monotonic() + self.live_ttl_ms / 1000 * 4 / 3
+        outage = Outage(f"stream claim of {self.live_key}", log)
         while True:
-            claim, lapse_s = await self.claim()
+            claim, lapse_s = await until_available(
+                self.claim, outage, max_delay_s=CLAIM_RETRY_MAX_S, patience_s=outage_patience_s
+            )
             left = deadline - time.monotonic()
             if claim is not Claim.WAIT:
                 return claim
