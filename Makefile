@@ -52,7 +52,7 @@ balancer-tools:
 # Two pytest workers: most of the suite waits on simulated calls in real time. loadgroup keeps
 # tests/cluster (one Redis Cluster and one platform on it) on one worker.
 test: setup observability-tools redis-cluster-tools balancer-tools browser
-	$(RUN) pytest -q -n 2 --dist loadgroup -m "not faults and not quality"
+	$(RUN) pytest -q -n 2 --dist loadgroup --durations=15 -m "not faults and not quality"
 
 # The call-quality scenarios on the real speech path (Piper caller, Whisper, Piper agent; the
 # LLM scripted), asserted in Postgres: FAQ, barge-in, backchannel, silence, DTMF, book /

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -336,12 +336,31 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "service": "deepgram-tts-sim"})
 
 
+async def set_options(request: Request) -> JSONResponse:
+    """Change some options for the sockets opened from now on (a test's slow TTS, say)."""
+    state = _state(request.app)
+    body = _json_object((await request.body())[:4096].decode("utf-8", "replace"))
+    if body is None:
+        return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+    unknown = sorted(set(body) - set(DeepgramTtsSimOptions.model_fields))
+    if unknown:
+        return JSONResponse({"error": f"unknown options: {unknown}"}, status_code=400)
+    try:
+        state.options = DeepgramTtsSimOptions.model_validate(
+            {**state.options.model_dump(), **body}
+        )
+    except ValidationError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse(state.options.model_dump())
+
+
 def create_app(options: DeepgramTtsSimOptions | None = None) -> Starlette:
     app = Starlette(
         routes=[
             WebSocketRoute("/v1/speak", speak_ws),
             Route("/v1/speak", speak_rest, methods=["POST"]),
             Route("/sim/speak/sessions", get_sessions, methods=["GET"]),
+            Route("/sim/speak/options", set_options, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )

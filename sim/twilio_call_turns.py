@@ -24,6 +24,28 @@ FILLER_MARK = re.compile(r"-s-\d+$")
 simulated caller cannot hear words, so it reads the mark to wait for the answer after a
 filler, as a caller told "one moment" would."""
 STT_LEAD_FRAMES = 5  # register an utterance this many frames before it starts
+STALL_MS = 100.0
+"""A poll this long after the previous one means this process was starved, not that the agent
+went quiet: audio may sit unread in the socket, so quiet is counted again from the stall's end."""
+STOP_GRACE_MS = 1000.0
+"""Quiet (heard, not starved) after which a caller waiting to talk over the agent finds it
+stopped: a shorter gap is audio arriving late (a TTS slower than real time, a busy machine),
+which a caller hears as a pause and waits out."""
+
+
+class _Ears:
+    """Since when the caller has been listening without a gap (a busy machine can starve the
+    simulator for a second or more; what it did not read meanwhile was not heard yet)."""
+
+    def __init__(self, now_ms: float) -> None:
+        self._last = self.since = now_ms
+
+    def poll(self, now_ms: float) -> float:
+        """Note a poll at `now_ms`; the start of the current gap-free listening."""
+        if now_ms - self._last > STALL_MS:
+            self.since = now_ms
+        self._last = now_ms
+        return self.since
 
 
 class CallError(RuntimeError):
@@ -98,17 +120,19 @@ class CallTurns:
         lead = STT_LEAD_FRAMES * FRAME_MS if o.stt_control_url else 0
         pause = max(0, o.pause_before_speaking_ms - lead)
         start = time.monotonic()
+        ears = _Ears(self.run.now_ms())
         while True:
             self.check_open()
             self._check_same_stream(resumes)
             now = self.run.now_ms()
+            listening = ears.poll(now)
             drained = self.run.playout.drained_at_ms
             if self.run.between_streams:
                 pass  # the turn goes on on the next stream
             elif (
                 self.run.playout.is_idle(now)
                 and drained is not None
-                and now - drained >= pause
+                and now - max(drained, listening) >= pause
                 and not self._filler_last()
             ):
                 return
@@ -132,9 +156,13 @@ class CallTurns:
                 raise CallError("agent did not start speaking before the barge-in")
             await asyncio.sleep(POLL_S)
         played0 = self.run.playout.played_bytes
+        ears = _Ears(self.run.now_ms())
         while self.run.playout.played_bytes - played0 < line.after_ms * 8:
             self.check_open()
-            if self.run.playout.is_idle(self.run.now_ms()):
+            now = self.run.now_ms()
+            idle = self.run.playout.is_idle(now)  # plays out to `now` (sets drained_at_ms)
+            quiet_from = max(ears.poll(now), self.run.playout.drained_at_ms or now)
+            if idle and now - quiet_from >= STOP_GRACE_MS:
                 raise CallError(f"agent stopped before {line.after_ms} ms of audio had played")
             await asyncio.sleep(POLL_S)
         clears = self.run.result.clears
