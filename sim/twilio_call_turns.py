@@ -24,6 +24,10 @@ FILLER_MARK = re.compile(r"-s-\d+$")
 simulated caller cannot hear words, so it reads the mark to wait for the answer after a
 filler, as a caller told "one moment" would."""
 STT_LEAD_FRAMES = 5  # register an utterance this many frames before it starts
+REGISTRATION_LEADS = (STT_LEAD_FRAMES, 4 * STT_LEAD_FRAMES, 16 * STT_LEAD_FRAMES)
+"""Leads (frames) of the tries to register a line with STT control before its first frame:
+on a starved machine the round trip can take longer than 100 ms three times in a row, so a
+retry starts the line later rather than failing the call."""
 STALL_MS = 100.0
 """A poll this long after the previous one means this process was starved, not that the agent
 went quiet: audio may sit unread in the socket, so quiet is counted again from the stall's end."""
@@ -213,8 +217,8 @@ class CallTurns:
     async def _say_on_this_stream(self, text: str, interim_text: str | None = None) -> None:
         resumes = self.run.result.resumes
         n_frames = max(1, math.ceil(len(text.split()) * self.run.opts.ms_per_word / FRAME_MS))
-        for _attempt in range(3):
-            start = self.run.frames_sent + (STT_LEAD_FRAMES if self.run.opts.stt_control_url else 1)
+        for lead in REGISTRATION_LEADS:
+            start = self.run.frames_sent + (lead if self.run.opts.stt_control_url else 1)
             window = (start, start + n_frames)
             await self._register(text, window, interim_text)
             self._check_same_stream(resumes)
