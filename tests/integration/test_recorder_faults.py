@@ -37,6 +37,7 @@ from shared.db.models import (
     TranscriptLine,
     UsageRecord,
 )
+from shared.runtime.settings import Settings
 from sim.twilio_webhook import new_sid
 from tests.conditions import until
 from tests.conftest import ROOT, Infra
@@ -238,6 +239,9 @@ async def test_usage_written_after_call_ended_is_stored_and_priced(
     assert cost is not None and cost.total_minor >= line.amount_minor
 
 
+RECLAIM_MS: int = Settings.model_fields["claim_idle_ms"].default
+
+
 async def test_calls_that_never_end_cannot_starve_a_normal_call(
     deps: RecorderDeps, call_log: CallLog, redis: Redis
 ) -> None:
@@ -263,7 +267,10 @@ async def test_calls_that_never_end_cannot_starve_a_normal_call(
     )
     await redis.xadd(stream, {"type": "call.started", "call_sid": normal})
     short = dataclasses.replace(deps, max_call_s=1.0)
-    queue = WorkQueue(redis, stream, "recorder", "r1", claim_idle_ms=600_000)
+    # The recorder's own reclaim (CLAIM_IDLE_MS, 15 s): on a busy CI box 200 handlers share a
+    # Postgres pool of 15, and a handler that waited out the pool's 30 s failed its item; with
+    # no reclaim that item stayed pending and the test waited its 600 s for nothing.
+    queue = WorkQueue(redis, stream, "recorder", "r1", claim_idle_ms=RECLAIM_MS)
     stop = asyncio.Event()
 
     async def handle(_: str, fields: dict[str, str]) -> None:
