@@ -257,7 +257,9 @@ class TurnRunner:
     async def _one_round(
         self, messages: list[Message], tools: list[dict[str, Any]]
     ) -> list[ToolCall]:
-        chunker = SpeakableChunker()
+        chunker = SpeakableChunker(
+            first_phrase_words=self.deps.settings.reply_first_phrase_words
+        )
         spoken: list[str] = []
         calls: list[ToolCall] = []
         self._mark("llm_request")

@@ -530,6 +530,14 @@ class Settings(BaseSettings):
         description="Name Deepgram-voice TTS usage is metered under: 'local' when "
         "DEEPGRAM_TTS_URL is the speech service.",
     )
+    # --- the opening phrase of a reply goes to TTS on its own (issue 17, third session) -----
+    reply_first_phrase_words: int = Field(
+        3,
+        ge=0,
+        le=12,
+        description="Brain: a reply's first TTS chunk once it holds this many whole words "
+        "(0: at its first sentence end).",
+    )
     # --- a reply talked over waits for the verdict (issue 17, second session) --------------
     barge_in_verdict_wait_s: float = Field(
         8.0, gt=0, le=60, description="Brain: longest a cut reply is held for a false interrupt."

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from services.brain.speakable import SpeakableChunker
 from shared.contract import events as ev
 from shared.contract import keys
+from shared.runtime.settings import get_settings
 from sim.bench.profiles import LatencyProfile
 from sim.llm_policy import split_arguments, split_text
 from sim.openai_server import OpenAISimOptions
@@ -42,7 +43,7 @@ def turn_stages(entries: list[LogEntry]) -> dict[int, dict[str, float]]:
 def _first_speakable_chunk_index(reply: str) -> int:
     """Index (in the streamed deltas, role chunk = 0) of the delta that completes the brain's
     first speakable chunk; the finish delta when only the final flush completes it."""
-    chunker = SpeakableChunker()
+    chunker = SpeakableChunker(first_phrase_words=get_settings().reply_first_phrase_words)
     pieces = split_text(reply, _SIM_LLM.words_per_chunk)
     for i, piece in enumerate(pieces, start=1):
         if chunker.feed(piece):
@@ -63,9 +64,7 @@ def simulated_delay_ms(entries: list[LogEntry], turn_id: int, profile: LatencyPr
         pieces = len(split_arguments(str(tool["arguments"]), _SIM_LLM.argument_fragments))
         delay += profile.llm_first_token_ms + profile.llm_inter_chunk_ms * (pieces + 1)
     last_result = max((i for i, e in enumerate(mine) if e["type"] == "tool.result"), default=-1)
-    reply = " ".join(
-        str(e["text"]) for e in mine[last_result + 1 :] if e["type"] == "agent.text"
-    )
+    reply = " ".join(str(e["text"]) for e in mine[last_result + 1 :] if e["type"] == "agent.text")
     delay += profile.llm_first_token_ms
     delay += profile.llm_inter_chunk_ms * _first_speakable_chunk_index(reply)
     return delay + profile.tts_first_byte_ms

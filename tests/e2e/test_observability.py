@@ -180,6 +180,14 @@ async def test_worker_health_and_readiness(platform: Platform) -> None:
 
 
 async def test_one_call_is_one_trace_over_otlp(platform: Platform, otlp: RunningReceiver) -> None:
+    # Earlier calls cached every short segment this script's replies open with (the phrase
+    # cache): forget them, so this call's replies go to TTS and its trace holds tts.request.
+    redis = platform.infra.connect()
+    try:
+        async for key in redis.scan_iter(match="fd:greeting:*"):
+            await redis.delete(key)
+    finally:
+        await redis.aclose()
     result = await place_call(caller_options(platform), CallScript(lines=LINES))
     assert result.error is None, result.error
     await wait_for_record(platform.infra.database_url, result.call_sid)

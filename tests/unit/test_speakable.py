@@ -131,3 +131,48 @@ def test_long_first_sentence_is_cut_at_a_clause_but_later_ones_are_not() -> None
     assert chunker.flush() == (
         "Wednesday afternoon and Friday at nine and on Saturday, if that suits you, we open early"
     )
+
+
+def test_the_opening_phrase_goes_once_it_holds_enough_whole_words() -> None:
+    c = SpeakableChunker(first_phrase_words=3)
+    assert c.feed("We're open") == []  # "open" may go on ("opening"): not a whole word yet
+    assert c.feed(" Monday to") == ["We're open Monday"]  # cut at the last whole word
+    assert c.feed(" Friday from nine.") == ["to Friday from nine."]  # then whole sentences
+    assert c.feed(" On Saturdays we") == []  # only the first chunk is a phrase
+    assert c.feed(" open at eight.") == ["On Saturdays we open at eight."]
+    assert c.flush() is None
+
+
+def test_an_opening_sentence_that_ends_first_is_spoken_whole() -> None:
+    c = SpeakableChunker(first_phrase_words=3)
+    assert c.feed("You're welcome.") == ["You're welcome."]
+    assert c.feed(" Goodbye!") == ["Goodbye!"]
+
+
+def test_a_sentence_end_in_the_same_delta_wins_over_the_phrase() -> None:
+    c = SpeakableChunker(first_phrase_words=3)
+    assert c.feed("Yes, of course. We") == ["Yes, of course."]
+    assert c.feed(" can do that") == []  # the first chunk has gone: sentences from here on
+    assert c.flush() == "We can do that"
+
+
+def test_a_word_split_across_deltas_is_never_cut() -> None:
+    c = SpeakableChunker(first_phrase_words=3)
+    out = feed_all(c, ["A men", "'s hair", "cut is", " £2", "5 and"])
+    assert out == ["A men's haircut"]  # "is" has no space after it yet: it may be "island"
+    assert c.flush() == "is £25 and"
+
+
+def test_without_an_opening_phrase_the_first_chunk_is_a_sentence() -> None:
+    c = SpeakableChunker(first_phrase_words=0)
+    assert feed_all(c, ["We're open", " Monday to", " Friday."]) == ["We're open Monday to Friday."]
+
+
+def test_the_opening_phrase_never_ends_on_a_number_or_a_word_that_leans_on_the_next() -> None:
+    c = SpeakableChunker(first_phrase_words=3)
+    assert c.feed("We're at") == []
+    assert c.feed(" 123 High") == []  # "at" and "123" go on: no cut that sounds like a stumble
+    assert c.feed(" Street. Anything") == ["We're at 123 High Street."]
+    d = SpeakableChunker(first_phrase_words=3)
+    assert feed_all(d, ["A men's", " haircut is", " £25 and"]) == ["A men's haircut"]
+    assert d.flush() == "is £25 and"
