@@ -216,7 +216,9 @@ async def test_a_slow_llm_reply_gets_one_filler_before_it(
         detail = await http.get(f"/v1/calls/{call_sid}", headers={"Authorization": f"Bearer {key}"})
         assert detail.status_code == 200, detail.text
         transcript = detail.json()["transcript"]
-        kinds = [(x["kind"], x["text"]) for x in transcript if x["turn_id"] == 1 and x["role"] == "agent"]
+        kinds = [
+            (x["kind"], x["text"]) for x in transcript if x["turn_id"] == 1 and x["role"] == "agent"
+        ]
         assert joined_runs(kinds) == [("filler", filler["text"]), ("speech", PRICE)]
         signed_in = await http.post("/console/sign-in", data={"key": key})
         assert signed_in.status_code == 303, signed_in.text
