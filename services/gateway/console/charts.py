@@ -91,7 +91,7 @@ SEGMENTS = (  # (css class, label, from stage, to stage); stages in ms after spe
     ("stt", "speech to text", "speech_end", "stt_final"),
     ("wait", "to LLM", "stt_final", "llm_request"),
     ("llm", "LLM first token", "llm_request", "llm_first_token"),
-    ("speak", "first sentence", "llm_first_token", "first_speakable"),
+    ("speak", "first phrase", "llm_first_token", "first_speakable"),
     ("tts", "TTS first byte", "first_speakable", "tts_first_byte"),
     ("send", "to the line", "tts_first_byte", "first_audio_sent"),
 )
