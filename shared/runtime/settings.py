@@ -538,6 +538,13 @@ class Settings(BaseSettings):
         description="Brain: a reply's first TTS chunk once it holds this many whole words "
         "(0: at its first sentence end).",
     )
+    phrase_cache_max_chars: int = Field(
+        40,
+        ge=0,
+        le=200,
+        description="Media: reply segments up to this long are cached as audio per voice for a "
+        "week and replayed with no TTS request (0: none; the greeting is cached regardless).",
+    )
     # --- a reply talked over waits for the verdict (issue 17, second session) --------------
     barge_in_verdict_wait_s: float = Field(
         8.0, gt=0, le=60, description="Brain: longest a cut reply is held for a false interrupt."

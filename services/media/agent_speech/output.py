@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 CLEARED_WAIT_S = 2.0
 """Longest we drop TTS audio waiting for the provider to confirm a clear."""
-PHRASE_MAX_CHARS = 40
 """Segments this short ("You're welcome.", "Let me check that for you.") are cached like the
 greeting (issue 17): when one opens a reply again it plays at once, with no TTS round trip."""
 
@@ -112,9 +111,13 @@ class AgentOutput:
         await self._first_audio_sent(turn_id, sent_at)
         return segment
 
+    def _cacheable(self, text: str) -> bool:
+        """A reply segment short enough for the phrase cache (`PHRASE_CACHE_MAX_CHARS`)."""
+        return self.greetings is not None and len(text) <= self.ctx.settings.phrase_cache_max_chars
+
     async def _speak_cached(self, turn_id: int, seq: int, text: str) -> bool:
         """Open a reply with a cached short phrase, if nothing is playing; False otherwise."""
-        if self.greetings is None or len(text) > PHRASE_MAX_CHARS or self.ledger.busy:
+        if self.greetings is None or not self._cacheable(text) or self.ledger.busy:
             return False
         cached = await self.greetings.get(self._voice, text)
         if cached is None or self.ledger.busy:  # something was queued while we looked
@@ -246,7 +249,7 @@ class AgentOutput:
             self.reply_turns.add(turn_id)
         if turn_id and await self._speak_cached(turn_id, seq, text):
             return
-        if turn_id and self.greetings is not None and len(text) <= PHRASE_MAX_CHARS:
+        if turn_id and self._cacheable(text):
             self._phrase_audio[(turn_id, seq)] = bytearray()
         self.ledger.queue(turn_id, seq, text)
         if seq >= 0:  # a filler spoken again after a false interrupt is no reply stage
