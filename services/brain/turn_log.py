@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 from shared.contract import events as ev
+from shared.contract.conversation_knobs import ConversationKnobs, effective
+from shared.runtime.settings import Settings
 
 NOT_FOR_HISTORY = frozenset(
     {
@@ -21,6 +23,14 @@ NOT_FOR_HISTORY = frozenset(
     }
 )
 """Event types a turn never needs: skipped without parsing when the log is read."""
+
+
+def opening_phrase_words(entries: list[tuple[str, ev.Event]], settings: Settings) -> int:
+    """Whole words of a reply's opening phrase for this call: its tenant's, else the
+    platform's (`REPLY_FIRST_PHRASE_WORDS`)."""
+    started = next((e for _, e in entries if isinstance(e, ev.CallStarted)), None)
+    knobs = started.conversation if started is not None else ConversationKnobs()
+    return effective(knobs, settings).first_phrase_words
 
 
 def superseded(entries: list[tuple[str, ev.Event]], turn_id: int) -> bool:

@@ -14,7 +14,12 @@ from services.brain.barge_pause import BargePause
 from services.brain.history import Message, build_messages
 from services.brain.llm import TextDelta, TokenUsage, ToolCall, stream_reply
 from services.brain.speakable import SpeakableChunker
-from services.brain.turn_log import NOT_FOR_HISTORY, late_correction, superseded
+from services.brain.turn_log import (
+    NOT_FOR_HISTORY,
+    late_correction,
+    opening_phrase_words,
+    superseded,
+)
 from shared.bus.mux import StreamMux, Subscription
 from shared.bus.streams import CallLog
 from shared.bus.waiting import wait_event
@@ -73,6 +78,7 @@ class TurnRunner:
         self.late_arrived = asyncio.Event()
         self.corrected: set[str] = set()
         self.deltas = 0  # streamed text pieces (wasted completion tokens of a cancelled reply)
+        self.first_phrase_words = deps.settings.reply_first_phrase_words  # the tenant's: `run`
 
     async def run(self) -> None:
         """Answer the turn, unless it is already answered or superseded by a newer one (whose
@@ -85,6 +91,7 @@ class TurnRunner:
         if superseded(entries, self.turn_id):
             return
         self.tenant_id = request.tenant_id
+        self.first_phrase_words = opening_phrase_words(entries, self.deps.settings)
         # A turn taken over from a dead replica goes on after the chunks that one wrote (media
         # speaks each (turn, seq) once, so restarting at 0 would be silence).
         self.seq = 1 + max(
@@ -257,9 +264,7 @@ class TurnRunner:
     async def _one_round(
         self, messages: list[Message], tools: list[dict[str, Any]]
     ) -> list[ToolCall]:
-        chunker = SpeakableChunker(
-            first_phrase_words=self.deps.settings.reply_first_phrase_words
-        )
+        chunker = SpeakableChunker(first_phrase_words=self.first_phrase_words)
         spoken: list[str] = []
         calls: list[ToolCall] = []
         self._mark("llm_request")

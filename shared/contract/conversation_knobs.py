@@ -33,6 +33,12 @@ class ConversationKnobs(BaseModel):
     filler_delay_s: float | None = Field(
         None, gt=0, le=30, description="Agent silence after a caller turn before a filler."
     )
+    first_phrase_words: int | None = Field(
+        None,
+        ge=0,
+        le=12,
+        description="Whole words of a reply spoken before its first sentence ends (0: none).",
+    )
     filler_phrases: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
         None,
         max_length=10,
@@ -50,6 +56,7 @@ class EffectiveKnobs:
     silence_reprompt_s: float
     silence_hangup_s: float
     filler_delay_s: float
+    first_phrase_words: int
 
 
 def effective(knobs: ConversationKnobs, settings: Settings) -> EffectiveKnobs:
@@ -61,4 +68,7 @@ def effective(knobs: ConversationKnobs, settings: Settings) -> EffectiveKnobs:
         silence_reprompt_s=knobs.silence_reprompt_s or settings.silence_reprompt_s,
         silence_hangup_s=knobs.silence_hangup_s or settings.silence_hangup_s,
         filler_delay_s=knobs.filler_delay_s or settings.filler_delay_s,
+        first_phrase_words=settings.reply_first_phrase_words
+        if knobs.first_phrase_words is None
+        else knobs.first_phrase_words,  # 0 is a choice (a sentence first), not "unset"
     )

@@ -49,3 +49,13 @@ def test_a_tenant_yaml_names_bad_filler_settings() -> None:
 def test_hostile_filler_knobs_are_refused(knobs: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         ConversationKnobs.model_validate(knobs)
+
+
+def test_the_opening_phrase_is_the_tenants_else_the_platforms_and_zero_turns_it_off() -> None:
+    settings = Settings(reply_first_phrase_words=3)
+    assert effective(ConversationKnobs(), settings).first_phrase_words == 3
+    assert effective(ConversationKnobs(first_phrase_words=5), settings).first_phrase_words == 5
+    assert effective(ConversationKnobs(first_phrase_words=0), settings).first_phrase_words == 0
+    for bad in (-1, 13):
+        with pytest.raises(ValidationError):
+            ConversationKnobs(first_phrase_words=bad)
