@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 
 CLEARED_WAIT_S = 2.0
 """Longest we drop TTS audio waiting for the provider to confirm a clear."""
-"""Segments this short ("You're welcome.", "Let me check that for you.") are cached like the
-greeting (issue 17): when one opens a reply again it plays at once, with no TTS round trip."""
 
 
 class AgentOutput:
@@ -112,7 +110,8 @@ class AgentOutput:
         return segment
 
     def _cacheable(self, text: str) -> bool:
-        """A reply segment short enough for the phrase cache (`PHRASE_CACHE_MAX_CHARS`)."""
+        """A reply segment short enough for the phrase cache (`PHRASE_CACHE_MAX_CHARS`): cached
+        like the greeting, so when it opens a reply again it plays with no TTS round trip."""
         return self.greetings is not None and len(text) <= self.ctx.settings.phrase_cache_max_chars
 
     async def _speak_cached(self, turn_id: int, seq: int, text: str) -> bool:
